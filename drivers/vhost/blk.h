@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * vhost-blk: in-kernel virtio-blk data path on top of the vhost core.
+ *
+ * Internal definitions shared by the files of vhost_blk.ko.  The design is
+ * in Documentation/vhost/vhost-blk.rst; in short:
+ *
+ *   kick eventfd --wake--> submit thread (one per virtqueue)
+ *        vhost_get_vq_desc() -> parse -> pin guest pages -> submit_bio()
+ *   bio end_io (any context) --llist--> completion thread (one per vq)
+ *        unpin/copy back -> status byte -> vhost_add_used_n() -> vhost_signal()
+ *
+ * Both thread kinds are kthreads that adopt the owner's mm, so the same code
+ * gives one worker per queue on 6.1 (whose vhost core has one worker per
+ * device) and on 6.12.
+ */
+#ifndef _VHOST_BLK_INTERNAL_H
+#define _VHOST_BLK_INTERNAL_H
+
+#include <linux/atomic.h>
+#include <linux/blk_types.h>
+#include <linux/llist.h>
+#include <linux/poll.h>
+#include <linux/uio.h>
+#include <linux/virtio_blk.h>
+#include <linux/wait.h>
+#include <uapi/linux/vhost_blk.h>
+
+#include "vhost.h"
+
+/* Not in <linux/miscdevice.h>; free in 6.1 and 6.12 (see the ABI doc). */
+#define VHOST_BLK_MINOR		243
+
+/* Largest data transfer of one request; larger ones get IOERR. */
+#define VHOST_BLK_MAX_IO_BYTES	(64U << 20)
+
+/* Requests taken from a ring in one go before the thread yields. */
+#define VHOST_BLK_WEIGHT	256
+
+/* Used-ring entries published (and signalled) at once by completion. */
+#define VHOST_BLK_COMPL_BATCH	64
+
+#define VHOST_BLK_INLINE_SEGS	4
+#define VHOST_BLK_INLINE_PAGES	16
+
+#define VHOST_BLK_MAX_QUEUES	256
+
+/**
+ * struct vhost_blk_disk - an attached backend
+ * @file: the block device file handed in by the owner; holding it keeps
+ *	the block device open for as long as any queue can use it.
+ * @bdev: the block device behind @file.
+ * @nr_sectors: capacity in 512-byte sectors, sampled at attach time.
+ * @lbs_mask: logical block size - 1; requests must be aligned to it.
+ * @align_mask: alignment (address and length) a guest segment needs to be
+ *	handed to the device zero-copy; misaligned requests are bounced.
+ * @read_only: writes fail with VIRTIO_BLK_S_IOERR.
+ * @serial: the VIRTIO_BLK_T_GET_ID answer.
+ *
+ * Immutable once attached; it is freed only after every queue stopped.
+ */
+struct vhost_blk_disk {
+	struct file *file;
+	struct block_device *bdev;
+	sector_t nr_sectors;
+	unsigned int lbs_mask;
+	unsigned int align_mask;
+	bool read_only;
+	u8 serial[VHOST_BLK_SERIAL_BYTES];
+};
+
+enum {
+	VHOST_BLK_VQ_KICKED,	/* submit thread has ring work to look at */
+};
+
+/**
+ * struct vhost_blk_vq - one virtqueue and the threads serving it
+ * @vq: the vhost core virtqueue; its private_data is the disk while the
+ *	queue runs and NULL while it is stopped (both under @vq.mutex).
+ * @blk: the device this queue belongs to.
+ * @index: queue index.
+ * @enabled: VHOST_BLK_SET_VRING_ENABLE state (dev.mutex).
+ * @flags: VHOST_BLK_VQ_* bits.
+ * @kick_wait: our entry on the kick eventfd's wait queue.
+ * @kick_pt: poll table used to find that wait queue.
+ * @kick_wqh: the wait queue @kick_wait is on, or NULL.
+ * @submit_task: takes requests from the ring and submits them.
+ * @compl_task: publishes completed requests in the used ring.
+ * @done: completed requests waiting for @compl_task.
+ * @inflight: requests taken from the ring and not yet in the used ring.
+ * @drain_wq: woken when @inflight drops to zero.
+ */
+struct vhost_blk_vq {
+	struct vhost_virtqueue vq;
+	struct vhost_blk *blk;
+	unsigned int index;
+	bool enabled;
+	unsigned long flags;
+	wait_queue_entry_t kick_wait;
+	poll_table kick_pt;
+	wait_queue_head_t *kick_wqh;
+	struct task_struct *submit_task;
+	struct task_struct *compl_task;
+	struct llist_head done;
+	atomic_t inflight;
+	wait_queue_head_t drain_wq;
+};
+
+/**
+ * struct vhost_blk - one open of /dev/vhost-blk
+ * @dev: the vhost core device.
+ * @mm: the owner's address space, pinned (mm_users) for our threads: the
+ *	core only takes mm_count when it runs no worker of its own.
+ * @owner_pid: thread names carry it, as vhost-<pid> workers do.
+ * @disk: the attached backend or NULL (dev.mutex).
+ * @nvqs: number of entries in @vqs.
+ * @vqs: the virtqueues.
+ */
+struct vhost_blk {
+	struct vhost_dev dev;
+	struct mm_struct *mm;
+	pid_t owner_pid;
+	struct vhost_blk_disk *disk;
+	unsigned int nvqs;
+	struct vhost_blk_vq *vqs;
+};
+
+/**
+ * struct vhost_blk_req - a request between ring and used ring
+ * @bvq: queue it came from.
+ * @node: link in @bvq->done.
+ * @head: descriptor head to return in the used ring.
+ * @to_guest: data moves device -> guest memory (VIRTIO_BLK_T_IN).
+ * @bounce: data goes through kernel pages instead of pinned guest pages.
+ * @error: a bio failed.
+ * @used_len: bytes to report in the used ring (all device-writable bytes).
+ * @status_addr: user address of the status byte.
+ * @pending: bios in flight plus one for the submitter.
+ * @data_len: data bytes.
+ * @nsegs: entries in @segs.
+ * @segs: guest data segments (user addresses of the owner).
+ * @npages: entries in @pages.
+ * @pages: pinned guest pages, or the bounce pages.
+ * @segs_inline: storage for small @segs.
+ * @pages_inline: storage for small @pages.
+ */
+struct vhost_blk_req {
+	struct vhost_blk_vq *bvq;
+	struct llist_node node;
+	u16 head;
+	bool to_guest;
+	bool bounce;
+	bool error;
+	u32 used_len;
+	u8 __user *status_addr;
+	atomic_t pending;
+	u32 data_len;
+	unsigned int nsegs;
+	struct iovec *segs;
+	unsigned int npages;
+	struct page **pages;
+	struct iovec segs_inline[VHOST_BLK_INLINE_SEGS];
+	struct page *pages_inline[VHOST_BLK_INLINE_PAGES];
+};
+
+/* blk_io.c: turning requests into bios */
+int vhost_blk_io_init(void);
+void vhost_blk_io_exit(void);
+void vhost_blk_handle_vq(struct vhost_blk_vq *bvq);
+void vhost_blk_req_release_data(struct vhost_blk_req *req);
+bool vhost_blk_bounce_to_guest(struct vhost_blk_req *req);
+void vhost_blk_req_free(struct vhost_blk_req *req);
+
+/* blk_thread.c: kick polling, submit and completion threads */
+int vhost_blk_vq_threads_start(struct vhost_blk_vq *bvq);
+void vhost_blk_vq_threads_stop(struct vhost_blk_vq *bvq);
+void vhost_blk_vq_kick(struct vhost_blk_vq *bvq);
+void vhost_blk_kick_arm(struct vhost_blk_vq *bvq);
+void vhost_blk_kick_disarm(struct vhost_blk_vq *bvq);
+void vhost_blk_req_done(struct vhost_blk_req *req);
+
+/* blk_stats.c: debugfs counters the selftests use to find leaks */
+enum vhost_blk_counter {
+	VHOST_BLK_CNT_REQS,
+	VHOST_BLK_CNT_PAGES_PINNED,
+	VHOST_BLK_CNT_PAGES_BOUNCE,
+	VHOST_BLK_CNT_THREADS,
+	VHOST_BLK_CNT_DEVICES,
+	VHOST_BLK_CNT_NR,
+};
+
+extern atomic_long_t vhost_blk_counters[VHOST_BLK_CNT_NR];
+
+static inline void vhost_blk_count(enum vhost_blk_counter c, long delta)
+{
+	atomic_long_add(delta, &vhost_blk_counters[c]);
+}
+
+void vhost_blk_stats_init(void);
+void vhost_blk_stats_exit(void);
+
+#endif /* _VHOST_BLK_INTERNAL_H */

@@ -1,0 +1,679 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vhost-blk: from descriptor chains to bios.
+ *
+ * Everything a request carries comes from the guest: lengths, sectors,
+ * types and the layout of the chain.  The vhost core has already walked
+ * and translated the chain (loops, bad indices, addresses outside the
+ * memory table are its business); this file checks what the core cannot
+ * know about: the virtio-blk header, the status byte, data lengths and
+ * sector ranges against the attached block device.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/bio.h>
+#include <linux/blkdev.h>
+#include <linux/highmem.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/virtio_blk.h>
+
+#include "blk.h"
+
+static struct kmem_cache *vhost_blk_req_cache;
+
+int vhost_blk_io_init(void)
+{
+	vhost_blk_req_cache = KMEM_CACHE(vhost_blk_req, 0);
+	return vhost_blk_req_cache ? 0 : -ENOMEM;
+}
+
+void vhost_blk_io_exit(void)
+{
+	kmem_cache_destroy(vhost_blk_req_cache);
+}
+
+/**
+ * vhost_blk_iov_slice() - describe part of an iovec array
+ * @src: source segments
+ * @cnt: number of @src segments
+ * @skip: bytes of @src to skip
+ * @len: bytes to describe after @skip
+ * @dst: destination, room for @cnt segments
+ *
+ * Return: the number of segments written to @dst; zero-length segments
+ * are dropped.  The caller guarantees @skip + @len fit in @src.
+ */
+static unsigned int vhost_blk_iov_slice(const struct iovec *src,
+					unsigned int cnt, size_t skip,
+					size_t len, struct iovec *dst)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < cnt && len; i++) {
+		size_t seg = src[i].iov_len;
+		size_t take;
+
+		if (skip >= seg) {
+			skip -= seg;
+			continue;
+		}
+		take = min(seg - skip, len);
+		dst[n].iov_base = src[i].iov_base + skip;
+		dst[n].iov_len = take;
+		n++;
+		len -= take;
+		skip = 0;
+	}
+	return n;
+}
+
+/* Copy @len bytes out of guest segments; false if the guest faulted. */
+static bool vhost_blk_copy_from_iov(void *dst, const struct iovec *iov,
+				    unsigned int cnt, size_t len)
+{
+	unsigned int i;
+
+	for (i = 0; i < cnt && len; i++) {
+		size_t take = min(iov[i].iov_len, len);
+
+		if (copy_from_user(dst, iov[i].iov_base, take))
+			return false;
+		dst += take;
+		len -= take;
+	}
+	return len == 0;
+}
+
+/* Copy @len bytes into guest segments; false if the guest faulted. */
+static bool vhost_blk_copy_to_iov(const struct iovec *iov, unsigned int cnt,
+				  const void *src, size_t len)
+{
+	unsigned int i;
+
+	for (i = 0; i < cnt && len; i++) {
+		size_t take = min(iov[i].iov_len, len);
+
+		if (copy_to_user(iov[i].iov_base, src, take))
+			return false;
+		src += take;
+		len -= take;
+	}
+	return len == 0;
+}
+
+/*
+ * Copy between the bounce pages and the guest segments, in the direction
+ * of the request: guest -> pages before a write, pages -> guest after a
+ * read.
+ */
+static bool vhost_blk_bounce_copy(struct vhost_blk_req *req, bool to_guest)
+{
+	unsigned int i, pg = 0;
+	size_t pg_off = 0;
+
+	for (i = 0; i < req->nsegs; i++) {
+		u8 __user *ubuf = req->segs[i].iov_base;
+		size_t left = req->segs[i].iov_len;
+
+		while (left) {
+			size_t take = min(left, PAGE_SIZE - pg_off);
+			void *kbuf = page_address(req->pages[pg]) + pg_off;
+			unsigned long failed;
+
+			if (to_guest)
+				failed = copy_to_user(ubuf, kbuf, take);
+			else
+				failed = copy_from_user(kbuf, ubuf, take);
+			if (failed)
+				return false;
+			ubuf += take;
+			left -= take;
+			pg_off += take;
+			if (pg_off == PAGE_SIZE) {
+				pg_off = 0;
+				pg++;
+			}
+		}
+	}
+	return true;
+}
+
+/**
+ * vhost_blk_bounce_to_guest() - copy a bounced read's data to the guest
+ * @req: a completed VIRTIO_BLK_T_IN request using bounce pages
+ *
+ * Return: false if the guest memory faulted.
+ */
+bool vhost_blk_bounce_to_guest(struct vhost_blk_req *req)
+{
+	return vhost_blk_bounce_copy(req, true);
+}
+
+static struct vhost_blk_req *vhost_blk_req_alloc(struct vhost_blk_vq *bvq,
+						 u16 head)
+{
+	struct vhost_blk_req *req;
+
+	req = kmem_cache_alloc(vhost_blk_req_cache, GFP_KERNEL);
+	if (!req)
+		return NULL;
+	req->bvq = bvq;
+	req->head = head;
+	req->to_guest = false;
+	req->bounce = false;
+	req->error = false;
+	req->used_len = 0;
+	req->status_addr = NULL;
+	atomic_set(&req->pending, 1);
+	req->data_len = 0;
+	req->nsegs = 0;
+	req->segs = req->segs_inline;
+	req->npages = 0;
+	req->pages = req->pages_inline;
+	vhost_blk_count(VHOST_BLK_CNT_REQS, 1);
+	return req;
+}
+
+/**
+ * vhost_blk_req_release_data() - let go of the request's data pages
+ * @req: the request, no bio of which is in flight any more
+ *
+ * Pinned guest pages are unpinned (and dirtied when the device wrote to
+ * them); bounce pages are freed.  May sleep: call it from a thread.
+ */
+void vhost_blk_req_release_data(struct vhost_blk_req *req)
+{
+	unsigned int i;
+
+	if (!req->npages)
+		return;
+	if (req->bounce) {
+		for (i = 0; i < req->npages; i++)
+			__free_page(req->pages[i]);
+		vhost_blk_count(VHOST_BLK_CNT_PAGES_BOUNCE, -(long)req->npages);
+	} else {
+		unpin_user_pages_dirty_lock(req->pages, req->npages,
+					    req->to_guest);
+		vhost_blk_count(VHOST_BLK_CNT_PAGES_PINNED, -(long)req->npages);
+	}
+	req->npages = 0;
+}
+
+/**
+ * vhost_blk_req_free() - free a request and everything it still holds
+ * @req: the request
+ */
+void vhost_blk_req_free(struct vhost_blk_req *req)
+{
+	vhost_blk_req_release_data(req);
+	if (req->segs != req->segs_inline)
+		kfree(req->segs);
+	if (req->pages != req->pages_inline)
+		kvfree(req->pages);
+	kmem_cache_free(vhost_blk_req_cache, req);
+	vhost_blk_count(VHOST_BLK_CNT_REQS, -1);
+}
+
+/* Pages the data segments span, each segment counted on its own. */
+static unsigned int vhost_blk_seg_pages(const struct vhost_blk_req *req)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < req->nsegs; i++) {
+		unsigned long base = (unsigned long)req->segs[i].iov_base;
+
+		n += DIV_ROUND_UP(offset_in_page(base) + req->segs[i].iov_len,
+				  PAGE_SIZE);
+	}
+	return n;
+}
+
+static int vhost_blk_alloc_pages_array(struct vhost_blk_req *req,
+				       unsigned int n)
+{
+	if (n <= VHOST_BLK_INLINE_PAGES)
+		return 0;
+	req->pages = kvmalloc_array(n, sizeof(*req->pages), GFP_KERNEL);
+	if (!req->pages) {
+		req->pages = req->pages_inline;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Pin the guest pages behind every data segment. */
+static int vhost_blk_pin_segs(struct vhost_blk_req *req)
+{
+	unsigned int gup = req->to_guest ? FOLL_WRITE : 0;
+	unsigned int i;
+	int ret;
+
+	ret = vhost_blk_alloc_pages_array(req, vhost_blk_seg_pages(req));
+	if (ret)
+		return ret;
+
+	for (i = 0; i < req->nsegs; i++) {
+		unsigned long base = (unsigned long)req->segs[i].iov_base;
+		int nr = DIV_ROUND_UP(offset_in_page(base) +
+				      req->segs[i].iov_len, PAGE_SIZE);
+
+		ret = pin_user_pages_fast(base & PAGE_MASK, nr, gup,
+					  req->pages + req->npages);
+		if (ret > 0) {
+			req->npages += ret;
+			vhost_blk_count(VHOST_BLK_CNT_PAGES_PINNED, ret);
+		}
+		if (ret != nr)
+			return ret < 0 ? ret : -EFAULT;
+	}
+	return 0;
+}
+
+/* Allocate bounce pages, filled from the guest for writes. */
+static int vhost_blk_bounce_segs(struct vhost_blk_req *req)
+{
+	unsigned int i, n = DIV_ROUND_UP(req->data_len, PAGE_SIZE);
+	int ret;
+
+	ret = vhost_blk_alloc_pages_array(req, n);
+	if (ret)
+		return ret;
+	req->bounce = true;
+	for (i = 0; i < n; i++) {
+		req->pages[i] = alloc_page(GFP_KERNEL);
+		if (!req->pages[i])
+			return -ENOMEM;
+		req->npages++;
+		vhost_blk_count(VHOST_BLK_CNT_PAGES_BOUNCE, 1);
+	}
+	if (!req->to_guest && !vhost_blk_bounce_copy(req, false))
+		return -EFAULT;
+	return 0;
+}
+
+static bool vhost_blk_segs_aligned(const struct vhost_blk_req *req,
+				   unsigned int mask)
+{
+	unsigned int i;
+
+	for (i = 0; i < req->nsegs; i++)
+		if (((unsigned long)req->segs[i].iov_base |
+		     req->segs[i].iov_len) & mask)
+			return false;
+	return true;
+}
+
+static void vhost_blk_bio_end_io(struct bio *bio)
+{
+	struct vhost_blk_req *req = bio->bi_private;
+
+	if (bio->bi_status)
+		WRITE_ONCE(req->error, true);
+	bio_put(bio);
+	if (atomic_dec_and_test(&req->pending))
+		vhost_blk_req_done(req);
+}
+
+static struct bio *vhost_blk_bio_new(struct vhost_blk_req *req,
+				     struct block_device *bdev,
+				     unsigned int nr_vecs, blk_opf_t opf,
+				     sector_t sector)
+{
+	struct bio *bio;
+
+	bio = bio_alloc(bdev, min_t(unsigned int, nr_vecs, BIO_MAX_VECS), opf,
+			GFP_KERNEL);
+	bio->bi_iter.bi_sector = sector;
+	bio->bi_end_io = vhost_blk_bio_end_io;
+	bio->bi_private = req;
+	return bio;
+}
+
+static void vhost_blk_bio_submit(struct vhost_blk_req *req, struct bio *bio)
+{
+	atomic_inc(&req->pending);
+	submit_bio(bio);
+}
+
+/*
+ * Build as few bios as the pages allow (bio_add_page() merges physically
+ * contiguous pages into one segment) and submit them.  Cannot fail once
+ * the pages are there: bio_alloc() with GFP_KERNEL waits on its mempool.
+ */
+static void vhost_blk_submit_data(struct vhost_blk_req *req,
+				  struct vhost_blk_disk *disk, blk_opf_t opf,
+				  sector_t sector)
+{
+	unsigned int i, pg = 0;
+	struct bio *bio = NULL;
+	size_t left = req->data_len;
+
+	for (i = 0; left; i++) {
+		unsigned int off, seg_left;
+
+		if (req->bounce) {
+			off = 0;
+			seg_left = left;
+		} else {
+			off = offset_in_page(req->segs[i].iov_base);
+			seg_left = req->segs[i].iov_len;
+		}
+		while (seg_left) {
+			unsigned int bytes = min_t(size_t, PAGE_SIZE - off,
+						   seg_left);
+
+			if (!bio ||
+			    bio_add_page(bio, req->pages[pg], bytes, off) != bytes) {
+				if (bio) {
+					sector += bio_sectors(bio);
+					vhost_blk_bio_submit(req, bio);
+				}
+				bio = vhost_blk_bio_new(req, disk->bdev,
+							req->npages - pg, opf,
+							sector);
+				/* An empty bio always takes one page. */
+				__bio_add_page(bio, req->pages[pg], bytes, off);
+			}
+			pg++;
+			off = 0;
+			seg_left -= bytes;
+			left -= bytes;
+		}
+	}
+	if (bio)
+		vhost_blk_bio_submit(req, bio);
+}
+
+static void vhost_blk_submit_flush(struct vhost_blk_req *req,
+				   struct vhost_blk_disk *disk)
+{
+	struct bio *bio;
+
+	bio = vhost_blk_bio_new(req, disk->bdev, 0,
+				REQ_OP_WRITE | REQ_PREFLUSH, 0);
+	vhost_blk_bio_submit(req, bio);
+}
+
+/*
+ * Check a read or write against the device and the module's limits.
+ * Return: VIRTIO_BLK_S_OK or the status to complete the request with.
+ */
+static u8 vhost_blk_check_rw(const struct vhost_blk_req *req,
+			     const struct vhost_blk_disk *disk, u64 sector)
+{
+	u64 nr = req->data_len >> SECTOR_SHIFT;
+
+	if (req->data_len & (SECTOR_SIZE - 1) ||
+	    req->data_len > VHOST_BLK_MAX_IO_BYTES)
+		return VIRTIO_BLK_S_IOERR;
+	if (((sector << SECTOR_SHIFT) | req->data_len) & disk->lbs_mask)
+		return VIRTIO_BLK_S_IOERR;
+	/* Written so that a guest-chosen sector near 2^64 cannot wrap. */
+	if (sector > disk->nr_sectors || nr > disk->nr_sectors - sector)
+		return VIRTIO_BLK_S_IOERR;
+	if (!req->to_guest && disk->read_only)
+		return VIRTIO_BLK_S_IOERR;
+	return VIRTIO_BLK_S_OK;
+}
+
+/*
+ * Start a read or write.  Return: VIRTIO_BLK_S_OK when bios are on their
+ * way (the request completes asynchronously), otherwise the status to
+ * complete it with now.
+ */
+static u8 vhost_blk_start_rw(struct vhost_blk_req *req,
+			     struct vhost_blk_disk *disk, u64 sector)
+{
+	struct vhost_virtqueue *vq = &req->bvq->vq;
+	blk_opf_t opf;
+	u8 status;
+	int ret;
+
+	status = vhost_blk_check_rw(req, disk, sector);
+	if (status != VIRTIO_BLK_S_OK || !req->data_len)
+		return status;
+
+	if (req->to_guest) {
+		opf = REQ_OP_READ;
+	} else {
+		opf = REQ_OP_WRITE | REQ_SYNC;
+		/*
+		 * Without VIRTIO_BLK_F_FLUSH the guest cannot flush, so the
+		 * device must be write-through: every write is FUA.
+		 */
+		if (!vhost_has_feature(vq, VIRTIO_BLK_F_FLUSH))
+			opf |= REQ_FUA;
+	}
+
+	if (vhost_blk_segs_aligned(req, disk->align_mask))
+		ret = vhost_blk_pin_segs(req);
+	else
+		ret = vhost_blk_bounce_segs(req);
+	if (ret) {
+		/* Unmapped or read-only guest memory, or no memory here. */
+		vhost_blk_req_release_data(req);
+		return VIRTIO_BLK_S_IOERR;
+	}
+	vhost_blk_submit_data(req, disk, opf, sector);
+	return VIRTIO_BLK_S_OK;
+}
+
+/*
+ * Record a request's data segments: @len bytes of @iov after @skip.
+ */
+static int vhost_blk_req_set_segs(struct vhost_blk_req *req,
+				  const struct iovec *iov, unsigned int cnt,
+				  size_t skip, size_t len)
+{
+	/* Also keeps a guest-sized length from truncating data_len. */
+	if (len > VHOST_BLK_MAX_IO_BYTES)
+		return -E2BIG;
+	if (cnt > VHOST_BLK_INLINE_SEGS) {
+		req->segs = kmalloc_array(cnt, sizeof(*req->segs), GFP_KERNEL);
+		if (!req->segs) {
+			req->segs = req->segs_inline;
+			return -ENOMEM;
+		}
+	}
+	req->nsegs = vhost_blk_iov_slice(iov, cnt, skip, len, req->segs);
+	req->data_len = len;
+	return 0;
+}
+
+/* The device-writable bytes left once the status byte is taken. */
+static size_t vhost_blk_in_data_len(size_t in_len)
+{
+	return in_len - 1;
+}
+
+/*
+ * Complete a request from the submit thread, vq->mutex held.  Writes the
+ * status byte and adds the used entry; the caller signals the guest.
+ */
+static void vhost_blk_complete_now(struct vhost_blk_vq *bvq,
+				   struct vhost_blk_req *req, u8 status)
+{
+	struct vhost_virtqueue *vq = &bvq->vq;
+	u32 len = req->used_len;
+
+	if (put_user(status, req->status_addr)) {
+		vq_err(vq, "vhost-blk: status byte not writable\n");
+		len = 0;
+	}
+	if (vhost_add_used(vq, req->head, len))
+		vq_err(vq, "vhost-blk: used ring not writable\n");
+	vhost_blk_req_free(req);
+}
+
+enum vhost_blk_disposition {
+	VHOST_BLK_ASYNC,	/* with the block layer; completes later */
+	VHOST_BLK_DONE,		/* in the used ring; the guest needs a signal */
+	VHOST_BLK_RETRY,	/* put back on the ring; stop for now */
+};
+
+/**
+ * vhost_blk_handle_req() - turn one descriptor chain into I/O
+ * @bvq: the queue, vq->mutex held, running with the owner's mm
+ * @disk: the attached backend
+ * @head: the chain's head index from vhost_get_vq_desc()
+ * @out: number of device-readable iovecs in vq->iov
+ * @in: number of device-writable iovecs following them
+ *
+ * Return: what became of the chain, see enum vhost_blk_disposition.
+ */
+static enum vhost_blk_disposition
+vhost_blk_handle_req(struct vhost_blk_vq *bvq, struct vhost_blk_disk *disk,
+		     int head, unsigned int out, unsigned int in)
+{
+	struct vhost_virtqueue *vq = &bvq->vq;
+	struct iovec *iov = vq->iov;
+	struct virtio_blk_outhdr hdr;
+	size_t out_len = iov_length(iov, out);
+	size_t in_len = iov_length(iov + out, in);
+	struct iovec *last;
+	struct vhost_blk_req *req;
+	u8 status;
+	u32 type;
+	u64 sector;
+
+	if (!in_len) {
+		/* Nowhere to put a status: give the buffers back, empty. */
+		vq_err(vq, "vhost-blk: request %d has no status byte\n", head);
+		if (vhost_add_used(vq, head, 0))
+			vq_err(vq, "vhost-blk: used ring not writable\n");
+		return VHOST_BLK_DONE;
+	}
+
+	req = vhost_blk_req_alloc(bvq, head);
+	if (!req) {
+		/* Leave the chain on the ring; a later kick retries it. */
+		vhost_discard_vq_desc(vq, 1);
+		return VHOST_BLK_RETRY;
+	}
+	/* Zero-length descriptors produce no iovec: the last one has data. */
+	last = &iov[out + in - 1];
+	req->status_addr = (u8 __user *)last->iov_base + last->iov_len - 1;
+	req->used_len = min_t(size_t, in_len, U32_MAX);
+
+	if (out_len < sizeof(hdr) ||
+	    !vhost_blk_copy_from_iov(&hdr, iov, out, sizeof(hdr))) {
+		vq_err(vq, "vhost-blk: request %d: bad header\n", head);
+		status = VIRTIO_BLK_S_IOERR;
+		goto complete;
+	}
+	type = vhost32_to_cpu(vq, hdr.type);
+	sector = vhost64_to_cpu(vq, hdr.sector);
+
+	switch (type) {
+	case VIRTIO_BLK_T_IN:
+		req->to_guest = true;
+		if (vhost_blk_req_set_segs(req, iov + out, in, 0,
+					   vhost_blk_in_data_len(in_len))) {
+			status = VIRTIO_BLK_S_IOERR;
+			break;
+		}
+		status = vhost_blk_start_rw(req, disk, sector);
+		if (status == VIRTIO_BLK_S_OK && req->data_len)
+			goto submitted;
+		break;
+	case VIRTIO_BLK_T_OUT:
+		if (vhost_blk_req_set_segs(req, iov, out, sizeof(hdr),
+					   out_len - sizeof(hdr))) {
+			status = VIRTIO_BLK_S_IOERR;
+			break;
+		}
+		status = vhost_blk_start_rw(req, disk, sector);
+		if (status == VIRTIO_BLK_S_OK && req->data_len)
+			goto submitted;
+		break;
+	case VIRTIO_BLK_T_FLUSH:
+		vhost_blk_submit_flush(req, disk);
+		goto submitted;
+	case VIRTIO_BLK_T_GET_ID: {
+		size_t n = min_t(size_t, vhost_blk_in_data_len(in_len),
+				 VHOST_BLK_SERIAL_BYTES);
+
+		status = VIRTIO_BLK_S_OK;
+		if (!vhost_blk_copy_to_iov(iov + out, in, disk->serial, n))
+			status = VIRTIO_BLK_S_IOERR;
+		break;
+	}
+	default:
+		status = VIRTIO_BLK_S_UNSUPP;
+		break;
+	}
+complete:
+	vhost_blk_complete_now(bvq, req, status);
+	return VHOST_BLK_DONE;
+
+submitted:
+	atomic_inc(&bvq->inflight);
+	/* Drop the submitter's reference; the last bio may be done already. */
+	if (atomic_dec_and_test(&req->pending))
+		vhost_blk_req_done(req);
+	return VHOST_BLK_ASYNC;
+}
+
+/**
+ * vhost_blk_handle_vq() - serve a kick: take requests until the ring is empty
+ * @bvq: the queue; called from its submit thread with the owner's mm
+ *
+ * Requests are submitted under a block plug so the block layer sees a
+ * batch.  After %VHOST_BLK_WEIGHT requests the thread yields and kicks
+ * itself, so one busy queue cannot hold vq->mutex (and starve the
+ * completion thread of the same queue) for long.
+ */
+void vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
+{
+	struct vhost_virtqueue *vq = &bvq->vq;
+	struct vhost_dev *dev = &bvq->blk->dev;
+	struct vhost_blk_disk *disk;
+	unsigned int out, in, n = 0;
+	struct blk_plug plug;
+	bool signal = false;
+	int head;
+
+	mutex_lock(&vq->mutex);
+	disk = vhost_vq_get_backend(vq);
+	if (!disk)
+		goto unlock;
+
+	vhost_disable_notify(dev, vq);
+	blk_start_plug(&plug);
+	for (;;) {
+		head = vhost_get_vq_desc(vq, vq->iov, ARRAY_SIZE(vq->iov),
+					 &out, &in, NULL, NULL);
+		/* A bad chain: the core reported it; the queue stalls. */
+		if (unlikely(head < 0))
+			break;
+		if (head == vq->num) {
+			if (unlikely(vhost_enable_notify(dev, vq))) {
+				vhost_disable_notify(dev, vq);
+				continue;
+			}
+			break;
+		}
+		switch (vhost_blk_handle_req(bvq, disk, head, out, in)) {
+		case VHOST_BLK_DONE:
+			signal = true;
+			break;
+		case VHOST_BLK_ASYNC:
+			break;
+		case VHOST_BLK_RETRY:
+			/* Out of memory: back off, retry on the next kick. */
+			goto finish;
+		}
+		if (++n >= VHOST_BLK_WEIGHT) {
+			set_bit(VHOST_BLK_VQ_KICKED, &bvq->flags);
+			break;
+		}
+	}
+finish:
+	blk_finish_plug(&plug);
+	if (signal)
+		vhost_signal(dev, vq);
+unlock:
+	mutex_unlock(&vq->mutex);
+}

@@ -1,0 +1,499 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vhost-blk: /dev/vhost-blk, its ioctls and the life of a device.
+ *
+ * Locking: dev.mutex serialises every ioctl and release; a queue's
+ * vq.mutex protects its ring state and whether it runs (vq.private_data).
+ * Queue start and stop happen under dev.mutex; stop waits for the queue's
+ * requests in flight without holding vq.mutex, which the completion
+ * thread needs to publish them.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/blkdev.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/nospec.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/virtio_blk.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+
+#include "blk.h"
+
+static unsigned int num_queues = 16;
+module_param(num_queues, uint, 0444);
+MODULE_PARM_DESC(num_queues,
+		 "virtqueues per device, 1-" __stringify(VHOST_BLK_MAX_QUEUES)
+		 " (default 16)");
+
+/*
+ * Ring features the vhost core implements for us, plus the virtio-blk
+ * bits.  The blk bits describing config space (SIZE_MAX, SEG_MAX,
+ * GEOMETRY, RO, BLK_SIZE, TOPOLOGY, MQ) are the VMM's to fill in; they
+ * are offered so that the VMM may negotiate them with this device.
+ */
+#define VHOST_BLK_FEATURES (					\
+	(1ULL << VIRTIO_F_NOTIFY_ON_EMPTY) |			\
+	(1ULL << VIRTIO_F_ANY_LAYOUT) |				\
+	(1ULL << VIRTIO_RING_F_INDIRECT_DESC) |			\
+	(1ULL << VIRTIO_RING_F_EVENT_IDX) |			\
+	(1ULL << VIRTIO_F_VERSION_1) |				\
+	(1ULL << VIRTIO_BLK_F_SIZE_MAX) |			\
+	(1ULL << VIRTIO_BLK_F_SEG_MAX) |			\
+	(1ULL << VIRTIO_BLK_F_GEOMETRY) |			\
+	(1ULL << VIRTIO_BLK_F_RO) |				\
+	(1ULL << VIRTIO_BLK_F_BLK_SIZE) |			\
+	(1ULL << VIRTIO_BLK_F_FLUSH) |				\
+	(1ULL << VIRTIO_BLK_F_TOPOLOGY) |			\
+	(1ULL << VIRTIO_BLK_F_MQ))
+
+/*
+ * Start a queue if everything it needs is there: a backend, enabled, a
+ * complete ring, a kick eventfd.  Not being ready is not an error: the
+ * queue starts on whichever ioctl brings the last piece.
+ */
+static int vhost_blk_vq_try_start(struct vhost_blk_vq *bvq)
+{
+	struct vhost_blk *blk = bvq->blk;
+	struct vhost_virtqueue *vq = &bvq->vq;
+	int ret = 0;
+
+	if (!blk->disk || !bvq->enabled || !blk->mm)
+		return 0;
+
+	mutex_lock(&vq->mutex);
+	if (vhost_vq_get_backend(vq) || !vq->kick || !vhost_vq_is_setup(vq))
+		goto unlock;
+	ret = vhost_blk_vq_threads_start(bvq);
+	if (ret)
+		goto unlock;
+	vhost_vq_set_backend(vq, blk->disk);
+	/* Reads the used index from the ring: a restart resumes there. */
+	ret = vhost_vq_init_access(vq);
+	if (ret)
+		vhost_vq_set_backend(vq, NULL);
+unlock:
+	mutex_unlock(&vq->mutex);
+	if (!ret && vhost_vq_get_backend(vq)) {
+		vhost_blk_kick_arm(bvq);
+		/* Requests may be waiting from before the queue ran. */
+		vhost_blk_vq_kick(bvq);
+	}
+	return ret;
+}
+
+/*
+ * Stop a queue: no new requests are taken from it, and return only when
+ * every request it had taken is in the used ring.
+ */
+static void vhost_blk_vq_stop(struct vhost_blk_vq *bvq)
+{
+	struct vhost_virtqueue *vq = &bvq->vq;
+
+	mutex_lock(&vq->mutex);
+	vhost_vq_set_backend(vq, NULL);
+	mutex_unlock(&vq->mutex);
+	wait_event(bvq->drain_wq, !atomic_read(&bvq->inflight));
+}
+
+static void vhost_blk_stop_all(struct vhost_blk *blk)
+{
+	unsigned int i;
+
+	for (i = 0; i < blk->nvqs; i++)
+		vhost_blk_vq_stop(&blk->vqs[i]);
+}
+
+static void vhost_blk_start_all(struct vhost_blk *blk)
+{
+	unsigned int i;
+
+	for (i = 0; i < blk->nvqs; i++)
+		if (vhost_blk_vq_try_start(&blk->vqs[i]))
+			pr_debug("queue %u failed to start\n", i);
+}
+
+/* Stop everything and let the threads and the owner's mm go. */
+static void vhost_blk_quiesce(struct vhost_blk *blk)
+{
+	unsigned int i;
+
+	vhost_blk_stop_all(blk);
+	for (i = 0; i < blk->nvqs; i++) {
+		vhost_blk_kick_disarm(&blk->vqs[i]);
+		vhost_blk_vq_threads_stop(&blk->vqs[i]);
+	}
+}
+
+static void vhost_blk_disk_put(struct vhost_blk_disk *disk)
+{
+	if (!disk)
+		return;
+	fput(disk->file);
+	kfree(disk);
+}
+
+static struct vhost_blk_disk *vhost_blk_disk_get(const struct vhost_blk_backend *b)
+{
+	struct vhost_blk_disk *disk;
+	struct block_device *bdev;
+	struct file *file;
+	int ret = -ENOTBLK;
+
+	file = fget(b->fd);
+	if (!file)
+		return ERR_PTR(-EBADF);
+	if (!S_ISBLK(file_inode(file)->i_mode))
+		goto err_fput;
+	ret = -ENOMEM;
+	disk = kzalloc(sizeof(*disk), GFP_KERNEL);
+	if (!disk)
+		goto err_fput;
+
+	bdev = I_BDEV(file->f_mapping->host);
+	disk->file = file;
+	disk->bdev = bdev;
+	disk->nr_sectors = bdev_nr_sectors(bdev);
+	disk->lbs_mask = bdev_logical_block_size(bdev) - 1;
+	disk->align_mask = bdev_dma_alignment(bdev) | (SECTOR_SIZE - 1);
+	disk->read_only = (b->flags & VHOST_BLK_BACKEND_F_RDONLY) ||
+			  !(file->f_mode & FMODE_WRITE) ||
+			  bdev_read_only(bdev);
+	memcpy(disk->serial, b->serial, sizeof(disk->serial));
+	return disk;
+
+err_fput:
+	fput(file);
+	return ERR_PTR(ret);
+}
+
+static long vhost_blk_set_backend(struct vhost_blk *blk,
+				  struct vhost_blk_backend __user *argp)
+{
+	struct vhost_blk_disk *disk = NULL, *old;
+	struct vhost_blk_backend b;
+	unsigned int i;
+	long ret;
+
+	if (copy_from_user(&b, argp, sizeof(b)))
+		return -EFAULT;
+	if (b.flags & ~VHOST_BLK_BACKEND_F_ALL)
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(b.reserved); i++)
+		if (b.reserved[i])
+			return -EINVAL;
+
+	mutex_lock(&blk->dev.mutex);
+	ret = vhost_dev_check_owner(&blk->dev);
+	if (ret)
+		goto unlock;
+	if (b.fd != -1) {
+		disk = vhost_blk_disk_get(&b);
+		if (IS_ERR(disk)) {
+			ret = PTR_ERR(disk);
+			goto unlock;
+		}
+	}
+	/* Whatever used the old disk is done with it after this. */
+	vhost_blk_stop_all(blk);
+	old = blk->disk;
+	blk->disk = disk;
+	vhost_blk_disk_put(old);
+	vhost_blk_start_all(blk);
+unlock:
+	mutex_unlock(&blk->dev.mutex);
+	return ret;
+}
+
+static long vhost_blk_set_features(struct vhost_blk *blk, u64 features)
+{
+	unsigned int i;
+
+	if (features & ~VHOST_BLK_FEATURES)
+		return -EOPNOTSUPP;
+
+	mutex_lock(&blk->dev.mutex);
+	for (i = 0; i < blk->nvqs; i++) {
+		struct vhost_virtqueue *vq = &blk->vqs[i].vq;
+
+		mutex_lock(&vq->mutex);
+		vq->acked_features = features;
+		mutex_unlock(&vq->mutex);
+	}
+	mutex_unlock(&blk->dev.mutex);
+	return 0;
+}
+
+static long vhost_blk_set_owner(struct vhost_blk *blk)
+{
+	long ret;
+
+	mutex_lock(&blk->dev.mutex);
+	ret = vhost_dev_set_owner(&blk->dev);
+	if (!ret) {
+		/* An ioctl caller is a user task: it has an mm. */
+		blk->mm = get_task_mm(current);
+		blk->owner_pid = task_pid_nr(current);
+	}
+	mutex_unlock(&blk->dev.mutex);
+	return ret;
+}
+
+static long vhost_blk_reset_owner(struct vhost_blk *blk)
+{
+	struct vhost_iotlb *umem;
+	long ret;
+
+	mutex_lock(&blk->dev.mutex);
+	ret = vhost_dev_check_owner(&blk->dev);
+	if (ret)
+		goto unlock;
+	umem = vhost_dev_reset_owner_prepare();
+	if (!umem) {
+		ret = -ENOMEM;
+		goto unlock;
+	}
+	vhost_blk_quiesce(blk);
+	vhost_blk_disk_put(blk->disk);
+	blk->disk = NULL;
+	vhost_dev_stop(&blk->dev);
+	vhost_dev_reset_owner(&blk->dev, umem);
+	if (blk->mm)
+		mmput(blk->mm);
+	blk->mm = NULL;
+unlock:
+	mutex_unlock(&blk->dev.mutex);
+	return ret;
+}
+
+static long vhost_blk_set_vring_enable(struct vhost_blk *blk,
+				       struct vhost_vring_state __user *argp)
+{
+	struct vhost_vring_state s;
+	struct vhost_blk_vq *bvq;
+	long ret;
+
+	if (copy_from_user(&s, argp, sizeof(s)))
+		return -EFAULT;
+	if (s.num > 1)
+		return -EINVAL;
+
+	mutex_lock(&blk->dev.mutex);
+	ret = vhost_dev_check_owner(&blk->dev);
+	if (ret)
+		goto unlock;
+	ret = -ENOBUFS;
+	if (s.index >= blk->nvqs)
+		goto unlock;
+	bvq = &blk->vqs[array_index_nospec(s.index, blk->nvqs)];
+	bvq->enabled = s.num;
+	if (s.num)
+		ret = vhost_blk_vq_try_start(bvq);
+	else
+		vhost_blk_vq_stop(bvq);
+	ret = ret < 0 ? ret : 0;
+unlock:
+	mutex_unlock(&blk->dev.mutex);
+	return ret;
+}
+
+/*
+ * The vhost core's per-ring ioctls, with the queue stopped around what
+ * must not race with it: GET_VRING_BASE returns the index of a drained,
+ * stopped queue (vhost-user semantics), SET_VRING_KICK moves our wait
+ * queue entry to the new eventfd and starts the queue when it is ready.
+ */
+static long vhost_blk_vring_ioctl(struct vhost_blk *blk, unsigned int ioctl,
+				  void __user *argp)
+{
+	struct vhost_blk_vq *bvq;
+	u32 idx;
+	long ret;
+
+	if (ioctl != VHOST_GET_VRING_BASE && ioctl != VHOST_SET_VRING_KICK)
+		return vhost_vring_ioctl(&blk->dev, ioctl, argp);
+	/* Every vring ioctl argument starts with the ring index. */
+	if (get_user(idx, (u32 __user *)argp))
+		return -EFAULT;
+	if (idx >= blk->nvqs)
+		return -ENOBUFS;
+	bvq = &blk->vqs[array_index_nospec(idx, blk->nvqs)];
+
+	switch (ioctl) {
+	case VHOST_GET_VRING_BASE:
+		ret = vhost_dev_check_owner(&blk->dev);
+		if (ret)
+			return ret;
+		vhost_blk_vq_stop(bvq);
+		return vhost_vring_ioctl(&blk->dev, ioctl, argp);
+	case VHOST_SET_VRING_KICK:
+		ret = vhost_dev_check_owner(&blk->dev);
+		if (ret)
+			return ret;
+		vhost_blk_kick_disarm(bvq);
+		ret = vhost_vring_ioctl(&blk->dev, ioctl, argp);
+		if (!ret)
+			ret = vhost_blk_vq_try_start(bvq);
+		/* Still running (a failed swap): keep listening. */
+		if (vhost_vq_get_backend(&bvq->vq))
+			vhost_blk_kick_arm(bvq);
+		return ret;
+	}
+	return -ENOIOCTLCMD;
+}
+
+static long vhost_blk_ioctl(struct file *f, unsigned int ioctl,
+			    unsigned long arg)
+{
+	struct vhost_blk *blk = f->private_data;
+	void __user *argp = (void __user *)arg;
+	u64 __user *featurep = argp;
+	u64 features;
+	long ret;
+
+	switch (ioctl) {
+	case VHOST_GET_FEATURES:
+		features = VHOST_BLK_FEATURES;
+		return copy_to_user(featurep, &features, sizeof(features)) ?
+			-EFAULT : 0;
+	case VHOST_SET_FEATURES:
+		if (copy_from_user(&features, featurep, sizeof(features)))
+			return -EFAULT;
+		return vhost_blk_set_features(blk, features);
+	case VHOST_SET_OWNER:
+		return vhost_blk_set_owner(blk);
+	case VHOST_RESET_OWNER:
+		return vhost_blk_reset_owner(blk);
+	case VHOST_BLK_SET_BACKEND:
+		return vhost_blk_set_backend(blk, argp);
+	case VHOST_BLK_GET_NUM_QUEUES:
+		return put_user(blk->nvqs, (u32 __user *)argp);
+	case VHOST_BLK_SET_VRING_ENABLE:
+		return vhost_blk_set_vring_enable(blk, argp);
+	}
+
+	mutex_lock(&blk->dev.mutex);
+	ret = vhost_dev_ioctl(&blk->dev, ioctl, argp);
+	if (ret == -ENOIOCTLCMD)
+		ret = vhost_blk_vring_ioctl(blk, ioctl, argp);
+	mutex_unlock(&blk->dev.mutex);
+	return ret == -ENOIOCTLCMD ? -ENOTTY : ret;
+}
+
+static int vhost_blk_open(struct inode *inode, struct file *f)
+{
+	struct vhost_virtqueue **vqs;
+	struct vhost_blk *blk;
+	unsigned int i, nvqs = clamp(num_queues, 1U, VHOST_BLK_MAX_QUEUES);
+
+	blk = kzalloc(sizeof(*blk), GFP_KERNEL_ACCOUNT);
+	if (!blk)
+		return -ENOMEM;
+	/* struct vhost_virtqueue embeds UIO_MAXIOV iovecs: ~17 KiB each. */
+	blk->vqs = kvcalloc(nvqs, sizeof(*blk->vqs), GFP_KERNEL_ACCOUNT);
+	vqs = kcalloc(nvqs, sizeof(*vqs), GFP_KERNEL_ACCOUNT);
+	if (!blk->vqs || !vqs) {
+		kvfree(blk->vqs);
+		kfree(vqs);
+		kfree(blk);
+		return -ENOMEM;
+	}
+
+	blk->nvqs = nvqs;
+	for (i = 0; i < nvqs; i++) {
+		struct vhost_blk_vq *bvq = &blk->vqs[i];
+
+		bvq->blk = blk;
+		bvq->index = i;
+		bvq->enabled = true;
+		init_llist_head(&bvq->done);
+		atomic_set(&bvq->inflight, 0);
+		init_waitqueue_head(&bvq->drain_wq);
+		bvq->vq.handle_kick = NULL;	/* we poll the kick ourselves */
+		vqs[i] = &bvq->vq;
+	}
+	/* No core worker: each queue has threads of its own. */
+	vhost_dev_init(&blk->dev, vqs, nvqs, UIO_MAXIOV, 0, 0, false, NULL);
+	f->private_data = blk;
+	vhost_blk_count(VHOST_BLK_CNT_DEVICES, 1);
+	return 0;
+}
+
+static int vhost_blk_release(struct inode *inode, struct file *f)
+{
+	struct vhost_blk *blk = f->private_data;
+
+	mutex_lock(&blk->dev.mutex);
+	vhost_blk_quiesce(blk);
+	vhost_blk_disk_put(blk->disk);
+	blk->disk = NULL;
+	mutex_unlock(&blk->dev.mutex);
+
+	vhost_dev_stop(&blk->dev);
+	vhost_dev_cleanup(&blk->dev);
+	if (blk->mm)
+		mmput(blk->mm);
+	kfree(blk->dev.vqs);
+	kvfree(blk->vqs);
+	kfree(blk);
+	vhost_blk_count(VHOST_BLK_CNT_DEVICES, -1);
+	return 0;
+}
+
+static const struct file_operations vhost_blk_fops = {
+	.owner		= THIS_MODULE,
+	.open		= vhost_blk_open,
+	.release	= vhost_blk_release,
+	.unlocked_ioctl	= vhost_blk_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.llseek		= noop_llseek,
+};
+
+static struct miscdevice vhost_blk_misc = {
+	.minor	= VHOST_BLK_MINOR,
+	.name	= "vhost-blk",
+	.fops	= &vhost_blk_fops,
+};
+
+static int __init vhost_blk_init(void)
+{
+	int ret;
+
+	if (num_queues < 1 || num_queues > VHOST_BLK_MAX_QUEUES) {
+		pr_err("num_queues=%u out of range 1-%u\n", num_queues,
+		       VHOST_BLK_MAX_QUEUES);
+		return -EINVAL;
+	}
+	ret = vhost_blk_io_init();
+	if (ret)
+		return ret;
+	ret = misc_register(&vhost_blk_misc);
+	if (ret) {
+		vhost_blk_io_exit();
+		return ret;
+	}
+	vhost_blk_stats_init();
+	pr_info("/dev/vhost-blk ready, %u queues per device\n", num_queues);
+	return 0;
+}
+
+static void __exit vhost_blk_exit(void)
+{
+	vhost_blk_stats_exit();
+	misc_deregister(&vhost_blk_misc);
+	vhost_blk_io_exit();
+}
+
+module_init(vhost_blk_init);
+module_exit(vhost_blk_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_AUTHOR("The vhost-blk developers");
+MODULE_DESCRIPTION("Host kernel accelerator for virtio-blk");
+MODULE_ALIAS_MISCDEV(VHOST_BLK_MINOR);
+MODULE_ALIAS("devname:vhost-blk");

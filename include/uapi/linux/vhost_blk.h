@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * vhost-blk: in-kernel virtio-blk device emulation on top of vhost.
+ *
+ * /dev/vhost-blk speaks the standard vhost ioctls from <linux/vhost.h>
+ * (VHOST_SET_OWNER, VHOST_GET_FEATURES, VHOST_SET_FEATURES,
+ * VHOST_SET_MEM_TABLE, VHOST_SET_VRING_{NUM,ADDR,BASE,KICK,CALL,ERR},
+ * VHOST_GET_VRING_BASE, VHOST_SET_LOG_BASE, VHOST_RESET_OWNER) plus the
+ * ones below.  Documentation/vhost/vhost-blk.rst describes the ABI.
+ */
+#ifndef _UAPI_LINUX_VHOST_BLK_H
+#define _UAPI_LINUX_VHOST_BLK_H
+
+#include <linux/types.h>
+#include <linux/vhost.h>
+
+/* Length of the serial number returned by VIRTIO_BLK_T_GET_ID. */
+#define VHOST_BLK_SERIAL_BYTES		20
+
+/* The backend accepts no writes: OUT requests complete with IOERR. */
+#define VHOST_BLK_BACKEND_F_RDONLY	(1U << 0)
+
+#define VHOST_BLK_BACKEND_F_ALL		VHOST_BLK_BACKEND_F_RDONLY
+
+/**
+ * struct vhost_blk_backend - argument of VHOST_BLK_SET_BACKEND
+ * @fd: file descriptor of an open block device, or -1 to detach.
+ *	A descriptor opened without write access implies
+ *	%VHOST_BLK_BACKEND_F_RDONLY.
+ * @flags: VHOST_BLK_BACKEND_F_* flags.
+ * @serial: serial number for VIRTIO_BLK_T_GET_ID, NUL padded; it need
+ *	not be NUL terminated when all 20 bytes are used.
+ * @reserved: must be zero.
+ */
+struct vhost_blk_backend {
+	__s32 fd;
+	__u32 flags;
+	__u8 serial[VHOST_BLK_SERIAL_BYTES];
+	__u32 reserved[9];
+};
+
+/*
+ * Attach (fd >= 0) or detach (fd == -1) the block device that serves all
+ * virtqueues of this vhost-blk device.  Attaching over an attached backend
+ * replaces it.  Detach and replace first stop every queue and wait for all
+ * requests in flight to complete.
+ */
+#define VHOST_BLK_SET_BACKEND	_IOW(VHOST_VIRTIO, 0x90, struct vhost_blk_backend)
+
+/* Number of virtqueues this device instance provides (module parameter). */
+#define VHOST_BLK_GET_NUM_QUEUES _IOR(VHOST_VIRTIO, 0x91, __u32)
+
+/*
+ * Enable (num = 1) or disable (num = 0) one virtqueue, as
+ * VHOST_USER_SET_VRING_ENABLE does.  Queues start enabled.  Disabling
+ * stops the queue and waits for its requests in flight.
+ */
+#define VHOST_BLK_SET_VRING_ENABLE _IOW(VHOST_VIRTIO, 0x92, struct vhost_vring_state)
+
+#endif /* _UAPI_LINUX_VHOST_BLK_H */

@@ -1,0 +1,116 @@
+#!/bin/bash
+# Boot a kernel + initramfs in a QEMU TCG VM and wait for its /init to
+# report "VBT-DONE rc=N".  Kernel console -> OUT/console.log, second serial
+# port (the payload's TAP stream) -> OUT/tap.txt.
+#
+# Only one VM may run at a time on this 2-core machine (overlapping TCG VMs
+# starve each other into RCU stalls), so the whole qemu run holds
+# /tmp/vhost-blk-vm.lock; time spent waiting for the lock does not count
+# against --timeout.
+set -euo pipefail
+
+PROG=${0##*/}
+LOCK=/tmp/vhost-blk-vm.lock
+
+usage() {
+	cat <<USAGE
+usage: $PROG --kernel VMLINUZ --initrd FILE --out DIR [--timeout SEC] [--mem MB]
+          [--smp N] [--cpu MODEL] [--hostroot] [--append "extra cmdline"]
+          [-- extra qemu args]
+
+  --timeout SEC  kill the VM after SEC seconds (default 900)
+  --mem MB       guest memory (default 1024)
+  --smp N        guest CPUs (default 2)
+  --cpu MODEL    TCG CPU model (default max: includes SVM for nested KVM)
+  --hostroot     share the host's / read-only over virtio-9p (tag "host");
+                 /init mounts it at /host
+  --append STR   appended to the kernel command line
+
+Exit status 0 only if the guest printed VBT-DONE; OUT/rc then holds the
+payload's exit code.  Otherwise a one-line reason is printed.
+USAGE
+}
+
+die() { echo "$PROG: error: $*" >&2; exit 2; }
+
+KERNEL= INITRD= OUT= TIMEOUT=900 MEM=1024 SMP=2 CPU=max HOSTROOT=0 APPEND=
+EXTRA=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--kernel)  [ $# -ge 2 ] || die "$1 needs a value"; KERNEL=$2; shift 2 ;;
+	--initrd)  [ $# -ge 2 ] || die "$1 needs a value"; INITRD=$2; shift 2 ;;
+	--out)     [ $# -ge 2 ] || die "$1 needs a value"; OUT=$2; shift 2 ;;
+	--timeout) [ $# -ge 2 ] || die "$1 needs a value"; TIMEOUT=$2; shift 2 ;;
+	--mem)     [ $# -ge 2 ] || die "$1 needs a value"; MEM=$2; shift 2 ;;
+	--smp)     [ $# -ge 2 ] || die "$1 needs a value"; SMP=$2; shift 2 ;;
+	--cpu)     [ $# -ge 2 ] || die "$1 needs a value"; CPU=$2; shift 2 ;;
+	--append)  [ $# -ge 2 ] || die "$1 needs a value"; APPEND=$2; shift 2 ;;
+	--hostroot) HOSTROOT=1; shift ;;
+	--)        shift; EXTRA=("$@"); break ;;
+	-h|--help) usage; exit 0 ;;
+	*)         usage >&2; die "unknown argument: $1" ;;
+	esac
+done
+
+[ -n "$KERNEL" ] || die "--kernel is required"
+[ -n "$INITRD" ] || die "--initrd is required"
+[ -n "$OUT" ] || die "--out is required"
+[ -r "$KERNEL" ] || die "cannot read kernel $KERNEL"
+[ -r "$INITRD" ] || die "cannot read initrd $INITRD"
+[[ "$TIMEOUT" =~ ^[1-9][0-9]*$ ]] || die "--timeout must be a positive integer"
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found"
+
+mkdir -p "$OUT"
+CONSOLE=$OUT/console.log TAP=$OUT/tap.txt
+rm -f "$CONSOLE" "$TAP" "$OUT/rc"
+
+# loglevel=7: keep the whole kernel log on the console, check-log.sh scans it.
+# panic=-1 + -no-reboot: a panic ends qemu at once instead of waiting for
+# the timeout.
+CMDLINE="console=ttyS0 panic=-1 loglevel=7"
+QEMU=(qemu-system-x86_64 -accel tcg -cpu "$CPU" -m "$MEM" -smp "$SMP"
+	-nographic -no-reboot -monitor none
+	-kernel "$KERNEL" -initrd "$INITRD"
+	-chardev "file,id=vbtcon,path=$CONSOLE" -serial chardev:vbtcon
+	-chardev "file,id=vbttap,path=$TAP" -serial chardev:vbttap)
+if [ $HOSTROOT = 1 ]; then
+	QEMU+=(-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on)
+	CMDLINE+=" vbt.hostroot=1"
+fi
+[ -z "$APPEND" ] || CMDLINE+=" $APPEND"
+QEMU+=(-append "$CMDLINE" "${EXTRA[@]}")
+
+printf '%q ' "${QEMU[@]}" > "$OUT/qemu-cmdline.txt"
+echo >> "$OUT/qemu-cmdline.txt"
+
+exec 9>>"$LOCK"
+if ! flock -n 9; then
+	echo "$PROG: waiting for $LOCK (another VM is running)" >&2
+	flock 9
+fi
+start=$(date +%s)
+set +e
+# -k: a qemu that ignores SIGTERM is killed 10 s later.
+timeout -k 10 "$TIMEOUT" "${QEMU[@]}" </dev/null >"$OUT/qemu.out" 2>&1
+qrc=$?
+set -e
+flock -u 9
+elapsed=$(( $(date +%s) - start ))
+
+marker=$(grep -ahoE 'VBT-DONE rc=[0-9]+' "$TAP" "$CONSOLE" 2>/dev/null | head -n1 || true)
+if [ -n "$marker" ]; then
+	rc=${marker#VBT-DONE rc=}
+	echo "$rc" > "$OUT/rc"
+	echo "$PROG: VM finished in ${elapsed}s, payload exit code $rc"
+	exit 0
+fi
+if [ $qrc = 124 ] || [ $qrc = 137 ]; then
+	echo "$PROG: FAIL: timeout after ${TIMEOUT}s without VBT-DONE (see $CONSOLE)" >&2
+elif grep -aq 'Kernel panic' "$CONSOLE" 2>/dev/null; then
+	echo "$PROG: FAIL: kernel panic after ${elapsed}s, no VBT-DONE (see $CONSOLE)" >&2
+elif [ $qrc != 0 ]; then
+	echo "$PROG: FAIL: qemu exited with $qrc after ${elapsed}s: $(tail -n1 "$OUT/qemu.out")" >&2
+else
+	echo "$PROG: FAIL: VM stopped after ${elapsed}s without VBT-DONE (see $CONSOLE)" >&2
+fi
+exit 1
