@@ -16,6 +16,7 @@
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/nospec.h>
+#include <linux/rcupdate.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
@@ -124,6 +125,8 @@ static void vhost_blk_quiesce(struct vhost_blk *blk)
 	unsigned int i;
 
 	vhost_blk_stop_all(blk);
+	/* Let bio end_io finish waking completion threads: see req_done. */
+	synchronize_rcu();
 	for (i = 0; i < blk->nvqs; i++) {
 		vhost_blk_kick_disarm(&blk->vqs[i]);
 		vhost_blk_vq_threads_stop(&blk->vqs[i]);

@@ -95,10 +95,19 @@ void vhost_blk_kick_disarm(struct vhost_blk_vq *bvq)
 void vhost_blk_req_done(struct vhost_blk_req *req)
 {
 	struct vhost_blk_vq *bvq = req->bvq;
+	struct task_struct *task = bvq->compl_task;
 
-	/* Only the first entry on an empty list needs to wake the thread. */
+	/*
+	 * Once on the list, the request can be published, the queue drained
+	 * and the device torn down before the wake-up below runs: nothing
+	 * may be read from @req or @bvq after llist_add(), and teardown waits
+	 * for this RCU section before it stops @task (vhost_blk_quiesce()).
+	 * Only the first entry on an empty list needs to wake the thread.
+	 */
+	rcu_read_lock();
 	if (llist_add(&req->node, &bvq->done))
-		wake_up_process(bvq->compl_task);
+		wake_up_process(task);
+	rcu_read_unlock();
 }
 
 static void vhost_blk_publish(struct vhost_blk_vq *bvq,

@@ -73,7 +73,7 @@ TOTAL_PASS=0 TOTAL_FAIL=0 TOTAL_SKIP=0
 run_target() {
 	local name=$1 vmlinuz=$2 kver=$3 modroot=$4 ko=$5 payload=$6
 	shift 6
-	local out=$RESULTS/$name pass=0 fail=0 skip=0 why= logstate counts rc
+	local out=$RESULTS/$name pass=0 fail=0 skip=0 why= logstate counts rc p f s
 	local mkargs=(--kver "$kver" --out "$out/initramfs.cpio.gz" --modroot "$modroot"
 		--payload "$payload")
 	local k
@@ -109,7 +109,10 @@ run_target() {
 
 	# TAP results, also from a VM that died half way: they are real results.
 	if [ -f "$out/tap.txt" ]; then
-		counts=$("$VM/tap-count.sh" "$out/tap.txt" 2>"$out/tap-failures.txt")
+		if ! counts=$("$VM/tap-count.sh" "$out/tap.txt" 2>"$out/tap-failures.txt"); then
+			echo "$name: FAIL: cannot count TAP results: $(tail -n1 "$out/tap-failures.txt")"
+			counts="0 1 0"
+		fi
 		read -r p f s <<<"$counts"
 		pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
 		sed 's/^/    /' "$out/tap-failures.txt"

@@ -1,0 +1,80 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# vhost-blk top-level Makefile.  `make help` lists the targets.
+
+TOP       := $(abspath .)
+BUILD     := $(TOP)/build
+KVERS     := $(shell scripts/kernels.sh 2>/dev/null)
+RUNNING   := $(shell uname -r)
+# What `make` builds for: KVER=... if given, else the running kernel when
+# its headers are installed, else the kernels the test suite covers.
+ifneq ($(KVER),)
+TARGET_KVERS := $(KVER)
+else ifneq ($(wildcard /lib/modules/$(RUNNING)/build),)
+TARGET_KVERS := $(RUNNING)
+else
+TARGET_KVERS := $(KVERS)
+endif
+
+CHECKPATCH := $(BUILD)/ksrc/checkpatch/scripts/checkpatch.pl
+
+.PHONY: all help setup module modules selftests tools ksft-headers \
+	check check-style clean install
+
+all: module tools
+
+help:
+	@echo "make setup        install every Debian package needed (as root)"
+	@echo "make              vhost_blk.ko for KVER=... / the running kernel, and tools"
+	@echo "make modules      vhost_blk.ko for every tested kernel: $(KVERS)"
+	@echo "make check        build all, run the whole test suite in VMs"
+	@echo "make check-style  checkpatch --strict and sparse on the module"
+	@echo "make install      install vhost_blk.ko for KVER/the running kernel"
+
+setup:
+	scripts/setup-deps.sh
+
+module:
+	@test -n "$(TARGET_KVERS)" || { echo "no kernel headers found: run 'make setup' or pass KVER=" >&2; exit 1; }
+	@set -e; for k in $(TARGET_KVERS); do scripts/build-module.sh $$k; done
+
+modules:
+	@test -n "$(KVERS)" || { echo "tested kernels not installed: run 'make setup'" >&2; exit 1; }
+	@set -e; for k in $(KVERS); do scripts/build-module.sh $$k; done
+
+# The kselftest harness comes from the linux-source package at build time.
+ksft-headers: $(BUILD)/ksft/kselftest_harness.h
+
+$(BUILD)/ksft/kselftest_harness.h:
+	@mkdir -p $(BUILD)/ksft
+	tar -xJf /usr/src/linux-source-6.12.tar.xz -C $(BUILD)/ksft --strip-components=4 \
+		linux-source-6.12/tools/testing/selftests/kselftest_harness.h \
+		linux-source-6.12/tools/testing/selftests/kselftest.h
+
+selftests: ksft-headers
+	$(MAKE) -C selftests/vhost_blk O=$(BUILD)/selftests KSFT_DIR=$(BUILD)/ksft \
+		UAPI=$(TOP)/include/uapi
+
+tools:
+	$(MAKE) -C tools/vhost-blk-launcher O=$(BUILD)/tools
+
+check:
+	scripts/check.sh
+
+$(CHECKPATCH):
+	@mkdir -p $(BUILD)/ksrc/checkpatch
+	tar -xJf /usr/src/linux-source-6.12.tar.xz -C $(BUILD)/ksrc/checkpatch --strip-components=1 \
+		linux-source-6.12/scripts/checkpatch.pl linux-source-6.12/scripts/spelling.txt \
+		linux-source-6.12/scripts/const_structs.checkpatch
+
+check-style: $(CHECKPATCH)
+	$(CHECKPATCH) --strict --no-tree --terse -f drivers/vhost/*.[ch] include/uapi/linux/vhost_blk.h
+	@set -e; for k in $(KVERS); do C=2 scripts/build-module.sh $$k; done
+
+install: module
+	@set -e; for k in $(TARGET_KVERS); do \
+		install -D -m 0644 $(BUILD)/$$k/vhost_blk.ko /lib/modules/$$k/updates/vhost_blk.ko; \
+		depmod -a $$k; echo "installed vhost_blk.ko for $$k"; done
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * backend.h - block backends (null_blk via configfs, brd) and the module's
+ * observable state (debugfs counters, threads, refcount) for the selftests.
+ */
+#ifndef VHOST_BLK_SELFTEST_BACKEND_H
+#define VHOST_BLK_SELFTEST_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define NULLB_CONFIGFS		"/sys/kernel/config/nullb"
+#define VBLK_COUNTERS		"/sys/kernel/debug/vhost-blk/counters"
+#define BRD_DEV			"/dev/ram0"
+
+struct nullb {
+	char name[32];
+	char path[96];		/* /dev/... */
+	char cfg[160];		/* configfs dir */
+	unsigned int size_mb;
+	bool powered;
+};
+
+struct nullb_opts {
+	unsigned int size_mb;		/* default 64 */
+	unsigned int blocksize;		/* default 512 */
+	unsigned long completion_nsec;	/* > 0: irqmode=2 (timer) */
+	unsigned int hw_queue_depth;	/* 0: default */
+};
+
+/* Creates and powers a memory-backed null_blk; returns 0 or -errno. */
+int nullb_create(struct nullb *nb, const struct nullb_opts *o);
+/* Writes "+start-end" (or "-start-end") to the badblocks attribute. */
+int nullb_badblocks(struct nullb *nb, const char *spec);
+void nullb_destroy(struct nullb *nb);
+
+/* Open a backend device (O_DIRECT is added); returns fd or -errno. */
+int backend_open(const char *path, int flags);
+/* O_DIRECT pread/pwrite of exactly len bytes at off via an aligned bounce. */
+int backend_pread(const char *path, void *buf, size_t len, off_t off);
+int backend_pwrite(const char *path, const void *buf, size_t len, off_t off);
+/* Size in bytes of a block device (BLKGETSIZE64). */
+int64_t backend_size(int fd);
+
+/* Module state. */
+bool module_loaded(void);
+/* Load vhost_blk: finit_module($VHOST_BLK_KO) or modprobe vhost_blk. */
+int module_load(void);
+int module_ensure_loaded(void);
+/* delete_module("vhost_blk", O_NONBLOCK); returns 0 or -errno. */
+int module_unload(void);
+/* Unload retrying for up to timeout_ms while it is busy (EAGAIN/EBUSY). */
+int module_unload_wait(int timeout_ms);
+int module_refcnt(void);	/* -1 when unknown */
+
+/* Reads one counter from debugfs; returns 0 or -errno. */
+int counter_get(const char *name, long *val);
+/*
+ * Wait until all of reqs_inflight, pages_pinned, pages_bounce, threads and
+ * devices read 0 and no "vblk*" thread exists.  Returns 0, or -ETIMEDOUT
+ * with a description of what is left in why.
+ */
+int wait_quiescent(int timeout_ms, char *why, size_t whylen);
+/* Number of tasks whose comm starts with "vblk". */
+int count_vblk_threads(char *names, size_t len);
+
+#endif
