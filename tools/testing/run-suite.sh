@@ -73,7 +73,7 @@ TOTAL_PASS=0 TOTAL_FAIL=0 TOTAL_SKIP=0
 run_target() {
 	local name=$1 vmlinuz=$2 kver=$3 modroot=$4 ko=$5 payload=$6
 	shift 6
-	local out=$RESULTS/$name pass=0 fail=0 skip=0 why= logstate counts rc p f s
+	local out=$RESULTS/$name pass=0 fail=0 skip=0 why='' logstate counts rc p f s
 	local mkargs=(--kver "$kver" --out "$out/initramfs.cpio.gz" --modroot "$modroot"
 		--payload "$payload")
 	local k

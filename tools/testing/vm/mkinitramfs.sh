@@ -33,7 +33,7 @@ USAGE
 
 die() { echo "$PROG: error: $*" >&2; exit 1; }
 
-KVER= OUT= MODROOT=/ PAYLOAD=
+KVER='' OUT='' MODROOT=/ PAYLOAD=''
 EXTRA_KOS=()
 # Always present: what /init loads for vbt.hostroot=1 (see init).
 KMODS=(virtio_pci 9pnet_virtio 9p)

@@ -33,7 +33,7 @@ USAGE
 
 die() { echo "$PROG: error: $*" >&2; exit 2; }
 
-KERNEL= INITRD= OUT= TIMEOUT=900 MEM=1024 SMP=2 CPU=max HOSTROOT=0 APPEND=
+KERNEL='' INITRD='' OUT='' TIMEOUT=900 MEM=1024 SMP=2 CPU=max HOSTROOT=0 APPEND=''
 EXTRA=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -74,7 +74,7 @@ QEMU=(qemu-system-x86_64 -accel tcg -cpu "$CPU" -m "$MEM" -smp "$SMP"
 	-chardev "file,id=vbtcon,path=$CONSOLE" -serial chardev:vbtcon
 	-chardev "file,id=vbttap,path=$TAP" -serial chardev:vbttap)
 if [ $HOSTROOT = 1 ]; then
-	QEMU+=(-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on)
+	QEMU+=(-virtfs "local,path=/,mount_tag=host,security_model=none,readonly=on")
 	CMDLINE+=" vbt.hostroot=1"
 fi
 [ -z "$APPEND" ] || CMDLINE+=" $APPEND"
