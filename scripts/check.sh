@@ -1,0 +1,99 @@
+#!/bin/bash
+# The whole vhost-blk test suite: what `make check` runs.
+#
+#   1. build: vhost_blk.ko for every tested kernel, the selftests, the tools
+#   2. host-side unit tests (launcher message handling, with a fake device)
+#   3. kselftests in VMs: Debian 6.1, Debian 6.12, and the KASAN + lockdep
+#      debug kernel when VHOST_BLK_DEBUG_KERNEL is not 0
+#   4. end-to-end: real guests under nested KVM, on both kernels
+#
+# Every stage counts: a build that fails is a failed check, not a skipped
+# one.  The last line is "N passed, N failed, N skipped" over all stages.
+# Exit status is non-zero if anything failed.
+set -uo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$TOP" || exit 2
+RESULTS=$TOP/build/results
+mkdir -p "$RESULTS"
+
+PASS=0 FAIL=0 SKIP=0
+
+# count_summary FILE: add the counts of the "N passed, N failed[, N skipped]"
+# line a sub-suite printed last; a missing line is one failure.
+count_summary() {
+	local line p f s
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" | tail -n1)
+	if [ -z "$line" ]; then
+		echo "check: $1 has no summary line" >&2
+		FAIL=$((FAIL + 1))
+		return
+	fi
+	p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+	f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+	s=$(echo "$line" | sed -nE 's/.* ([0-9]+) skipped.*/\1/p')
+	PASS=$((PASS + p)) FAIL=$((FAIL + f)) SKIP=$((SKIP + ${s:-0}))
+}
+
+# count_tap FILE: add a TAP stream's results; no results is one failure.
+count_tap() {
+	local p f s
+	if ! read -r p f s < <(tools/testing/vm/tap-count.sh "$1"); then
+		FAIL=$((FAIL + 1))
+		return
+	fi
+	if [ $((p + f + s)) -eq 0 ]; then
+		echo "check: $1 has no test results" >&2
+		FAIL=$((FAIL + 1))
+	fi
+	PASS=$((PASS + p)) FAIL=$((FAIL + f)) SKIP=$((SKIP + s))
+}
+
+# step NAME CMD...: a build step; its failure is a failed check.
+step() {
+	local name=$1
+	shift
+	echo "== $name"
+	if "$@" >"$RESULTS/$name.log" 2>&1; then
+		PASS=$((PASS + 1))
+		return 0
+	fi
+	echo "check: $name FAILED:" >&2
+	tail -n 30 "$RESULTS/$name.log" | sed 's/^/    /' >&2
+	FAIL=$((FAIL + 1))
+	return 1
+}
+
+step build-modules make -s modules
+step build-selftests make -s selftests
+step build-tools make -s tools
+
+echo "== host unit tests"
+if make -s -C tools/vhost-blk-launcher O="$TOP/build/tools" test \
+	>"$RESULTS/host-unit.tap" 2>"$RESULTS/host-unit.err"; then :; fi
+count_tap "$RESULTS/host-unit.tap"
+
+echo "== kselftests in VMs"
+targets=()
+for k in $(scripts/kernels.sh); do
+	targets+=(--target "$k:/boot/vmlinuz-$k:$k:/:build/$k/vhost_blk.ko")
+done
+if [ "${VHOST_BLK_DEBUG_KERNEL:-1}" != 0 ] && [ -x tools/testing/debug-kernel/build.sh ]; then
+	if step debug-kernel tools/testing/debug-kernel/build.sh &&
+		. build/debug-kernel/current.env &&
+		step debug-module scripts/build-module.sh "$KVER" "$KBUILD" \
+			"$(dpkg-query -W -f='${Version}' linux-source-6.12)"; then
+		targets+=(--target "debug-$KVER:$BZIMAGE:$KVER:$MODROOT:build/$KVER/vhost_blk.ko")
+	fi
+fi
+tools/testing/run-suite.sh "${targets[@]}" 2>&1 | tee "$RESULTS/kselftests.log"
+count_summary "$RESULTS/kselftests.log"
+
+if [ -x tools/testing/e2e/run-all.sh ]; then
+	echo "== end-to-end guests"
+	tools/testing/e2e/run-all.sh 2>&1 | tee "$RESULTS/e2e.log"
+	count_summary "$RESULTS/e2e.log"
+fi
+
+echo "$PASS passed, $FAIL failed, $SKIP skipped"
+[ "$FAIL" -eq 0 ]
