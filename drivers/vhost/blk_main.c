@@ -295,11 +295,11 @@ static long vhost_blk_set_vring_enable(struct vhost_blk *blk,
 		goto unlock;
 	bvq = &blk->vqs[array_index_nospec(s.index, blk->nvqs)];
 	bvq->enabled = s.num;
+	ret = 0;
 	if (s.num)
 		ret = vhost_blk_vq_try_start(bvq);
 	else
 		vhost_blk_vq_stop(bvq);
-	ret = ret < 0 ? ret : 0;
 unlock:
 	mutex_unlock(&blk->dev.mutex);
 	return ret;
