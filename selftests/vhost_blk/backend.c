@@ -80,8 +80,8 @@ static int wait_blockdev(const char *name, char *path, size_t len)
 	struct stat st;
 	long deadline = now_ms() + 5000;
 
-	snprintf(path, len, "/dev/%s", name);
-	snprintf(sys, sizeof(sys), "/sys/block/%s/dev", name);
+	snprintf(path, len, "/dev/%.63s", name);
+	snprintf(sys, sizeof(sys), "/sys/block/%.63s/dev", name);
 	while (read_str(sys, devno, sizeof(devno))) {
 		if (now_ms() > deadline) {
 			vmm_log("%s did not appear", sys);
@@ -112,6 +112,7 @@ int nullb_create(struct nullb *nb, const struct nullb_opts *o)
 	static unsigned int seq;
 	struct nullb_opts def = { 0 };
 	char path[256], idx[32];
+
 	int ret;
 
 	if (!o)
@@ -374,14 +375,14 @@ int count_vblk_threads(char *names, size_t len)
 
 		if (de->d_name[0] < '0' || de->d_name[0] > '9')
 			continue;
-		snprintf(path, sizeof(path), "/proc/%s/task", de->d_name);
+		snprintf(path, sizeof(path), "/proc/%.32s/task", de->d_name);
 		task = opendir(path);
 		if (!task)
 			continue;
 		while ((te = readdir(task))) {
 			if (te->d_name[0] < '0' || te->d_name[0] > '9')
 				continue;
-			snprintf(path, sizeof(path), "/proc/%s/task/%s/comm",
+			snprintf(path, sizeof(path), "/proc/%.32s/task/%.32s/comm",
 				 de->d_name, te->d_name);
 			if (read_str(path, comm, sizeof(comm)))
 				continue;

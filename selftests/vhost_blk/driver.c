@@ -364,7 +364,7 @@ void blk_fill_hdr(struct virtio_blk_outhdr *h, uint32_t type, uint64_t sector)
 	h->sector = sector;
 }
 
-static bool type_is_out(uint32_t type)
+bool blk_type_is_out(uint32_t type)
 {
 	return type == VIRTIO_BLK_T_OUT || type == VIRTIO_BLK_T_DISCARD ||
 	       type == VIRTIO_BLK_T_WRITE_ZEROES ||
@@ -416,7 +416,7 @@ int blk_req(struct vq_drv *q, uint32_t type, uint64_t sector, void *data,
 	hs->status = 0xee;
 	s[n++] = (struct seg){ &hs->hdr, sizeof(hs->hdr), false };
 	if (len)
-		s[n++] = (struct seg){ data, len, !type_is_out(type) };
+		s[n++] = (struct seg){ data, len, !blk_type_is_out(type) };
 	s[n++] = (struct seg){ &hs->status, 1, true };
 	ret = blk_chain(q, s, n, indirect, res);
 	/* the header slot is leaked on purpose: arena is per test */

@@ -124,6 +124,8 @@ int blk_req(struct vq_drv *q, uint32_t type, uint64_t sector, void *data,
 /* Submit an arbitrary chain, wait for its completion, check the id. */
 int blk_chain(struct vq_drv *q, const struct seg *segs, unsigned int n,
 	      bool indirect, struct blk_result *res);
+/* Requests whose data the device reads (OUT, DISCARD, WRITE_ZEROES...). */
+bool blk_type_is_out(uint32_t type);
 /* Fill header in arena memory. */
 void blk_fill_hdr(struct virtio_blk_outhdr *h, uint32_t type, uint64_t sector);
 
