@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Command line parsing. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "vu_msg.h"
+
+#define SERIAL_MAX 20
+
+enum { OPT_SERIAL = 256, OPT_SYSLOG, OPT_PIDFILE };
+
+static const struct option longopts[] = {
+	{ "socket", required_argument, NULL, 's' },
+	{ "disk", required_argument, NULL, 'd' },
+	{ "num-queues", required_argument, NULL, 'q' },
+	{ "read-only", no_argument, NULL, 'r' },
+	{ "serial", required_argument, NULL, OPT_SERIAL },
+	{ "syslog", no_argument, NULL, OPT_SYSLOG },
+	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+void cli_usage(const char *prog, bool full)
+{
+	if (!full) {
+		fprintf(stderr, "Try '%s --help' for more information.\n", prog);
+		return;
+	}
+	printf("Usage: %s --socket PATH --disk DEV [OPTIONS] [--socket PATH --disk DEV [OPTIONS]]...\n"
+	       "Serve block devices as vhost-user-blk over UNIX sockets, with the\n"
+	       "data path in the kernel (/dev/vhost-blk).\n\n"
+	       "  -s, --socket PATH     vhost-user socket to listen on\n"
+	       "  -d, --disk DEV        block device served on the preceding socket\n"
+	       "  -q, --num-queues N    queues per disk (default: online CPUs, capped\n"
+	       "                        by the vhost_blk module)\n"
+	       "  -r, --read-only       open the disk read-only and advertise VIRTIO_BLK_F_RO\n"
+	       "      --serial STR      serial number (at most 20 bytes)\n"
+	       "      --syslog          log to syslog instead of stderr\n"
+	       "      --pidfile FILE    write the daemon's pid to FILE\n"
+	       "  -v, --verbose         log every vhost-user message\n"
+	       "  -h, --help            show this help\n"
+	       "  -V, --version         show the version\n\n"
+	       "--num-queues, --read-only and --serial before the first pair apply to\n"
+	       "all disks; after a --socket/--disk pair, to that pair only.\n",
+	       prog);
+}
+
+int cli_parse(int argc, char **argv, struct cli_opts *o, char *err, size_t errlen)
+{
+	struct cli_disk defaults = { 0 }, *cur;
+	unsigned int nsock = 0, ndisk = 0;
+	unsigned long v;
+	char *end;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	err[0] = '\0';
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":s:d:q:rvhV", longopts, NULL)) != -1) {
+		unsigned int pair = nsock > ndisk ? nsock : ndisk;
+
+		cur = pair ? &o->disks[pair - 1] : &defaults;
+		switch (c) {
+		case 's':
+		case 'd':
+			if ((c == 's' ? nsock : ndisk) >= CLI_MAX_DISKS) {
+				snprintf(err, errlen, "too many disks (at most %d)",
+					 CLI_MAX_DISKS);
+				return -1;
+			}
+			if (c == 's' ? nsock > ndisk : ndisk > nsock) {
+				snprintf(err, errlen, "%s '%s' given twice in a row: "
+					 "give --socket and --disk in pairs",
+					 c == 's' ? "--socket" : "--disk", optarg);
+				return -1;
+			}
+			if ((c == 's' ? nsock : ndisk) == pair) {
+				/* First half of a new pair. */
+				o->disks[pair] = defaults;
+				cur = &o->disks[pair];
+			}
+			if (c == 's') {
+				cur->socket = optarg;
+				nsock++;
+			} else {
+				cur->disk = optarg;
+				ndisk++;
+			}
+			break;
+		case 'q':
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || v == 0 || v > VU_MAX_QUEUES ||
+			    optarg[0] == '-') {
+				snprintf(err, errlen, "invalid --num-queues '%s' (1..%d)",
+					 optarg, VU_MAX_QUEUES);
+				return -1;
+			}
+			cur->num_queues = (unsigned int)v;
+			break;
+		case 'r':
+			cur->readonly = true;
+			break;
+		case OPT_SERIAL:
+			if (strlen(optarg) > SERIAL_MAX) {
+				snprintf(err, errlen, "--serial '%s' is longer than %d bytes",
+					 optarg, SERIAL_MAX);
+				return -1;
+			}
+			cur->serial = optarg;
+			break;
+		case OPT_SYSLOG:
+			o->use_syslog = true;
+			break;
+		case OPT_PIDFILE:
+			o->pidfile = optarg;
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		case 'h':
+			o->help = true;
+			return 0;
+		case 'V':
+			o->version = true;
+			return 0;
+		case ':':
+			snprintf(err, errlen, "option '%s' needs an argument",
+				 argv[optind - 1]);
+			return -1;
+		default:
+			snprintf(err, errlen, "unknown option '%s'", argv[optind - 1]);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return -1;
+	}
+	if (nsock != ndisk) {
+		snprintf(err, errlen, nsock > ndisk ? "--socket '%s' has no --disk" :
+			 "--disk '%s' has no --socket",
+			 nsock > ndisk ? o->disks[nsock - 1].socket :
+					 o->disks[ndisk - 1].disk);
+		return -1;
+	}
+	if (nsock == 0) {
+		snprintf(err, errlen, "no --socket/--disk pair given");
+		return -1;
+	}
+	o->ndisks = nsock;
+	for (unsigned int i = 0; i < o->ndisks; i++) {
+		if (!o->disks[i].socket[0] || !o->disks[i].disk[0]) {
+			snprintf(err, errlen, "empty --socket or --disk argument");
+			return -1;
+		}
+		for (unsigned int j = 0; j < i; j++) {
+			if (!strcmp(o->disks[i].socket, o->disks[j].socket)) {
+				snprintf(err, errlen, "socket '%s' given twice",
+					 o->disks[i].socket);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Command line parsing. */
+#ifndef VBL_CLI_H
+#define VBL_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CLI_MAX_DISKS 64
+#define VBL_VERSION "0.1"
+
+struct cli_disk {
+	const char *socket;
+	const char *disk;
+	bool readonly;
+	const char *serial;		/* NULL: none */
+	unsigned int num_queues;	/* 0: default */
+};
+
+struct cli_opts {
+	struct cli_disk disks[CLI_MAX_DISKS];
+	unsigned int ndisks;
+	bool use_syslog;
+	bool verbose;
+	bool help;
+	bool version;
+	const char *pidfile;
+};
+
+/*
+ * Parse argv.  Returns 0, or -1 with a one-line message in @err.
+ * --read-only, --serial and --num-queues given before the first
+ * --socket/--disk pair apply to every disk; after one, to that pair.
+ */
+int cli_parse(int argc, char **argv, struct cli_opts *o, char *err, size_t errlen);
+
+void cli_usage(const char *prog, bool full);
+
+#endif
