@@ -15,6 +15,10 @@
 #
 # Output: build/KVER/vhost_blk.ko.  Kbuild writes objects next to the
 # sources, so each kernel gets its own tree of symlinks to them.
+#
+# Environment: VHOST_BLK_SRC (source tree, default this repository) and
+# VHOST_BLK_OUT (output directory, default build/KVER) let the mutation
+# check build a deliberately broken copy beside the real module.
 set -eu
 
 die() { echo "build-module: $*" >&2; exit 1; }
@@ -44,14 +48,15 @@ if [ ! -f "$src/drivers/vhost/vhost.h" ]; then
 		--strip-components=1 "linux-source-$series/drivers/vhost/vhost.h"
 fi
 
-out="$top/build/$KVER"
+srctop=${VHOST_BLK_SRC:-$top}
+out=${VHOST_BLK_OUT:-$top/build/$KVER}
 tree="$out/src"
 mkdir -p "$tree/drivers/vhost" "$tree/include/uapi/linux"
-ln -sf "$top/Kbuild" "$tree/Kbuild"
-for f in "$top"/drivers/vhost/*.[ch]; do
+ln -sf "$srctop/Kbuild" "$tree/Kbuild"
+for f in "$srctop"/drivers/vhost/*.[ch]; do
 	ln -sf "$f" "$tree/drivers/vhost/"
 done
-ln -sf "$top/include/uapi/linux/vhost_blk.h" "$tree/include/uapi/linux/"
+ln -sf "$srctop/include/uapi/linux/vhost_blk.h" "$tree/include/uapi/linux/"
 
 make -s -C "$KDIR" M="$tree" VHOST_SRC="$src" ${C:+C=$C} modules
 cp "$tree/vhost_blk.ko" "$out/vhost_blk.ko"

@@ -5,7 +5,8 @@
 #   2. host-side unit tests (launcher message handling, with a fake device)
 #   3. kselftests in VMs: Debian 6.1, Debian 6.12, and the KASAN + lockdep
 #      debug kernel when VHOST_BLK_DEBUG_KERNEL is not 0
-#   4. end-to-end: real guests under nested KVM, on both kernels
+#   4. a mutation check: a deliberately broken module must fail the suite
+#   5. end-to-end: real guests under nested KVM, on both kernels
 #
 # Every stage counts: a build that fails is a failed check, not a skipped
 # one.  The last line is "N passed, N failed, N skipped" over all stages.
@@ -88,6 +89,11 @@ if [ "${VHOST_BLK_DEBUG_KERNEL:-1}" != 0 ] && [ -x tools/testing/debug-kernel/bu
 fi
 tools/testing/run-suite.sh "${targets[@]}" 2>&1 | tee "$RESULTS/kselftests.log"
 count_summary "$RESULTS/kselftests.log"
+
+echo "== mutation check (the suite must fail a broken module)"
+scripts/mutant-check.sh >"$RESULTS/mutant.tap" 2>&1
+cat "$RESULTS/mutant.tap"
+count_tap "$RESULTS/mutant.tap"
 
 if [ -x tools/testing/e2e/run-all.sh ]; then
 	echo "== end-to-end guests"
