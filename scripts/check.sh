@@ -82,8 +82,7 @@ done
 if [ "${VHOST_BLK_DEBUG_KERNEL:-1}" != 0 ] && [ -x tools/testing/debug-kernel/build.sh ]; then
 	if step debug-kernel tools/testing/debug-kernel/build.sh &&
 		. build/debug-kernel/current.env &&
-		step debug-module scripts/build-module.sh "$KVER" "$KBUILD" \
-			"$(dpkg-query -W -f='${Version}' linux-source-6.12)"; then
+		step debug-module scripts/build-module.sh "$KVER" "$KDIR" "$KPKGVER"; then
 		targets+=(--target "debug-$KVER:$BZIMAGE:$KVER:$MODROOT:build/$KVER/vhost_blk.ko")
 	fi
 fi
