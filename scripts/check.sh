@@ -3,6 +3,7 @@
 #
 #   1. build: vhost_blk.ko for every tested kernel, the selftests, the tools
 #   2. host-side unit tests (launcher message handling, with a fake device)
+#      and a bounded libFuzzer pass over the launcher's vhost-user handling
 #   3. kselftests in VMs: Debian 6.1, Debian 6.12, and the KASAN + lockdep
 #      debug kernel when VHOST_BLK_DEBUG_KERNEL is not 0
 #   4. a mutation check: a deliberately broken module must fail the suite
@@ -73,6 +74,12 @@ echo "== host unit tests"
 if make -s -C tools/vhost-blk-launcher O="$TOP/build/tools" test \
 	>"$RESULTS/host-unit.tap" 2>"$RESULTS/host-unit.err"; then :; fi
 count_tap "$RESULTS/host-unit.tap"
+
+echo "== launcher fuzzing (libFuzzer, ASan + UBSan; bounded)"
+make -s -C tools/vhost-blk-launcher O="$TOP/build/tools" fuzz-check \
+	>"$RESULTS/launcher-fuzz.tap" 2>"$RESULTS/launcher-fuzz.err" || true
+tail -n 3 "$RESULTS/launcher-fuzz.tap"
+count_tap "$RESULTS/launcher-fuzz.tap"
 
 echo "== kselftests in VMs"
 targets=()

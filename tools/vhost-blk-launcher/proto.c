@@ -164,6 +164,13 @@ static int sync_rings(struct vu_dev *d)
 		if (vq->in_module && vq->mod_enabled != want) {
 			err = d->kd.ops->set_vring_enable(&d->kd, i, want);
 			if (err) {
+				/*
+				 * The module records an enable before starting
+				 * the queue, and the start is what fails: take it
+				 * as enabled, so that it is disabled explicitly
+				 * before anything may restart it.
+				 */
+				vq->mod_enabled = true;
 				log_err("%s: %s queue %u failed: %s", d->c.name,
 					want ? "enabling" : "disabling", i,
 					strerror(-err));
@@ -217,6 +224,25 @@ static bool translate_ring(const struct vu_dev *d, const struct vu_vq *vq,
 	return out->desc_user_addr && out->avail_user_addr && out->used_user_addr &&
 	       !(out->desc_user_addr & 15) && !(out->avail_user_addr & 1) &&
 	       !(out->used_user_addr & 3);
+}
+
+/*
+ * Whether every started ring still lies inside one region with
+ * @features acked: EVENT_IDX makes the avail and used rings 2 bytes
+ * longer, and the module takes new features without stopping.
+ */
+static bool rings_fit(struct vu_dev *d, uint64_t features)
+{
+	uint64_t saved = d->acked;
+	struct vhost_vring_addr a;
+	bool fit = true;
+
+	d->acked = features;
+	for (unsigned int i = 0; fit && i < d->c.num_queues; i++)
+		if (d->vq[i].started && !translate_ring(d, &d->vq[i], d->vq[i].num, &a))
+			fit = false;
+	d->acked = saved;
+	return fit;
 }
 
 static int push_ring_addr(struct vu_dev *d, unsigned int idx,
@@ -375,6 +401,8 @@ static int handle(struct ctx *c, int *fds, struct vu_msg *reply)
 	case VU_SET_FEATURES:
 		if (m->p.u64 & ~d->offered)
 			CLOSE(c, "front-end acked features we did not offer");
+		if (!rings_fit(d, m->p.u64))
+			CLOSE(c, "a running ring does not fit its region with these features");
 		if (d->features_set && m->p.u64 != d->acked)
 			KCALL(c, quiesce(d));
 		KCALL(c, d->kd.ops->set_features(&d->kd,
