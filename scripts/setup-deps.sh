@@ -11,6 +11,7 @@ linux-image-amd64 linux-headers-amd64 linux-source-6.1
 linux-image-6.12-amd64 linux-headers-6.12-amd64 linux-source-6.12
 qemu-system-x86 qemu-utils busybox-static
 fio e2fsprogs dmsetup python3
+python3-matplotlib linux-perf
 clang libclang-rt-14-dev
 "
 
