@@ -28,6 +28,8 @@ help:
 	@echo "make              vhost_blk.ko for KVER=... / the running kernel, and tools"
 	@echo "make modules      vhost_blk.ko for every tested kernel: $(KVERS)"
 	@echo "make check        build all, run the whole test suite in VMs"
+	@echo "make bench        benchmarks, vhost-blk against every other backend (VM, ~35 min): BENCH_ARGS=--update-doc"
+	@echo "make bench-quick  a short benchmark: brd, 3 jobs, 1 repetition (VM, ~6 min)"
 	@echo "make check-style  checkpatch --strict and sparse on the module"
 	@echo "make install      install vhost_blk.ko for KVER/the running kernel"
 
@@ -60,6 +62,15 @@ tools:
 
 check:
 	scripts/check.sh
+
+# Benchmarks (not part of make check): tools/testing/bench/run-bench.sh,
+# results in build/bench/<date>/, see Documentation/benchmarks.md.
+.PHONY: bench bench-quick
+bench:
+	tools/testing/bench/run-bench.sh $(BENCH_ARGS)
+
+bench-quick:
+	tools/testing/bench/run-bench.sh --quick $(BENCH_ARGS)
 
 $(CHECKPATCH):
 	@mkdir -p $(BUILD)/ksrc/checkpatch
