@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /* vhost-user protocol state machine for one disk. */
+#include <endian.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_config.h>
@@ -264,6 +266,49 @@ static int push_ring_addr(struct vu_dev *d, unsigned int idx,
 	return 0;
 }
 
+/*
+ * Where a ring that is about to start must resume: the front-end's base,
+ * unless the used ring in guest memory is already past it.
+ *
+ * Every request the module takes from a ring is in the used ring before
+ * the ring stops, and before the device is released when the launcher
+ * dies (even by SIGKILL): the module drains on release.  But on a crash
+ * the front-end learns of it first: the launcher's socket is closed before
+ * its /dev/vhost-blk file is released, and QEMU, which cannot ask a dead
+ * back-end for GET_VRING_BASE, saves the ring's used index as the place to
+ * resume at that moment, while the old device may still be completing
+ * requests.  Resuming there would take those finished requests from the
+ * avail ring again: descriptors the guest has since freed or reused, data
+ * written twice, duplicate used entries ("id N is not a head" in the
+ * guest).  The used index in guest memory, read now that the old device
+ * is gone, is exact: nothing is in flight, so the next request to take is
+ * the one after the last completed.  (libvhost-user does the same on
+ * reconnect: last_avail_idx = used->idx + requests in flight.)
+ *
+ * A used index behind the base, or ahead by more than the ring size, is
+ * not that case (a fresh ring, a guest reset): the base stands.
+ */
+static uint16_t resume_index(const struct vu_vq *vq, const struct vhost_vring_addr *a)
+{
+	struct iovec local, remote;
+	uint16_t used, ahead;
+
+	/*
+	 * struct vring_used: le16 flags, le16 idx, ...  Read through the
+	 * kernel: a front-end that shrank the memory file under our mapping
+	 * gets the base it asked for, not a SIGBUS.
+	 */
+	local.iov_base = &used;
+	local.iov_len = sizeof(used);
+	remote.iov_base = (void *)(uintptr_t)(a->used_user_addr + 2);
+	remote.iov_len = sizeof(used);
+	if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != sizeof(used))
+		return (uint16_t)vq->base;
+	used = le16toh(used);
+	ahead = (uint16_t)(used - (uint16_t)vq->base);
+	return ahead && ahead <= vq->num ? used : (uint16_t)vq->base;
+}
+
 struct ctx {
 	struct vu_dev *d;
 	const struct vu_msg *m;
@@ -521,6 +566,20 @@ static int handle(struct ctx *c, int *fds, struct vu_msg *reply)
 		    a.used_user_addr != vq->lused) {
 			KCALL(c, quiesce(d));
 			KCALL(c, push_ring_addr(d, idx, &a));
+		}
+		if (!vq->started) {
+			uint16_t base = resume_index(vq, &a);
+
+			if (base != (uint16_t)vq->base) {
+				log_info("%s: queue %u: front-end resumes at %u, the used ring is at %u: "
+					 "requests of the previous back-end finished after the front-end "
+					 "saved the ring state; resuming at %u",
+					 d->c.name, idx, vq->base, base, base);
+				KCALL(c, quiesce(d));
+				KCALL(c, d->kd.ops->set_vring_base(&d->kd, idx, base));
+				vq->base = base;
+				vq->in_module = true;
+			}
 		}
 		KCALL(c, d->kd.ops->set_vring_file(&d->kd, KDEV_KICK, idx, fd));
 		vq->started = true;

@@ -321,7 +321,7 @@ static const struct reg ram[2] = {
 };
 
 /* The QEMU 7.2 vhost-user-blk sequence up to a running device. */
-static bool handshake(struct sess *s, bool quiet)
+static bool handshake_at(struct sess *s, bool quiet, unsigned int base)
 {
 	int fds[2] = { s->memfd, s->memfd };
 	int e = efd();
@@ -342,7 +342,7 @@ static bool handshake(struct sess *s, bool quiet)
 		uint64_t r = FE_BASE + 0x200000 + q * 0x10000;
 
 		good &= tx(s, mk_state(VU_SET_VRING_NUM, q, 256), NULL, 0) == VU_OK;
-		good &= tx(s, mk_state(VU_SET_VRING_BASE, q, 0), NULL, 0) == VU_OK;
+		good &= tx(s, mk_state(VU_SET_VRING_BASE, q, base), NULL, 0) == VU_OK;
 		good &= tx(s, mk_addr(q, r, r + 0x1000, r + 0x2000), NULL, 0) == VU_OK;
 		good &= tx(s, mk_u64(VU_SET_VRING_KICK, q), &e, 1) == VU_OK;
 	}
@@ -352,6 +352,17 @@ static bool handshake(struct sess *s, bool quiet)
 	if (!quiet)
 		ok(good, "session: handshake messages all accepted");
 	return good;
+}
+
+static bool handshake(struct sess *s, bool quiet)
+{
+	return handshake_at(s, quiet, 0);
+}
+
+/* A reconnect: the front-end resumes both rings at @base. */
+static void handshake_base(struct sess *s, unsigned int base)
+{
+	handshake_at(s, true, base);
 }
 
 static void test_session(void)
@@ -503,6 +514,56 @@ static void test_session(void)
 	handshake(&s, true);
 	ok(s.f.attached, "reconnected session runs again");
 	sess_fini(&s);
+
+	/*
+	 * Back-end killed: QEMU saved the used index as the base while the
+	 * old device was still completing requests; the ring in guest memory
+	 * is ahead.  Queue 0's used ring is at memfd offset 0x202000.
+	 */
+	sess_init(&s, false, 2);
+	{
+		uint16_t idx[2] = { 0, htole16(12) };	/* flags, idx */
+
+		if (pwrite(s.memfd, idx, sizeof(idx), 0x202000) != sizeof(idx))
+			abort();
+		handshake_base(&s, 9);
+		ok(s.f.base[0] == 12 && s.f.base[1] == 9 && s.f.attached,
+		   "restart: resumes at the used index when the front-end's base is behind it");
+		sess_fini(&s);
+
+		sess_init(&s, false, 2);
+		idx[1] = htole16(9);
+		if (pwrite(s.memfd, idx, sizeof(idx), 0x202000) != sizeof(idx))
+			abort();
+		handshake_base(&s, 9);
+		ok(s.f.base[0] == 9 && !fake_kdev_logged(&s.f, "set_vring_base 0 12"),
+		   "restart: a base equal to the used index stands");
+		sess_fini(&s);
+
+		sess_init(&s, false, 2);
+		idx[1] = htole16(9 + 257);	/* more than the ring size ahead */
+		if (pwrite(s.memfd, idx, sizeof(idx), 0x202000) != sizeof(idx))
+			abort();
+		handshake_base(&s, 9);
+		ok(s.f.base[0] == 9, "restart: a used index more than a ring ahead is ignored");
+		sess_fini(&s);
+
+		sess_init(&s, false, 2);
+		idx[1] = htole16(3);	/* wraps: 65534 -> 3 is 5 ahead */
+		if (pwrite(s.memfd, idx, sizeof(idx), 0x202000) != sizeof(idx))
+			abort();
+		handshake_base(&s, 65534);
+		ok(s.f.base[0] == 3, "restart: ahead across the 16-bit wrap");
+		sess_fini(&s);
+
+		sess_init(&s, false, 2);
+		idx[1] = htole16(3);	/* behind the base: not ours to fix */
+		if (pwrite(s.memfd, idx, sizeof(idx), 0x202000) != sizeof(idx))
+			abort();
+		handshake_base(&s, 7);
+		ok(s.f.base[0] == 7, "restart: a used index behind the base leaves the base");
+		sess_fini(&s);
+	}
 	ok(!s.f.is_open && s.f.closes == s.f.opens, "shutdown closes the device");
 	close(e);
 }
