@@ -293,7 +293,8 @@ def cpu_of(snap, hz, backend):
         busy_threads.append((d, f"{label}:{comm}"))
     busy_threads.sort(reverse=True)
     io_threads = sum(1 for d, n in busy_threads if backend_thread(backend, *n.split(":", 1)))
-    return dict(t0=s["t"], wall=e["t"] - s["t"], vcpu=vcpu / hz, io=io / hz, other=other / hz,
+    return dict(t0=s["t"], wall=e["t"] - s["t"], tids={k[1]: k[2] for k in e["th"]},
+                vcpu=vcpu / hz, io=io / hz, other=other / hz,
                 total=(e["busy"] - s["busy"]) / hz,
                 threads=io_threads,
                 top=[f"{n} {d / hz:.2f}s" for d, n in busy_threads[:4]])
@@ -324,6 +325,8 @@ def area(dso, sym):
     """A coarse name for where a sample is: the module or program, and for
     the core kernel a few subsystems, by symbol name."""
     d = dso.strip("[]")
+    if d == "nested guest":
+        return "in the nested guest (" + sym + ")"
     if d.endswith(".kallsyms") or d == "kernel":
         sy = sym.split()[-1] if sym else ""
         for pre, name in (("svm_", "kvm_amd"), ("kvm_", "kvm"), ("vcpu_", "kvm"),
@@ -357,6 +360,32 @@ def area(dso, sym):
     return "user: " + base
 
 
+def guest_samples(perf, data, ks):
+    """[(time s, cpumode, comm, period ns)] of the samples taken in guest
+    mode (PERF_RECORD_MISC_GUEST_KERNEL/USER), from `perf report -D`."""
+    import re
+    import subprocess
+    try:
+        r = subprocess.run([perf, "report", "-D", "-i", data, "--kallsyms", ks],
+                           capture_output=True, text=True, timeout=300, errors="replace")
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    out, cur = [], None
+    pat = re.compile(r"^\d+ (\d+) 0x[0-9a-f]+ \[0x[0-9a-f]+\]: PERF_RECORD_SAMPLE\(IP, 0x([0-9a-f]+)\):"
+                     r" \d+/\d+: \S+ period: (\d+)")
+    for ln in r.stdout.splitlines():
+        m = pat.match(ln)
+        if m:
+            mode = int(m.group(2), 16) & 7
+            cur = [int(m.group(1)) / 1e9, mode, "?", int(m.group(3))] if mode in (4, 5) else None
+            if cur:
+                out.append(cur)
+        elif cur and ln.startswith(" ... thread: "):
+            cur[2] = ln[len(" ... thread: "):].rsplit(":", 1)[0]
+            cur = None
+    return out
+
+
 def perf_slices(logs, pl, res):
     """{slot id: profile} for the slots of profile phases."""
     import shutil
@@ -372,37 +401,49 @@ def perf_slices(logs, pl, res):
             out[("note", p["id"])] = ("no profile: " + ("perf is not installed (linux-perf)"
                                       if not perf else "the run left no perf.data"))
             continue
-        hz = 499
+        period = 2000000
         try:
             with open(os.path.join(d, "profile.conf")) as f:
-                hz = int(f.read().split("=")[1])
+                period = int(f.read().split("=")[1])
         except (OSError, ValueError, IndexError):
             pass
+        guest = guest_samples(perf, data, ks)
         for e in res:
             if e["phase"] != p["id"] or not e.get("cpu") or not e.get("fio"):
                 continue
             cpu = e["cpu"]
             t0, t1 = cpu["t0"], cpu["t0"] + cpu["wall"]
             cmd = [perf, "report", "-i", data, "--kallsyms", ks, "--time", f"{t0:.3f},{t1:.3f}",
-                   "--sort", "comm,dso,sym", "--stdio", "--no-children", "-F",
-                   "sample,comm,dso,sym", "-t", "\t", "--percent-limit", "0", "-q"]
+                   "--sort", "pid,dso,sym", "--stdio", "--no-children", "-F",
+                   "period,pid,dso,sym", "-t", "\t", "--percent-limit", "0", "-q"]
             try:
                 r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
             except (OSError, subprocess.TimeoutExpired) as ex:
                 out[e["id"]] = dict(error=str(ex))
                 continue
             rows = []
+            # The vCPU threads' samples taken while they ran the nested
+            # guest: perf report leaves them out (they belong to a guest
+            # machine it knows nothing of); the raw dump has them.
+            for t, mode, comm, per in guest:
+                if t0 <= t <= t1:
+                    rows.append((per, comm, "[nested guest]",
+                                 "guest kernel" if mode == 4 else "guest user"))
             for ln in r.stdout.splitlines():
                 a = [x.strip() for x in ln.split("\t")]
                 if len(a) < 4 or not a[0].isdigit():
                     continue
                 n, comm, dso, sym = int(a[0]), a[1], a[2], a[3]
+                # "TID:COMM"; perf misses the names of kernel threads born
+                # during the recording: take the snapshot's.
+                tid, _, comm = comm.partition(":")
+                comm = cpu.get("tids", {}).get(tid.strip(), comm)
                 sym = sym.replace("[k] ", "").replace("[.] ", "").strip()
                 if sym.startswith("0x"):
                     sym = "?"     # stripped binary (Debian's QEMU): no symbol
                 rows.append((n, comm, dso, sym))
             ios = e["fio"]["ios"]
-            us = 1e6 / hz / ios
+            us = 1e-3 / ios      # the period column is CPU time in ns
             by_kind, by_area, by_sym = {}, {}, {}
             for n, comm, dso, sym in rows:
                 k = thread_kind(e["backend"], comm)
@@ -413,7 +454,8 @@ def perf_slices(logs, pl, res):
                 by_area[(k, a)] = by_area.get((k, a), 0) + n * us
                 key = (k, sym or "?", dso.strip("[]").split("/")[-1])
                 by_sym[key] = by_sym.get(key, 0) + n * us
-            out[e["id"]] = dict(samples=sum(r[0] for r in rows), hz=hz, ios=ios,
+            out[e["id"]] = dict(samples=len(rows), cpu_s=sum(r[0] for r in rows) / 1e9,
+                                period=period, ios=ios,
                                 by_kind=by_kind,
                                 by_area=sorted(([k, a, v] for (k, a), v in by_area.items()),
                                                key=lambda x: -x[2]),
@@ -433,8 +475,8 @@ def profile_md(pl, res, prof):
         if ("note", pid) in prof:
             L.append(prof[("note", pid)] + "\n")
             continue
-        hz = next((v["hz"] for k, v in prof.items() if isinstance(v, dict) and "hz" in v), "?")
-        L.append(f"`perf record -a -e cpu-clock -F {hz}` in the outer VM during the jobs of "
+        per = next((v["period"] for k, v in prof.items() if isinstance(v, dict) and "period" in v), "?")
+        L.append(f"`perf record -a -e cpu-clock -c {per}` in the outer VM during the jobs of "
                  "this phase (its own guest boot: perf's cost stays out of the tables above), "
                  "cut per job at the job's CPU snapshots. µs of outer-VM CPU per guest I/O, "
                  "by thread (backend / vCPU / other) and by area (module, program or kernel "

@@ -188,6 +188,9 @@ fi
 # One boot of the outer VM runs every repetition not saved yet; its time
 # limit: the remaining slots' runtime plus the gates (measured: 1.5 s a
 # slot), the guest boots (~45 s each), the outer VM's boot and setup.
+# run-vm.sh runs from a copy: bash reads a script as it goes, and the test
+# bed's scripts may be edited during a run this long.
+cp "$VM/run-vm.sh" "$OUT/run-vm.sh"
 saved_reps() { [ -f "$OUT/logs/saved.txt" ] && wc -l < "$OUT/logs/saved.txt" || echo 0; }
 boot=$(( $(cat "$OUT/logs/boot" 2>/dev/null || echo 0) + 1 ))
 first_boot=$boot
@@ -202,7 +205,7 @@ while :; do
 	before=$(saved_reps)
 	echo "$PROG: $MODE run, outer VM boot $boot: $rem_slots fio jobs of ${RUNTIME}s left in $rem_phases phase(s); limit ${timeout}s; results in $OUT" >&2
 	# clocksource=hpet: see above.
-	"$VM/run-vm.sh" --kernel "/boot/vmlinuz-$KVER" --initrd "$OUT/initramfs.cpio.gz" \
+	"$OUT/run-vm.sh" --kernel "/boot/vmlinuz-$KVER" --initrd "$OUT/initramfs.cpio.gz" \
 		--out "$VMDIR" --hostroot --cpu max --smp 2 --mem 3072 --timeout "$timeout" \
 		--append "clocksource=hpet" \
 		-- -virtfs "local,path=$OUT/logs,mount_tag=benchlogs,security_model=none" \
@@ -213,7 +216,7 @@ while :; do
 	fi
 	after=$(saved_reps)
 	why=$(grep -m1 -aE 'Kernel panic|Oops|BUG:|general protection' "$VMDIR/console.log" 2>/dev/null |
-		sed 's/^\[ *[0-9.]*\] //')
+		tr -d '\r' | sed 's/^\[ *[0-9.]*\] //')
 	[ -n "$why" ] || why=$(tail -n1 "$OUT/run-vm.log")
 	up=$(grep -aoE '^\[ *[0-9]+\.' "$VMDIR/console.log" 2>/dev/null | tail -n1 | tr -dc 0-9)
 	echo "outer boot $boot died after ${up:-?} s: $why; it saved $((after - before)) repetition(s)" >> "$OUT/logs/outer-deaths.txt"

@@ -294,11 +294,11 @@ boot_guest() { # ATTEMPT
 		# resolves them there (with this kernel's kallsyms.txt).
 		echo 0 > /proc/sys/kernel/kptr_restrict
 		echo -1 > /proc/sys/kernel/perf_event_paranoid
-		perf record -a -e cpu-clock -F "$PROFILE_HZ" -k CLOCK_MONOTONIC --no-buildid \
+		perf record -a -e cpu-clock -c "$PROFILE_PERIOD_NS" -k CLOCK_MONOTONIC --no-buildid \
 			-o "$B/perf-$P.data" > "$PLOG/perf-record.log" 2>&1 &
 		ppid=$!
-		echo "PROFILE_HZ=$PROFILE_HZ" > "$PLOG/profile.conf"
-		log "phase $P: perf record -a -e cpu-clock -F $PROFILE_HZ (pid $ppid)"
+		echo "PROFILE_PERIOD_NS=$PROFILE_PERIOD_NS" > "$PLOG/profile.conf"
+		log "phase $P: perf record -a -e cpu-clock -c $PROFILE_PERIOD_NS (pid $ppid)"
 	fi
 	n=1
 	# A nested guest that stops sending events is dead: QEMU pauses a guest
@@ -411,7 +411,8 @@ time.sleep(1e9)
 PY
 HOLDER=$!
 
-PROFILE_HZ=${PROFILE_HZ:-499}
+# One sample per 2 ms of CPU time on every CPU.
+PROFILE_PERIOD_NS=${PROFILE_PERIOD_NS:-2000000}
 MODPARAM_NOW=
 log "$MODE run, outer VM boot $BOOT: $NPHASES phase(s), $SLOTS slots of ${RUNTIME}s; outer $(uname -r), $(nproc) CPUs"
 for ((p = 1; p <= NPHASES; p++)); do
