@@ -1,0 +1,667 @@
+#!/bin/bash
+# vhost-blk e2e, outer VM, stage 2: bash chrooted into the host's read-only
+# root (see run.sh), so the host's QEMU, qemu-storage-daemon, fio, coreutils
+# and the launcher run as they are.  stdout is the TAP stream.
+#
+# Starts the backend under test on /dev/ram0 (brd), boots the inner guest
+# twice with the host's qemu-system-x86_64 -accel kvm (guest/run.sh inside):
+#   phase a: fio-verify, multiqueue, ext4-write-fsck
+#   phase b: ext4-reboot, backend-kill (SIGKILL + restart of the backend
+#            while the guest does I/O; not for BACKEND=wrapper)
+# and adds the checks made from out here: outer-setup, backend-cpu (the
+# backend's utime+stime during fio-verify), guest-kernel-log and
+# outer-kernel-log (tools/testing/vm/check-log.sh).  A guest boot that dies
+# by a nested-SVM flake with no sign of a fault of ours is booted again
+# (run_phase; a TAP comment "RETRY ...").  MODE=demo (run-e2e.sh --demo):
+# one boot, phase "demo" (demo-tests.txt).
+# The test list and its order are in tests.txt; every test prints exactly
+# one TAP line, in that order.
+#
+# The guest reports through a writable 9p share (tag e2eio, one directory per
+# boot: gio-a, gio-b): its events file is read while the guest runs, its
+# dmesg.txt is the guest's whole kernel log (the serial console, ~5 ms per
+# byte at this depth, runs at loglevel=5).
+# Logs (on the host under OUT/vmlogs when the e2elogs share is mounted):
+# backend.log, guest-{a,b}-{console,tap,qemu}.log, gio-{a,b}/,
+# outer-dmesg*.txt.
+
+set -u
+E=/tmp/e2e
+cd "$E" || exit 2
+# shellcheck source=/dev/null
+. ./e2e.conf
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root TMPDIR=/tmp
+
+LOG=$E/logs
+SOCK=$E/vhost-blk.sock
+CHECKLOG=$TOP/tools/testing/vm/check-log.sh
+HZ=$(getconf CLK_TCK)
+mapfile -t TESTS < "${TESTS_FILE:-tests.txt}"
+NUM=0 FAILS=0
+
+echo "TAP version 13"
+echo "1..${#TESTS[@]}"
+
+# --- TAP ------------------------------------------------------------------------
+diag() { printf '# %s\n' "$@"; }
+diag_file() { # FILE [LINES] [LABEL]
+	[ -s "$1" ] || return 0
+	diag "${3:-$1} (last ${2:-20} lines):"
+	tail -n "${2:-20}" "$1" | sed 's/\r$//; s/^/#   | /'
+}
+tap() { # ok|not-ok|skip NAME [COMMENT]
+	local st=$1 name=$2 cmt=${3:-}
+	NUM=$((NUM + 1))
+	if [ "${TESTS[NUM - 1]:-}" != "$name" ]; then
+		cmt="harness bug: test #$NUM should be '${TESTS[NUM - 1]:-none}', got '$name'"
+		st=not-ok
+	fi
+	case "$st" in
+	ok)   echo "ok $NUM e2e.$BACKEND.$name${cmt:+ # $cmt}" ;;
+	skip) echo "ok $NUM e2e.$BACKEND.$name # SKIP $cmt" ;;
+	*)    FAILS=$((FAILS + 1)); echo "not ok $NUM e2e.$BACKEND.$name${cmt:+ # $cmt}" ;;
+	esac
+}
+# Every remaining test fails with REASON; then exit.
+fail_rest() {
+	while [ $NUM -lt ${#TESTS[@]} ]; do tap not-ok "${TESTS[NUM]}" "$1"; done
+	finish
+}
+finish() {
+	stop_backend
+	stop_keeper
+	dmesg > "$LOG/outer-dmesg.txt" 2>&1
+	exit $((FAILS > 0))
+}
+
+# --- backend --------------------------------------------------------------------
+BPID=
+listening() {
+	awk -v p="$SOCK" '$NF == p && $4 == "00010000" { f = 1 } END { exit !f }' /proc/net/unix
+}
+# Starts qsd or the launcher on /dev/ram0 and waits until it listens on
+# $SOCK.  The wrapper starts its own launchers.  On failure BWHY says why.
+# (Not in a $(...) subshell: BPID must be set, and the backend be our child.)
+BWHY=
+start_backend() {
+	BWHY=
+	[ "$BACKEND" = wrapper ] && return 0
+	echo "=== $(date +%T.%N) start $BACKEND" >> "$LOG/backend.log"
+	case "$BACKEND" in
+	qsd)
+		qemu-storage-daemon \
+			--blockdev driver=host_device,filename=/dev/ram0,node-name=d0,cache.direct=on,aio=native \
+			--export type=vhost-user-blk,id=e0,node-name=d0,addr.type=unix,addr.path=$SOCK,writable=on,num-queues=2 \
+			>> "$LOG/backend.log" 2>&1 &
+		;;
+	launcher)
+		"$LAUNCHER" ${LAUNCHER_VERBOSE:+--verbose} --socket "$SOCK" --disk /dev/ram0 --num-queues 2 \
+			>> "$LOG/backend.log" 2>&1 &
+		;;
+	esac
+	BPID=$!
+	local i rc
+	for ((i = 0; i < 100; i++)); do
+		listening && return 0
+		if ! kill -0 "$BPID" 2>/dev/null; then
+			wait "$BPID"; rc=$?
+			BWHY="$BACKEND exited with status $rc before listening on $SOCK"
+			return 1
+		fi
+		sleep 0.1
+	done
+	BWHY="$BACKEND (pid $BPID) does not listen on $SOCK after 10 s"
+	return 1
+}
+stop_backend() {
+	[ -n "$BPID" ] && kill -0 "$BPID" 2>/dev/null || return 0
+	kill -TERM "$BPID"
+	for ((i = 0; i < 50; i++)); do kill -0 "$BPID" 2>/dev/null || break; sleep 0.1; done
+	kill -0 "$BPID" 2>/dev/null && kill -KILL "$BPID"
+	wait "$BPID" 2>/dev/null
+}
+# The processes whose CPU time the backend-cpu test counts.
+backend_pids() {
+	case "$BACKEND" in
+	wrapper)
+		local d comm
+		for d in /proc/[0-9]*; do
+			read -r comm < "$d/comm" 2>/dev/null || continue
+			case "$comm" in vhost-blk-launc*) echo "${d#/proc/}" ;; esac
+		done
+		;;
+	*) [ -n "$BPID" ] && echo "$BPID" ;;
+	esac
+}
+# utime+stime (clock ticks) of the whole processes (all their threads).
+ticks_of() {
+	local p s=0 t
+	for p in "$@"; do
+		t=$(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null) || return 1
+		[ -n "$t" ] || return 1
+		s=$((s + t))
+	done
+	echo $s
+}
+# The same for vhost_blk's kernel threads of these owners (vblk-PID-Q,
+# vblkc-PID-Q): the in-kernel data path, reported for information.
+kthread_ticks() {
+	local p d comm s=0 t
+	for p in "$@"; do
+		for d in /proc/[0-9]*; do
+			read -r comm < "$d/comm" 2>/dev/null || continue
+			case "$comm" in vblk-"$p"-*|vblkc-"$p"-*)
+				t=$(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "$d/stat" 2>/dev/null)
+				s=$((s + ${t:-0})) ;;
+			esac
+		done
+	done
+	echo $s
+}
+
+# --- KVM static key keeper -----------------------------------------------------
+# Every inner guest that enables its local APIC drops KVM's apic_sw_disabled
+# static key to 0 (deferred by 1 s), which live-patches code in
+# kvm_arch_vcpu_ioctl_run while the guest's other vCPU runs through it.
+# Under multi-threaded TCG that cross-CPU patching raced: the outer 6.12
+# kernel took an "Oops: int3" at kvm_arch_vcpu_ioctl_run+0x66f (the
+# apic_sw_disabled jump site) in one of the first runs.  A paused VM (-S)
+# whose vCPU never enables its APIC holds the key at >= 1 for the whole run,
+# so no inner guest boot or shutdown patches kernel text.
+KPID=
+start_keeper() {
+	qemu-system-x86_64 -accel kvm -S -nodefaults -display none -monitor none \
+		-m 16 -smp 1 -name e2e-keeper < /dev/null > "$LOG/keeper.log" 2>&1 &
+	KPID=$!
+	local t0=$SECONDS
+	# The first QEMU start reads it over 9p: allow a minute.
+	while [ $((SECONDS - t0)) -lt 60 ]; do
+		if ls -l "/proc/$KPID/fd" 2>/dev/null | grep -q 'kvm-vcpu'; then
+			KEEPER_SECS=$((SECONDS - t0))
+			return 0
+		fi
+		kill -0 "$KPID" 2>/dev/null || return 1
+		sleep 0.2
+	done
+	{
+		echo "no vCPU after 60 s; state:"
+		grep -E 'State|Threads' "/proc/$KPID/status"
+		ls -l "/proc/$KPID/fd"
+		for t in /proc/$KPID/task/*; do echo "$t: $(cat "$t/comm") $(cat "$t/wchan")"; cat "$t/stack"; done
+	} >> "$LOG/keeper.log" 2>&1
+	return 1
+}
+stop_keeper() {
+	[ -n "$KPID" ] || return 0
+	kill -TERM "$KPID" 2>/dev/null
+	wait "$KPID" 2>/dev/null
+}
+
+# --- inner guest ------------------------------------------------------------------
+declare -A GRES GCMT
+PH= QRC= GSECS= GDONE= GEND= REFSUM=
+CPU_PIDS= CPU0= CPU1= KT0= KT1= T0= T1=
+KILLED=0 KILL_ERR= KILL_NOTE= KILL_DONE_EARLY=0
+
+on_mark() {
+	case "$1" in
+	fio1-start)
+		CPU_PIDS=$(backend_pids | tr '\n' ' ')
+		T0=$(date +%s.%N)
+		# shellcheck disable=SC2086
+		CPU0=$(ticks_of $CPU_PIDS) || CPU0=
+		# shellcheck disable=SC2086
+		KT0=$(kthread_ticks $CPU_PIDS)
+		;;
+	fio1-end)
+		T1=$(date +%s.%N)
+		# shellcheck disable=SC2086
+		CPU1=$(ticks_of $CPU_PIDS) || CPU1=
+		# shellcheck disable=SC2086
+		KT1=$(kthread_ticks $CPU_PIDS)
+		;;
+	kill-now)
+		do_kill
+		;;
+	kill-io-done)
+		[ $KILLED = 1 ] || KILL_DONE_EARLY=1
+		;;
+	esac
+}
+
+# SIGKILL the backend a few seconds into the guest's I/O, restart it.
+do_kill() {
+	sleep "$KILL_DELAY"
+	if [ -z "$BPID" ] || ! kill -0 "$BPID" 2>/dev/null; then
+		KILL_ERR+="backend not running at the kill; "
+		return
+	fi
+	local old=$BPID rc
+	kill -KILL "$old"
+	wait "$old"; rc=$?
+	KILLED=1
+	echo "=== $(date +%T.%N) killed pid $old with SIGKILL (wait status $rc)" >> "$LOG/backend.log"
+	[ $rc = 137 ] || KILL_ERR+="backend exit status $rc after SIGKILL, want 137; "
+	sleep 1
+	if start_backend; then
+		KILL_NOTE="pid $old SIGKILLed ${KILL_DELAY}s into the I/O, restarted as pid $BPID"
+	else
+		KILL_ERR+="restart failed: $BWHY; "
+	fi
+}
+
+handle_line() {
+	local l=${1%$'\r'} st name rest
+	case "$l" in
+	"E2E-RESULT "*)
+		rest=${l#E2E-RESULT }
+		st=${rest%% *}; rest=${rest#* }
+		name=${rest%% *}; rest=${rest#"$name"}
+		rest=${rest# }; rest=${rest#\#}; rest=${rest# }
+		GRES[$name]=$st GCMT[$name]=$rest
+		;;
+	"E2E-MARK "*)   on_mark "${l#E2E-MARK }" ;;
+	"E2E-DIAG "*)   echo "# guest-$PH: ${l#E2E-DIAG }" ;;
+	"E2E-REFSUM "*) REFSUM=${l#E2E-REFSUM } ;;
+	esac
+}
+
+# boot_guest PHASE TIMEOUT "EXTRA CMDLINE": runs the inner guest to the end,
+# handling its output lines as they come.  Sets QRC, GSECS, GDONE.
+boot_guest() {
+	PH=$1 GEND= DUMPED=0 GFAIL=
+	# On the host's e2elogs share (when mounted), so that they survive an
+	# outer VM that dies.
+	local to=$2 app=$3 con=$LOG/guest-$1-console.log gt=$LOG/guest-$1-tap.txt
+	local gio=$LOG/gio-$1
+	rm -rf "$gio"; mkdir -p "$gio"; : > "$gio/events"
+	local cmd args=(-accel kvm -cpu "$GUEST_CPU" -smp 2 -m 512
+		-object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem
+		-kernel "/boot/vmlinuz-$GUEST_KVER" -initrd "$E/guest.cpio.gz"
+		-append "console=ttyS0 panic=-1 loglevel=5 vbt.hostroot=1 e2e.phase=$PH $app"
+		-nographic -no-reboot -monitor none
+		-chardev "file,id=gcon,path=$con" -serial chardev:gcon
+		-chardev "file,id=gtap,path=$gt" -serial chardev:gtap
+		-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
+		-virtfs "local,path=$gio,mount_tag=e2eio,security_model=none"
+		-trace "enable=kvm_run_exit,file=$E/guest-$1-kvm-exits.log")
+	if [ "$BACKEND" = wrapper ]; then
+		cmd=(env VHOST_BLK_LAUNCHER="$LAUNCHER" "$WRAPPER")
+		args+=(-drive file=/dev/ram0,if=virtio,cache=none,aio=native,vhost=on)
+	else
+		cmd=(qemu-system-x86_64)
+		args+=(-chardev "socket,id=c0,path=$SOCK,reconnect=1"
+			-device vhost-user-blk-pci,chardev=c0,num-queues=2)
+	fi
+	printf '%q ' "${cmd[@]}" "${args[@]}" > "$LOG/guest-$PH-cmdline.txt"
+	: > "$gt"
+	: > "$con"
+	local t0=$SECONDS n=0 total alive line
+	timeout -k 5 "$to" "${cmd[@]}" "${args[@]}" < /dev/null \
+		> "$LOG/guest-$PH-qemu.log" 2>&1 &
+	local qpid=$!
+	while :; do
+		alive=1
+		kill -0 $qpid 2>/dev/null || alive=0
+		total=$(wc -l < "$gio/events")
+		if [ "$total" -gt $n ]; then
+			while IFS= read -r line; do
+				handle_line "$line"
+			done < <(sed -n "$((n + 1)),${total}p" "$gio/events")
+			n=$total
+		fi
+		[ $alive = 1 ] || break
+		# A nested VMRUN that fails stops the guest's vCPUs (QEMU pauses
+		# it): not a hang of ours, and waiting for the timeout is useless.
+		if [ -z "$GFAIL" ] && grep -q 'KVM: entry failed\|KVM internal error' "$LOG/guest-$PH-qemu.log"; then
+			GFAIL="nested VMRUN failed: $(grep -m1 'KVM: entry failed\|KVM internal error' "$LOG/guest-$PH-qemu.log")"
+			diag "guest phase $PH: $GFAIL; stopping it"
+			kill -TERM $qpid 2>/dev/null
+		fi
+		# About to time out: look at the outer side while the guest hangs.
+		if [ $DUMPED = 0 ] && [ $((SECONDS - t0)) -ge $((to - 8)) ]; then
+			diag "guest phase $PH still running after $((SECONDS - t0))s: state before the timeout"
+			diag_file "$gio/watch" 6 "guest-$PH I/O watch (in flight, completion IRQs)"
+			dump_state
+		fi
+		sleep 0.25
+	done
+	wait $qpid
+	QRC=$?
+	GSECS=$((SECONDS - t0))
+	if grep -q 'VBT-DONE rc=' "$gt"; then GDONE=1; else GDONE=0; fi
+	diag "guest phase $PH: ${GSECS}s, qemu exit status $QRC, guest $([ $GDONE = 1 ] && echo finished || echo 'did NOT finish')"
+	if [ $QRC != 0 ] || [ $GDONE != 1 ]; then
+		# How the guest ended, from QEMU's trace of KVM exits to userspace:
+		# KVM_EXIT_SHUTDOWN (8) is a triple fault, e.g. after its memory
+		# was overwritten; a guest that panics or powers off ends in I/O.
+		local ex=$E/guest-$PH-kvm-exits.log
+		if [ -n "$GFAIL" ]; then
+			GEND=$GFAIL
+		elif grep -q 'reason 8$' "$ex" 2>/dev/null; then
+			GEND="KVM_EXIT_SHUTDOWN: the guest triple-faulted"
+		elif [ "$QRC" = 0 ] && ! grep -q 'Kernel panic\|reboot: ' "$con" 2>/dev/null; then
+			GEND="the guest reset itself (no panic, no reboot on its console; last KVM exit: $(tail -n1 "$ex" 2>/dev/null))"
+		elif [ -s "$ex" ]; then
+			GEND="last KVM exit: $(tail -n1 "$ex")"
+		else
+			GEND="no KVM exit trace"
+		fi
+		diag "guest phase $PH end: $GEND"
+		if [ $DUMPED = 0 ]; then
+			diag_file "$gio/watch" 6 "guest-$PH I/O watch (in flight, completion IRQs)"
+			dump_state
+		fi
+		tail -n 200 "$ex" > "$LOG/guest-$PH-kvm-exits-tail.log" 2>/dev/null
+		diag_file "$con" 25 "guest-$PH console"
+		diag_file "$LOG/guest-$PH-qemu.log" 10 "guest-$PH qemu stderr"
+		diag_file "$LOG/backend.log" 10 "backend log"
+	fi
+}
+# What the outer side looks like when a guest hung or died: vhost_blk's
+# counters, the backend's threads and vhost_blk's kernel threads with their
+# kernel stacks.  Full dump in logs/state-PHASE.txt, a summary as TAP
+# comments.
+COUNTERS=/sys/kernel/debug/vhost-blk/counters
+vblk_kthreads() {
+	local d c
+	for d in /proc/[0-9]*; do
+		read -r c < "$d/comm" 2>/dev/null || continue
+		case "$c" in vblk-*|vblkc-*) echo "${d#/proc/}" ;; esac
+	done
+}
+qemu_pids() { # the inner guests' QEMUs (not the keeper)
+	local d c
+	for d in /proc/[0-9]*; do
+		read -r c < "$d/comm" 2>/dev/null || continue
+		[ "$c" = qemu-system-x86 ] || continue
+		[ "${d#/proc/}" = "$KPID" ] || echo "${d#/proc/}"
+	done
+}
+DUMPED=0
+dump_state() {
+	local f=$LOG/state-$PH.txt p t
+	DUMPED=1
+	{
+		echo "== $(date +%T) after guest phase $PH"
+		[ -r $COUNTERS ] && { echo "== $COUNTERS"; cat $COUNTERS; }
+		for p in $(backend_pids) $(vblk_kthreads); do
+			for t in /proc/$p/task/*; do
+				echo "== $t $(cat "$t/comm" 2>/dev/null) state $(awk '{ print $3 }' "$t/stat" 2>/dev/null)"
+				cat "$t/stack" 2>/dev/null
+			done
+		done
+		# The guest's QEMU: where each thread waits (a main loop blocked
+		# in a vhost-user read shows recvmsg/poll on the socket's fd).
+		for p in $(qemu_pids); do
+			echo "== qemu pid $p fds:"
+			ls -l "/proc/$p/fd" 2>/dev/null | sed -n 's/.* \([0-9]*\) -> /  \1 -> /p'
+			for t in /proc/$p/task/*; do
+				echo "== $t $(cat "$t/comm" 2>/dev/null) state $(awk '{ print $3 }' "$t/stat" 2>/dev/null) wchan $(cat "$t/wchan" 2>/dev/null) syscall $(cat "$t/syscall" 2>/dev/null)"
+				cat "$t/stack" 2>/dev/null
+			done
+		done
+	} > "$f" 2>&1
+	[ -r $COUNTERS ] && diag "vhost_blk counters: $(tr '\n' ' ' < $COUNTERS)"
+	diag "thread stacks: logs/state-$PH.txt"
+}
+guest_why() {
+	if [ -n "$GFAIL" ]; then
+		echo "no result: guest phase $PH died ($GFAIL)"
+	elif [ "$QRC" = 124 ] || [ "$QRC" = 137 ]; then
+		echo "no result: guest phase $PH timed out after ${GSECS}s (hang)"
+	elif [ "$GDONE" != 1 ]; then
+		echo "no result: guest phase $PH died (qemu exit status $QRC after ${GSECS}s; $GEND)"
+	else
+		echo "no result from guest phase $PH"
+	fi
+}
+# Report the guest's own verdict on NAME.
+guest_tap() { # NAME [EXTRA-FAILURE]
+	local name=$1 extra=${2:-}
+	if [ -z "${GRES[$name]:-}" ]; then
+		tap not-ok "$name" "$(guest_why)${extra:+; $extra}"
+	elif [ "${GRES[$name]}" = ok ] && [ -z "$extra" ]; then
+		tap ok "$name" "${GCMT[$name]}"
+	else
+		tap not-ok "$name" "${GCMT[$name]}${extra:+; $extra}"
+	fi
+}
+logcheck() { # FILE...: check-log.sh; prints its report as diagnostics
+	local out rc
+	out=$(bash "$CHECKLOG" --context 3 "$@" 2>&1); rc=$?
+	[ $rc = 0 ] || printf '%s\n' "$out" | head -n 60 | sed 's/\r$//; s/^/#   /'
+	return $rc
+}
+
+# run_phase PHASE TIMEOUT "EXTRA CMDLINE": boot_guest, and boot again (at
+# most BOOT_RETRIES times per run) when the guest died in a way nested SVM
+# under TCG causes by itself: a triple fault, a reset, a failed VMRUN.
+# Only with no sign of a fault of ours: no test of the boot failed, the
+# backend still runs and logged nothing new that looks like an error, the
+# outer kernel log and the guest's console are clean, and (phase b) the
+# backend had not been killed yet: after the kill, a dead guest may be
+# what a restart bug looks like.  A hang (timeout) is never retried.
+RETRIES_LEFT=${BOOT_RETRIES:-2}
+flake_why() {
+	local t blines=$1
+	case "$GEND" in
+	*KVM_EXIT_SHUTDOWN*|*"reset itself"*|*"nested VMRUN failed"*) ;;
+	*) echo "not a known nested-SVM failure (${GEND:-no end reason})"; return 1 ;;
+	esac
+	[ "$QRC" != 124 ] && [ "$QRC" != 137 ] || { echo "it timed out"; return 1; }
+	for t in "${!GRES[@]}"; do
+		[ "${GRES[$t]}" = ok ] || { echo "test $t failed before it died"; return 1; }
+	done
+	[ $KILLED = 0 ] || { echo "it died after the backend-kill's kill"; return 1; }
+	if [ "$BACKEND" != wrapper ] && ! kill -0 "$BPID" 2>/dev/null; then
+		echo "the backend (pid $BPID) died"; return 1
+	fi
+	if tail -n +"$((blines + 1))" "$LOG/backend.log" | grep -v '^===' |
+		grep -qiE 'error|fail|closing connection|abort|segmentation'; then
+		echo "the backend logged an error"; return 1
+	fi
+	dmesg > "$LOG/outer-dmesg-retry.txt" 2>&1
+	logcheck "$LOG/outer-dmesg-retry.txt" "$LOG/guest-$PH-console.log" > /dev/null ||
+		{ echo "a kernel log is not clean"; return 1; }
+	echo "$GEND; backend alive, its log and the kernel logs clean"
+}
+run_phase() {
+	local ph=$1 to=$2 app=$3 n=0 blines why f
+	while :; do
+		blines=$(wc -l < "$LOG/backend.log" 2>/dev/null || echo 0)
+		GRES=() GCMT=()
+		boot_guest "$ph" "$to" "$app e2e.boot=$((n + 1))"
+		[ "$GDONE" != 1 ] || return 0
+		if ! why=$(flake_why "$blines"); then
+			diag "guest phase $ph not retried: $why"
+			return 0
+		fi
+		if [ "$RETRIES_LEFT" -le 0 ]; then
+			diag "guest phase $ph not retried: no boot retries left ($why)"
+			return 0
+		fi
+		RETRIES_LEFT=$((RETRIES_LEFT - 1)) n=$((n + 1))
+		diag "RETRY guest phase $ph (boot $((n + 1))): the guest died by a nested-SVM flake: $why"
+		for f in "$LOG"/guest-"$ph"-* "$LOG/gio-$ph" "$LOG/state-$ph.txt"; do
+			[ -e "$f" ] && mv "$f" "$f.dead$n"
+		done
+		T0= T1= CPU0= CPU1= CPU_PIDS= KILL_DONE_EARLY=0
+	done
+}
+
+# --- outer-setup ---------------------------------------------------------------------
+why=
+[ -s setup-errors ] && why+="$(tr '\n' ';' < setup-errors) "
+[ -c /dev/kvm ] || why+="no /dev/kvm; "
+sz=$(blockdev --getsize64 /dev/ram0 2>/dev/null)
+[ "$sz" = $((RAMDISK_MB << 20)) ] || why+="/dev/ram0 size '${sz}', want ${RAMDISK_MB} MiB; "
+[ -r "/boot/vmlinuz-$GUEST_KVER" ] || why+="no guest kernel /boot/vmlinuz-$GUEST_KVER; "
+[ -r guest.cpio.gz ] || why+="no guest initramfs; "
+[ -x "$CHECKLOG" ] || why+="no $CHECKLOG; "
+case "$BACKEND" in
+launcher) [ -x "$LAUNCHER" ] || why+="no launcher $LAUNCHER; " ;;
+wrapper)  [ -x "$WRAPPER" ] || why+="no wrapper $WRAPPER; " ;;
+esac
+case "$BACKEND" in
+launcher|wrapper) [ -c /dev/vhost-blk ] || why+="no /dev/vhost-blk; " ;;
+esac
+if [ -z "$why" ] && ! start_keeper; then
+	why+="the KVM keeper VM did not start: $(tail -n1 "$LOG/keeper.log"); "
+fi
+if [ -z "$why" ] && ! start_backend; then
+	why+="backend did not start: $BWHY; "
+	diag_file "$LOG/backend.log" 20 "backend log"
+fi
+if [ -n "$why" ]; then
+	tap not-ok outer-setup "$why"
+	fail_rest "outer setup failed"
+fi
+tap ok outer-setup "keeper VM up in ${KEEPER_SECS}s; outer $(uname -r), $(nproc) CPUs, ${RAMDISK_MB} MiB brd, backend $BACKEND${BPID:+ pid $BPID}, guest kernel $GUEST_KVER"
+
+# backend-cpu: the backend's utime+stime while the guest ran fio test FIO
+# (between its fio1-start and fio1-end marks).
+backend_cpu_tap() { # FIO
+	local fio=$1 dt dc pct kc what catch
+	if [ -z "$T0" ] || [ -z "$T1" ]; then
+		tap not-ok backend-cpu "no measurement: the guest never ran $fio to the end"
+	elif [ -z "$CPU_PIDS" ] || [ -z "$CPU0" ] || [ -z "$CPU1" ]; then
+		tap not-ok backend-cpu "cannot read the backend's CPU time (pids '${CPU_PIDS}')"
+	else
+		read -r dt dc pct kc < <(awk -v t0="$T0" -v t1="$T1" -v c0="$CPU0" -v c1="$CPU1" \
+			-v k0="$KT0" -v k1="$KT1" -v hz="$HZ" 'BEGIN {
+			dt = t1 - t0; dc = (c1 - c0) / hz
+			printf "%.2f %.2f %.1f %.2f\n", dt, dc, (dt > 0 ? 100 * dc / dt : 100), (k1 - k0) / hz }')
+		what="utime+stime ${dc}s during ${dt}s of $fio = ${pct}%"
+		if [ "${GRES[$fio]:-}" != ok ]; then
+			tap not-ok backend-cpu "$fio failed, the measurement means nothing ($what)"
+		elif [ "$BACKEND" = qsd ]; then
+			# The reference shows whether the limit can catch a userspace
+			# data path in this run.
+			if awk -v p="$pct" -v m="$CPU_MAX_PCT" 'BEGIN { exit !(p > m) }'; then
+				catch="a userspace data path like this one exceeds the ${CPU_MAX_PCT}% limit"
+			else
+				catch="WARNING: under the ${CPU_MAX_PCT}% limit, so the launcher check could not tell a userspace data path apart in this run"
+			fi
+			tap skip backend-cpu "qemu-storage-daemon is a userspace data path: $what; $catch"
+		elif awk -v p="$pct" -v m="$CPU_MAX_PCT" 'BEGIN { exit !(p <= m) }'; then
+			tap ok backend-cpu "launcher pid(s) ${CPU_PIDS% }: $what (limit ${CPU_MAX_PCT}%); vhost_blk kernel threads ${kc}s"
+		else
+			tap not-ok backend-cpu "launcher pid(s) ${CPU_PIDS% }: $what, over the ${CPU_MAX_PCT}% limit; vhost_blk kernel threads ${kc}s"
+		fi
+	fi
+}
+
+# The checks after the guests: leaks, outer kernel log.
+final_checks() {
+	local cnt
+	stop_backend
+	# With no device open, vhost_blk's counters are all zero: anything
+	# else is a leak (requests, pinned pages, threads) after the runs.
+	if [ "$BACKEND" = qsd ]; then
+		tap skip vhost-blk-counters "vhost_blk is not loaded for qsd"
+	elif [ ! -r $COUNTERS ]; then
+		tap not-ok vhost-blk-counters "no $COUNTERS"
+	else
+		sleep 1
+		cnt=$(tr '\n' ' ' < $COUNTERS)
+		if awk '$2 != 0 { bad = 1 } END { exit bad }' $COUNTERS; then
+			tap ok vhost-blk-counters "all zero after the backend stopped: $cnt"
+		else
+			tap not-ok vhost-blk-counters "not zero after the backend stopped: $cnt"
+		fi
+	fi
+	kill -0 "$KPID" 2>/dev/null ||
+		diag "WARNING: the keeper VM (pid $KPID) died during the run: $(tail -n1 "$LOG/keeper.log")"
+	stop_keeper
+	dmesg > "$LOG/outer-dmesg.txt" 2>&1
+	if logcheck "$LOG/outer-dmesg.txt"; then
+		tap ok outer-kernel-log "$(grep -c . "$LOG/outer-dmesg.txt") lines, clean"
+	else
+		tap not-ok outer-kernel-log "see logs/outer-dmesg.txt"
+	fi
+}
+
+# --- demo (run-e2e.sh --demo) -------------------------------------------------------------
+# One guest boot: a short fio job with its IOPS and latency, the ext4 round
+# trip.  Tests in demo-tests.txt.
+if [ "${MODE:-full}" = demo ]; then
+	run_phase demo "$GUEST_A_TIMEOUT" ""
+	guest_tap demo-fio
+	backend_cpu_tap demo-fio
+	guest_tap ext4-write-fsck
+	if [ "$GDONE" != 1 ]; then
+		tap not-ok guest-kernel-log "the guest did not finish"
+	elif logcheck "$LOG/gio-demo/dmesg.txt"; then
+		tap ok guest-kernel-log "guest kernel log clean"
+	else
+		tap not-ok guest-kernel-log "guest kernel log not clean"
+	fi
+	final_checks
+	exit $((FAILS > 0))
+fi
+
+# --- phase a ----------------------------------------------------------------------------
+run_phase a "$GUEST_A_TIMEOUT" "e2e.ladder=${LADDER:-0}"
+GDONE_A=$GDONE
+guest_tap fio-verify
+
+backend_cpu_tap fio-verify
+guest_tap multiqueue
+guest_tap ext4-write-fsck
+
+# Between the boots: the backend should serve the next QEMU connection.
+between=
+if [ "$BACKEND" != wrapper ]; then
+	if ! kill -0 "$BPID" 2>/dev/null; then
+		wait "$BPID"; rc=$?
+		diag "the backend (pid $BPID) exited with status $rc when the guest's QEMU disconnected; restarting it"
+		[ $rc -lt 128 ] || between="the backend died with status $rc when phase a's QEMU disconnected"
+		start_backend || between+="${between:+; }backend restart failed: $BWHY"
+	elif ! listening; then
+		between="the backend (pid $BPID) runs but no longer listens on $SOCK"
+	fi
+fi
+
+# --- phase b ----------------------------------------------------------------------------
+kill=1
+[ "$BACKEND" = wrapper ] && kill=0
+run_phase b "$GUEST_B_TIMEOUT" "e2e.refsum=${REFSUM:-none} e2e.kill=$kill"
+GDONE_B=$GDONE
+guest_tap ext4-reboot "$between"
+
+dmesg > "$LOG/outer-dmesg-phase-b.txt" 2>&1
+if [ $kill = 0 ]; then
+	tap skip backend-kill "the wrapper starts and owns its launchers"
+else
+	extra=$KILL_ERR
+	[ $KILLED = 1 ] || extra+="the backend was never killed; "
+	[ $KILL_DONE_EARLY = 0 ] || extra+="the guest's I/O ended before the kill (test too short); "
+	if ! logcheck "$LOG/outer-dmesg-phase-b.txt"; then
+		extra+="outer kernel log not clean after the kill; "
+	fi
+	extra=${extra%; }
+	[ -n "$KILL_NOTE" ] && [ -n "${GRES[backend-kill]:-}" ] && GCMT[backend-kill]="$KILL_NOTE; ${GCMT[backend-kill]}"
+	guest_tap backend-kill "$extra"
+fi
+
+# --- kernel logs -------------------------------------------------------------------------
+why=
+[ "$GDONE_A" = 1 ] || why+="guest phase a did not finish; "
+[ "$GDONE_B" = 1 ] || why+="guest phase b did not finish; "
+glogs=()
+for p in a b; do
+	if [ -s "$LOG/gio-$p/dmesg.txt" ]; then glogs+=("$LOG/gio-$p/dmesg.txt")
+	else glogs+=("$LOG/guest-$p-console.log")
+	fi
+done
+if ! logcheck "${glogs[@]}"; then
+	why+="guest kernel log not clean; "
+fi
+if [ -z "$why" ]; then tap ok guest-kernel-log "both guest boots finished, logs clean"
+else tap not-ok guest-kernel-log "${why%; }"
+fi
+
+final_checks
+exit $((FAILS > 0))

@@ -1,0 +1,55 @@
+#!/bin/sh
+# vhost-blk e2e, outer VM, stage 1 (busybox sh, /payload/run.sh of the
+# initramfs run-e2e.sh builds; stdout is the TAP serial port).
+#
+# Loads the kernel modules from the initramfs (kvm, kvm_amd, brd and, for
+# the launcher/wrapper backends, vhost_blk), builds a root from the host's
+# read-only / at /hr (hostroot.sh) and continues in bash chrooted into it:
+# outer.sh, which has the host's QEMU, qemu-storage-daemon, fio and the
+# launcher.  Setup problems go to /tmp/e2e/setup-errors, which outer.sh
+# reports as the outer-setup test.
+
+cd /payload || exit 2
+. ./e2e.conf
+. ./hostroot.sh
+
+ERRS=/tmp/setup-errors
+: > $ERRS
+err() { echo "$*" >> $ERRS; echo "e2e: setup: $*" >&2; }
+
+# Without the host root there is no bash, QEMU or fio: fail every test.
+bail_all() {
+	n=$(wc -l < "${TESTS_FILE:-tests.txt}")
+	echo "TAP version 13"
+	echo "1..$n"
+	i=0
+	while read -r t; do
+		i=$((i + 1))
+		echo "not ok $i e2e.$BACKEND.$t # outer setup: $1"
+	done < "${TESTS_FILE:-tests.txt}"
+	exit 1
+}
+
+[ -n "${VBT_HOSTROOT:-}" ] ||
+	bail_all "host root not mounted at /host (run-vm.sh --hostroot)"
+R=/hr
+hostroot_setup /host $R 2>> $ERRS || bail_all "$(tail -n1 $ERRS)"
+
+modprobe kvm_amd || err "modprobe kvm_amd failed"
+modprobe brd rd_nr=1 rd_size=$((RAMDISK_MB * 1024)) max_part=0 ||
+	err "modprobe brd failed"
+case "$BACKEND" in
+launcher|wrapper)
+	modprobe vhost_blk || err "modprobe vhost_blk failed" ;;
+esac
+
+mount -t debugfs debugfs $R/sys/kernel/debug || err "cannot mount debugfs"
+mkdir -p $R/tmp/e2e/logs
+cp -a /payload/. $R/tmp/e2e/ || bail_all "cannot copy the payload to $R/tmp/e2e"
+# Logs for the host: run-e2e.sh exports OUT/vmlogs writable as "e2elogs".
+if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 e2elogs $R/tmp/e2e/logs; then
+	echo "e2e: no e2elogs share; logs stay inside the VM" >&2
+fi
+cp $ERRS $R/tmp/e2e/setup-errors
+
+exec chroot $R /bin/bash /tmp/e2e/outer.sh

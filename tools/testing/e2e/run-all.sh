@@ -1,0 +1,198 @@
+#!/bin/bash
+# The end-to-end guest tests `make check` runs (scripts/check.sh): real
+# guests under nested KVM whose disk is served by each backend, through
+# run-e2e.sh, one outer VM at a time:
+#
+#   launcher  on Debian's 6.1 and 6.12 kernels (vhost_blk.ko + launcher)
+#   wrapper   on 6.12 (tools/vhost-blk-qemu, -drive ...,vhost=on)
+#   qsd       on 6.12 (qemu-storage-daemon: the reference, which shows the
+#             tests check the vhost-user-blk protocol, not our code)
+#   launcher  on the KASAN + lockdep debug kernel, only with --debug-kernel
+#             (or VHOST_BLK_E2E_DEBUG=1): it adds ~5 minutes
+#
+# Nested SVM under TCG is flaky: now and then the outer VM or a nested guest
+# triple-faults or resets by itself, or a nested VMRUN fails.  A run that
+# failed only that way (every failed test is "no result", the failure shows
+# one of those signatures, every kernel log - outer and guest - is clean
+# and the backend logged no error) is run again, at most --retries times,
+# and each retry is a TAP comment.  A hang is never retried: it is what a
+# lost notification looks like.  Failed attempts are kept in OUT.attemptN.
+#
+# Prints every run's TAP stream, then one line "N passed, N failed,
+# N skipped".  Exit status 1 if anything failed, 2 on usage errors.
+set -euo pipefail
+
+PROG=${0##*/}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TOP=$(cd "$HERE/../../.." && pwd)
+
+usage() {
+	cat <<USAGE
+usage: $PROG [--only BACKEND:KVER]... [--debug-kernel] [--retries N]
+          [--results DIR]
+
+  --only          run only these (repeatable), e.g. --only launcher:6.1
+                  (KVER may be a prefix of a kernel from scripts/kernels.sh,
+                  or "debug" for the debug kernel)
+  --debug-kernel  also run the launcher on the debug kernel
+                  (build/debug-kernel/current.env; tools/testing/debug-kernel)
+  --retries N     reruns of a run that failed only by a known nested-SVM
+                  flake (default 1)
+  --results DIR   where each run's logs go (default build/results)
+
+Needs: make modules tools (build/KVER/vhost_blk.ko, build/tools/
+vhost-blk-launcher).  The last line is "N passed, N failed, N skipped".
+USAGE
+}
+die() { echo "$PROG: error: $*" >&2; exit 2; }
+
+ONLY=() RETRIES=1 RESULTS=$TOP/build/results DEBUG=${VHOST_BLK_E2E_DEBUG:-0}
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--only)         [ $# -ge 2 ] || die "$1 needs a value"; ONLY+=("$2"); shift 2 ;;
+	--debug-kernel) DEBUG=1; shift ;;
+	--retries)      [ $# -ge 2 ] || die "$1 needs a value"; RETRIES=$2; shift 2 ;;
+	--results)      [ $# -ge 2 ] || die "$1 needs a value"; RESULTS=$2; shift 2 ;;
+	-h|--help)      usage; exit 0 ;;
+	*)              usage >&2; die "unknown argument: $1" ;;
+	esac
+done
+[[ "$RETRIES" =~ ^[0-9]+$ ]] || die "--retries must be a number"
+case "$RESULTS" in /*) ;; *) RESULTS=$PWD/$RESULTS ;; esac
+mkdir -p "$RESULTS"
+
+K61=$(sh "$TOP/scripts/kernels.sh" 6.1) || die "no 6.1 kernel (scripts/kernels.sh 6.1; run make setup)"
+K612=$(sh "$TOP/scripts/kernels.sh" 6.12) || die "no 6.12 kernel (scripts/kernels.sh 6.12; run make setup)"
+
+# backend:kver[:debug] entries.
+RUNS=("launcher:$K61" "launcher:$K612" "wrapper:$K612" "qsd:$K612")
+[ "$DEBUG" = 0 ] || RUNS+=("launcher:debug")
+if [ ${#ONLY[@]} -gt 0 ]; then
+	sel=()
+	for o in "${ONLY[@]}"; do
+		b=${o%%:*} k=${o#*:}
+		[ "$b" != "$o" ] || die "--only wants BACKEND:KVER, got '$o'"
+		case "$k" in
+		debug) sel+=("$b:debug") ;;
+		*)
+			m=$(sh "$TOP/scripts/kernels.sh" | grep -m1 -F -- "$k" || true)
+			[ -n "$m" ] || die "--only $o: no tested kernel matches '$k'"
+			sel+=("$b:$m") ;;
+		esac
+	done
+	RUNS=("${sel[@]}")
+fi
+
+PASS=0 FAIL=0 SKIP=0
+t_all=$SECONDS
+
+# Count a run's TAP results (top-level lines only).
+count() { # TAPFILE
+	local p f s
+	read -r p f s < <(awk '
+		/^ok / { if (toupper($0) ~ /# *SKIP/) s++; else p++ }
+		/^not ok / { f++ }
+		END { printf "%d %d %d\n", p, f, s }' "$1")
+	if [ $((p + f + s)) -eq 0 ]; then
+		echo "not ok - e2e run printed no results ($1)"
+		f=1
+	fi
+	PASS=$((PASS + p)) FAIL=$((FAIL + f)) SKIP=$((SKIP + s))
+}
+
+# flake_reason OUT TAPFILE: prints why a failed run looks like a nested-SVM
+# flake and returns 0; returns 1 (printing why not) if it may be real.
+flake_reason() {
+	local out=$1 tap=$2 sig= l logs=()
+	# Every failure must be a missing result, not a verdict.
+	while IFS= read -r l; do
+		case "$l" in
+		*"# no result: "*|*"# could not run: "*) ;;
+		*".vm-completed # "*) ;;
+		*".guest-kernel-log # guest phase "*" did not finish") ;;
+		*".backend-cpu # no measurement: "*) ;;
+		*) echo "a test failed with a verdict: ${l:0:160}"; return 1 ;;
+		esac
+	done < <(grep '^not ok ' "$tap")
+	if grep -q 'timed out after\|timeout after' "$tap"; then
+		echo "something hung (a hang is never retried)"
+		return 1
+	fi
+	if grep -q 'the outer VM triple-faulted' "$tap"; then
+		sig="the outer VM triple-faulted"
+	elif grep -q 'KVM_EXIT_SHUTDOWN: the guest triple-faulted' "$tap"; then
+		sig="a nested guest triple-faulted"
+	elif grep -q 'nested VMRUN failed' "$tap"; then
+		sig="a nested VMRUN failed"
+	elif grep -q 'the guest reset itself' "$tap"; then
+		sig="a nested guest reset itself"
+	else
+		echo "no known nested-SVM flake signature"
+		return 1
+	fi
+	# Kernel logs: the outer VM's console and the guests' (their full
+	# dmesg when they got that far).
+	logs=("$out/console.log")
+	for l in "$out"/vmlogs/guest-?-console.log "$out"/vmlogs/gio-?/dmesg.txt; do
+		[ -f "$l" ] && logs+=("$l")
+	done
+	if ! bash "$TOP/tools/testing/vm/check-log.sh" "${logs[@]}" > "$out/flake-check-log.txt" 2>&1; then
+		echo "$sig, but a kernel log is not clean ($out/flake-check-log.txt)"
+		return 1
+	fi
+	if [ -f "$out/vmlogs/backend.log" ] &&
+		grep -iE 'error|fail|closing connection|abort|segmentation|died' \
+			"$out/vmlogs/backend.log" | grep -v '^===' > "$out/flake-backend.txt"; then
+		echo "$sig, but the backend logged errors ($out/flake-backend.txt)"
+		return 1
+	fi
+	echo "$sig; all kernel logs clean, backend logged no error"
+	return 0
+}
+
+for r in "${RUNS[@]}"; do
+	backend=${r%%:*} kver=${r#*:}
+	args=(--backend "$backend")
+	if [ "$kver" = debug ]; then
+		env=$TOP/build/debug-kernel/current.env
+		if [ ! -r "$env" ]; then
+			echo "not ok - e2e.$backend.debug-kernel # could not run: no $env (tools/testing/debug-kernel/build.sh)"
+			FAIL=$((FAIL + 1))
+			continue
+		fi
+		# shellcheck source=/dev/null
+		kver=$(. "$env" && echo "$KVER")
+		args+=(--kver "$kver" --vmlinuz "$(. "$env" && echo "$BZIMAGE")"
+			--modroot "$(. "$env" && echo "$MODROOT")")
+	else
+		args+=(--kver "$kver")
+	fi
+	out=$RESULTS/e2e-$backend-$kver
+	tap=$RESULTS/e2e-$backend-$kver.tap
+	attempt=0
+	while :; do
+		attempt=$((attempt + 1))
+		t0=$SECONDS
+		echo "# === e2e: $backend on $kver (attempt $attempt)"
+		"$HERE/run-e2e.sh" "${args[@]}" --out "$out" > "$tap" 2> "$tap.err" && rc=0 || rc=$?
+		cat "$tap"
+		[ -s "$tap.err" ] && sed 's/^/# stderr: /' "$tap.err"
+		echo "# === e2e: $backend on $kver: exit status $rc, $((SECONDS - t0))s"
+		[ $rc != 0 ] || break
+		[ $rc = 1 ] || break
+		[ $attempt -le "$RETRIES" ] || break
+		if why=$(flake_reason "$out" "$tap"); then
+			echo "# RETRY e2e: $backend on $kver, attempt $attempt failed by a nested-SVM flake: $why; logs kept in $out.attempt$attempt"
+			rm -rf "$out.attempt$attempt"
+			mv "$out" "$out.attempt$attempt"
+			cp "$tap" "$out.attempt$attempt/run.tap"
+			continue
+		fi
+		echo "# not retried: $why"
+		break
+	done
+	count "$tap"
+done
+echo "# e2e: $((SECONDS - t_all))s for ${#RUNS[@]} run(s)"
+echo "$PASS passed, $FAIL failed, $SKIP skipped"
+[ "$FAIL" -eq 0 ]
