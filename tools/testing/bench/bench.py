@@ -768,8 +768,8 @@ def chart(pl, summ, path):
     except ImportError:
         return "no chart: python3-matplotlib is not installed"
     ph = [p for p in pl["phases"] if not p.get("profile")]
-    fig, axes = plt.subplots(len(ph), 2, figsize=(15, 4.2 * len(ph)), squeeze=False,
-                             gridspec_kw=dict(width_ratios=[2.2, 1]))
+    fig, axes = plt.subplots(len(ph), 3, figsize=(20, 4.2 * len(ph)), squeeze=False,
+                             gridspec_kw=dict(width_ratios=[2.2, 1, 1]))
     for row, p in enumerate(ph):
         pid = p["id"]
         ax = axes[row][0]
@@ -810,6 +810,20 @@ def chart(pl, summ, path):
         ax.set_yscale("log")
         ax.set_ylabel("µs")
         ax.set_title("4k randread QD1 latency (median of reps)", fontsize=10)
+        ax.legend(fontsize=7)
+        # CPU per I/O of one job, stacked by thread.
+        ax = axes[row][2]
+        cj = "rr32" if "rr32" in p["jobs"] else p["jobs"][0]
+        gb = [b for b in bks if (pid, cj, b) in summ]
+        bottom = [0.0] * len(gb)
+        for key, name in (("io_us", "backend"), ("vcpu_us", "vCPU"), ("other_us", "other")):
+            v = [med(summ[(pid, cj, b)][key]) or 0 for b in gb]
+            ax.bar(range(len(gb)), v, 0.6, bottom=bottom, label=name)
+            bottom = [x + y for x, y in zip(bottom, v)]
+        ax.set_xticks(list(range(len(gb))))
+        ax.set_xticklabels([BACKENDS[b]["short"] for b in gb], rotation=35, ha="right", fontsize=7)
+        ax.set_ylabel("µs of outer-VM CPU per I/O")
+        ax.set_title(f"CPU per I/O, {JOBS[cj]['label']} (median)", fontsize=10)
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -900,6 +914,13 @@ def report(args):
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write(text)
     if args.doc:
+        # The chart goes next to the document, linked from the results.
+        png = os.path.join(args.out, "results.png")
+        if os.path.exists(png):
+            import shutil
+            name = os.path.splitext(os.path.basename(args.doc))[0] + "-latest.png"
+            shutil.copyfile(png, os.path.join(os.path.dirname(args.doc), name))
+            text += f"\n![median and min–max of every job, relative to virtio-blk native]({name})\n"
         update_doc(args.doc, text)
     print(text)
 
