@@ -19,6 +19,7 @@
 
 #include <linux/atomic.h>
 #include <linux/blk_types.h>
+#include <linux/jiffies.h>
 #include <linux/llist.h>
 #include <linux/poll.h>
 #include <linux/uio.h>
@@ -39,6 +40,8 @@
 
 /* Used-ring entries published (and signalled) at once by completion. */
 #define VHOST_BLK_COMPL_BATCH	64
+/* How long a queue backs off when a request could not be allocated. */
+#define VHOST_BLK_RETRY_DELAY	msecs_to_jiffies(10)
 
 #define VHOST_BLK_INLINE_SEGS	4
 #define VHOST_BLK_INLINE_PAGES	16
@@ -52,8 +55,9 @@
  * @bdev: the block device behind @file.
  * @nr_sectors: capacity in 512-byte sectors, sampled at attach time.
  * @lbs_mask: logical block size - 1; requests must be aligned to it.
- * @align_mask: alignment (address and length) a guest segment needs to be
- *	handed to the device zero-copy; misaligned requests are bounced.
+ * @align_mask: alignment (address and length, at least the logical block
+ *	size) a guest segment needs to be handed to the device zero-copy;
+ *	requests with other segments are bounced.
  * @read_only: writes fail with VIRTIO_BLK_S_IOERR.
  * @serial: the VIRTIO_BLK_T_GET_ID answer.
  *
@@ -166,7 +170,7 @@ struct vhost_blk_req {
 /* blk_io.c: turning requests into bios */
 int vhost_blk_io_init(void);
 void vhost_blk_io_exit(void);
-void vhost_blk_handle_vq(struct vhost_blk_vq *bvq);
+bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq);
 void vhost_blk_req_release_data(struct vhost_blk_req *req);
 bool vhost_blk_bounce_to_guest(struct vhost_blk_req *req);
 void vhost_blk_req_free(struct vhost_blk_req *req);

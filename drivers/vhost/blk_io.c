@@ -548,7 +548,7 @@ vhost_blk_handle_req(struct vhost_blk_vq *bvq, struct vhost_blk_disk *disk,
 
 	req = vhost_blk_req_alloc(bvq, head);
 	if (!req) {
-		/* Leave the chain on the ring; a later kick retries it. */
+		/* Leave the chain on the ring; the submit thread retries. */
 		vhost_discard_vq_desc(vq, 1);
 		return VHOST_BLK_RETRY;
 	}
@@ -624,8 +624,12 @@ submitted:
  * batch.  After %VHOST_BLK_WEIGHT requests the thread yields and kicks
  * itself, so one busy queue cannot hold vq->mutex (and starve the
  * completion thread of the same queue) for long.
+ *
+ * Return: true if a request could not be allocated: its chain is back on
+ * the ring and guest notifications are still off, so nothing but the
+ * caller will look at the ring again; it must retry after a back-off.
  */
-void vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
+bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 {
 	struct vhost_virtqueue *vq = &bvq->vq;
 	struct vhost_dev *dev = &bvq->blk->dev;
@@ -633,6 +637,7 @@ void vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 	unsigned int out, in, n = 0;
 	struct blk_plug plug;
 	bool signal = false;
+	bool retry = false;
 	int head;
 
 	mutex_lock(&vq->mutex);
@@ -662,7 +667,7 @@ void vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 		case VHOST_BLK_ASYNC:
 			break;
 		case VHOST_BLK_RETRY:
-			/* Out of memory: back off, retry on the next kick. */
+			retry = true;
 			goto finish;
 		}
 		if (++n >= VHOST_BLK_WEIGHT) {
@@ -676,4 +681,5 @@ finish:
 		vhost_signal(dev, vq);
 unlock:
 	mutex_unlock(&vq->mutex);
+	return retry;
 }

@@ -163,7 +163,13 @@ static struct vhost_blk_disk *vhost_blk_disk_get(const struct vhost_blk_backend 
 	disk->bdev = bdev;
 	disk->nr_sectors = bdev_nr_sectors(bdev);
 	disk->lbs_mask = bdev_logical_block_size(bdev) - 1;
-	disk->align_mask = bdev_dma_alignment(bdev) | (SECTOR_SIZE - 1);
+	/*
+	 * Stricter than O_DIRECT (which only wants lengths in whole blocks):
+	 * no bvec may split a logical block, or drivers that copy a block
+	 * per bvec, such as null_blk, run past the page.  Guests use
+	 * block-aligned buffers; the rest is bounced.
+	 */
+	disk->align_mask = bdev_dma_alignment(bdev) | disk->lbs_mask;
 	disk->read_only = (b->flags & VHOST_BLK_BACKEND_F_RDONLY) ||
 			  !(file->f_mode & FMODE_WRITE) ||
 			  bdev_read_only(bdev);

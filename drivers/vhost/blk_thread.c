@@ -209,7 +209,15 @@ static int vhost_blk_submit_thread(void *data)
 			continue;
 		}
 		__set_current_state(TASK_RUNNING);
-		vhost_blk_handle_vq(bvq);
+		if (vhost_blk_handle_vq(bvq)) {
+			/*
+			 * Out of memory with the guest's notifications off: no
+			 * kick will come, so look again after a back-off (cut
+			 * short by kthread_stop() or a kick).
+			 */
+			set_bit(VHOST_BLK_VQ_KICKED, &bvq->flags);
+			schedule_timeout_interruptible(VHOST_BLK_RETRY_DELAY);
+		}
 		cond_resched();
 	}
 	__set_current_state(TASK_RUNNING);
