@@ -19,7 +19,7 @@ endif
 CHECKPATCH := $(BUILD)/ksrc/checkpatch/scripts/checkpatch.pl
 
 .PHONY: all help setup module modules selftests tools ksft-headers \
-	check check-style clean install
+	check check-style clean install debug-kernel fuzz
 
 all: module tools
 
@@ -27,10 +27,13 @@ help:
 	@echo "make setup        install every Debian package needed (as root)"
 	@echo "make              vhost_blk.ko for KVER=... / the running kernel, and tools"
 	@echo "make modules      vhost_blk.ko for every tested kernel: $(KVERS)"
+	@echo "make demo         boot a guest on vhost-blk in a test VM, show fio and ext4 results (~3 min)"
 	@echo "make check        build all, run the whole test suite in VMs"
 	@echo "make bench        benchmarks, vhost-blk against every other backend (VM, ~35 min): BENCH_ARGS=--update-doc"
 	@echo "make bench-quick  a short benchmark: brd, 3 jobs, 1 repetition (VM, ~6 min)"
 	@echo "make check-style  checkpatch --strict and sparse on the module"
+	@echo "make debug-kernel the KASAN + lockdep + fault-injection 6.12 kernel"
+	@echo "make fuzz         fuzz the module in a VM: FUZZ_SECONDS=300 FUZZ_KERNEL=debug|6.1|6.12 FUZZ_SEED="
 	@echo "make install      install vhost_blk.ko for KVER/the running kernel"
 
 setup:
@@ -63,6 +66,11 @@ tools:
 check:
 	scripts/check.sh
 
+# A guest on vhost_blk.ko + vhost-blk-launcher in a test VM: tools/testing/e2e/demo.sh.
+.PHONY: demo
+demo: modules tools
+	tools/testing/e2e/demo.sh
+
 # Benchmarks (not part of make check): tools/testing/bench/run-bench.sh,
 # results in build/bench/<date>/, see Documentation/benchmarks.md.
 .PHONY: bench bench-quick
@@ -71,6 +79,14 @@ bench:
 
 bench-quick:
 	tools/testing/bench/run-bench.sh --quick $(BENCH_ARGS)
+
+debug-kernel:
+	tools/testing/debug-kernel/build.sh
+
+FUZZ_SECONDS ?= 300
+fuzz: modules selftests
+	tools/testing/fuzz/run-fuzz.sh --seconds $(FUZZ_SECONDS) \
+		$(if $(FUZZ_KERNEL),--kernel $(FUZZ_KERNEL)) $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 
 $(CHECKPATCH):
 	@mkdir -p $(BUILD)/ksrc/checkpatch

@@ -11,12 +11,16 @@
 #   VHOST_BLK_KO   path of vhost_blk.ko; tests that reload the module use
 #                  finit_module(2) on it (default: modprobe vhost_blk)
 #   VBLK_TESTS     space-separated subset of binaries to run
-#   VBLK_SEED      seed for the random data (default: per process)
+#   VBLK_SEED      seed for the random data (default: per process); also
+#                  the seed of vhost_blk_fuzz's bounded run
+#   VBLK_FUZZ_SECONDS  length of vhost_blk_fuzz's bounded run (default 45)
+#   VBLK_SIGKILL_ITERS owner kills in vhost_blk_faults (default 100)
 
 cd "$(dirname "$0")" || exit 1
 
 TESTS=${VBLK_TESTS:-"vhost_blk_lifecycle vhost_blk_io vhost_blk_errors
-	vhost_blk_ring vhost_blk_malformed vhost_blk_teardown"}
+	vhost_blk_ring vhost_blk_malformed vhost_blk_teardown vhost_blk_regress
+	vhost_blk_faults vhost_blk_fuzz"}
 
 log() { echo "run.sh: $*" >&2; }
 

@@ -66,8 +66,9 @@ rm -f "$CONSOLE" "$TAP" "$OUT/rc"
 
 # loglevel=7: keep the whole kernel log on the console, check-log.sh scans it.
 # panic=-1 + -no-reboot: a panic ends qemu at once instead of waiting for
-# the timeout.
-CMDLINE="console=ttyS0 panic=-1 loglevel=7"
+# the timeout.  oops=panic: an Oops usually leaves a thread holding a lock
+# and the run hanging until the timeout; the Oops is what we report anyway.
+CMDLINE="console=ttyS0 panic=-1 oops=panic loglevel=7"
 QEMU=(qemu-system-x86_64 -accel tcg -cpu "$CPU" -m "$MEM" -smp "$SMP"
 	-nographic -no-reboot -monitor none
 	-kernel "$KERNEL" -initrd "$INITRD"
