@@ -864,7 +864,19 @@ def report(args):
         "outer_kernel", "outer_nproc", "outer_mem", "outer_qemu") if k in meta) + "  ")
     md.append("Guest: " + ", ".join(f"{k} {meta[k]}" for k in ("guest_kernel", "guest_cpu", "guest_smp", "guest_mem")
                                     if k in meta) + "  ")
-    md.append(f"Runtime per fio job {pl['runtime']} s; run took {meta.get('wall', '?')}.\n")
+    vm_s = None
+    try:
+        import re
+        with open(os.path.join(args.logs, "..", "run-vm.log"), errors="replace") as f:
+            vm_s = sum(int(x) for x in re.findall(r"run-vm\.sh: .*(?:finished in|after) (\d+)s", f.read()))
+    except OSError:
+        pass
+    md.append(f"Runtime per fio job {pl['runtime']} s; run took {meta.get('wall', '?')}"
+              + (f", of which the outer VM ran {vm_s // 60} min {vm_s % 60} s (the rest: "
+                 "building, waiting for the test bed's VM lock, the report)" if vm_s else "")
+              + ".  \n")
+    if meta.get("module_src"):
+        md.append(f"vhost_blk.ko built from: {meta['module_src']}.\n")
     md.append("Jobs: " + "; ".join(f"**{k}** {v['label']}" for k, v in JOBS.items()) + ". "
               "Cells: median [min–max] over the repetitions. ×vb: median against virtio-blk "
               "native (IOThread, aio=native); ×nat: against fio on the device in the outer VM. "
