@@ -70,23 +70,38 @@ kv() { # KEY STRING: the word after KEY
 }
 
 echo
+verdict() { [ "$(st "$1")" = ok ] && echo OK || echo "$(st "$1" | tr a-z A-Z)"; }
 setup=$(res outer-setup)
-echo "test VM:   $(st outer-setup): ${setup:-did not start}"
+if [ "$(st outer-setup)" = ok ]; then
+	outer=$(sed -n 's/.*outer \([^,]*\),.*/\1/p' <<< "$setup")
+	guest=$(sed -n 's/.*guest kernel \(.*\)/\1/p' <<< "$setup")
+	echo "host VM:   Debian $outer, vhost_blk.ko loaded, vhost-blk-launcher serving a 256 MiB RAM disk"
+	echo "guest:     Debian $guest, 2 vCPUs, Debian's QEMU -accel kvm, vhost-user-blk-pci, 2 queues"
+else
+	echo "host VM:   FAILED: ${setup:-did not start}"
+fi
 fio=$(res demo-fio)
 if [ "$(st demo-fio)" = ok ]; then
 	read -r w r <<< "$(awk '{ for (i = 1; i < NF; i++) if ($i == "iops") { print $(i + 1), $(i + 2); exit } }' <<< "$fio")"
 	lat=$(kv lat_us "$fio") p99=$(kv p99_us "$fio") mib=$(kv mib "$fio") secs=$(kv secs "$fio")
-	printf 'fio:       ok: 4k random writes, queue depth 16: %s IOPS, mean latency %s ms, p99 %s ms\n' \
-		"$w" "$(awk -v u="$lat" 'BEGIN { printf "%.2f", u / 1000 }')" \
-		"$(awk -v u="$p99" 'BEGIN { printf "%.2f", u / 1000 }')"
-	printf '           read back at %s IOPS: %s MiB written and verified (crc32c), %ss\n' "$r" "$mib" "$secs"
+	printf 'fio:       4k random writes at queue depth 16: %s IOPS, mean latency %s ms, p99 %s ms\n' \
+		"$w" "$(awk -v u="$lat" 'BEGIN { printf "%.1f", u / 1000 }')" \
+		"$(awk -v u="$p99" 'BEGIN { printf "%.1f", u / 1000 }')"
+	printf '           all %s MiB read back (%s IOPS) and verified with crc32c (%ss): OK\n' "$mib" "$r" "$secs"
 else
-	echo "fio:       $(st demo-fio): ${fio:-no result}"
+	echo "fio:       $(verdict demo-fio): ${fio:-no result}"
 fi
-echo "ext4:      $(st ext4-write-fsck): $(res ext4-write-fsck)"
+ext=$(res ext4-write-fsck)
+echo "ext4:      mkfs, write, sync, umount${ext:+: $ext}: $(verdict ext4-write-fsck)"
 cpu=$(res backend-cpu)
-echo "launcher:  $(st backend-cpu): ${cpu:-no result}"
-echo "kernels:   guest log $(st guest-kernel-log), host VM log $(st outer-kernel-log), vhost_blk counters $(st vhost-blk-counters) after the guest"
+if [ "$(st backend-cpu)" = ok ]; then
+	used=$(sed -n 's/.*utime+stime \([0-9.]*s\) during \([0-9.]*s\).*/\1 of CPU during \2 of fio/p' <<< "$cpu")
+	kt=$(sed -n 's/.*kernel threads \([0-9.]*s\).*/\1/p' <<< "$cpu")
+	echo "launcher:  $used; the data path is vhost_blk's kernel threads ($kt): OK"
+else
+	echo "launcher:  $(verdict backend-cpu): ${cpu:-no result}"
+fi
+echo "logs:      guest kernel log $(verdict guest-kernel-log), host VM kernel log $(verdict outer-kernel-log), vhost_blk leak counters $(verdict vhost-blk-counters)"
 echo "(all of it emulated three levels deep: numbers are for comparing backends within one run, not absolute)"
 echo
 if [ $rc = 0 ]; then
