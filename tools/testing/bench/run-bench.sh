@@ -219,8 +219,8 @@ while :; do
 		tr -d '\r' | sed 's/^\[ *[0-9.]*\] //')
 	[ -n "$why" ] || why=$(tail -n1 "$OUT/run-vm.log")
 	up=$(grep -aoE '^\[ *[0-9]+\.' "$VMDIR/console.log" 2>/dev/null | tail -n1 | tr -dc 0-9)
-	echo "outer boot $boot died after ${up:-?} s: $why; it saved $((after - before)) repetition(s)" >> "$OUT/logs/outer-deaths.txt"
-	echo "$PROG: outer VM boot $boot died ($why); $((after - before)) repetition(s) saved by it" >&2
+	echo "outer boot $boot died after ${up:-?} s: $why; it saved $((after - before)) unit(s)" >> "$OUT/logs/outer-deaths.txt"
+	echo "$PROG: outer VM boot $boot died ($why); $((after - before)) unit(s) saved by it" >&2
 	if [ "$after" = "$before" ] || [ $((boot - first_boot + 1)) -ge "$MAX_BOOTS" ]; then
 		echo "$PROG: giving up (continue with: $PROG --resume $OUT)" >&2
 		break

@@ -3,7 +3,8 @@
 # initramfs from tools/testing/vm/mkinitramfs.sh), booted by
 # outer/bench.sh with one disk per backend at a fixed PCI slot and the
 # phase's directory as 9p tag "benchio" (mounted at /io): guest.conf,
-# r1.fio ... (one fio job file per repetition); fio's JSON goes back there.
+# u1.fio ... (one fio job file per unit: one job of one repetition on every
+# backend); fio's JSON goes back there.
 #
 # fio and its libraries are in the initramfs (/payload/fio), not read from
 # a 9p share: each gate of the job files starts a shell, and exec over two
@@ -52,11 +53,13 @@ echo "guest $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPUs" >> /io/disks.
 cd /tmp || exit 1   # fio writes each exec_prerun's output to JOB.prerun.txt here
 mkfifo /tmp/mark.fifo   # mark.sh sleeps on it
 echo 0 > /tmp/mark.seq
-r=${START_REP:-1}   # > 1 when the outer VM boots this guest again
-while [ $r -le $REPS ]; do
-	$FIO --output-format=json --output=/io/guest-r$r.json /io/r$r.fio \
-		> /io/guest-r$r.err 2>&1 || log "fio rep $r exited with $?"
-	/bin/sh /payload/mark.sh saved r$r
+# One fio run per unit (one job of one repetition on every backend): the
+# outer VM saves the results unit by unit.
+r=${START_UNIT:-1}   # > 1 when the outer VM boots this guest again
+while [ $r -le $UNITS ]; do
+	$FIO --output-format=json --output=/io/guest-u$r.json /io/u$r.fio \
+		> /io/guest-u$r.err 2>&1 || log "fio unit $r exited with $?"
+	/bin/sh /payload/mark.sh saved u$r
 	r=$((r + 1))
 done
 dmesg > /io/dmesg.txt

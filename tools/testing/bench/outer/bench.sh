@@ -197,11 +197,11 @@ run_phase() { # P
 	local key=${PHASE_DEV[$P]} b args qpid gio
 	PLOG=$LOG/phase$P
 	mkdir -p "$PLOG"
-	if [ "$(first_unsaved "$P")" -gt "${PHASE_REPS[$P]}" ]; then
-		log "phase $P: all ${PHASE_REPS[$P]} repetition(s) saved by an earlier boot, skipped"
+	if [ "$(first_unsaved "$P")" -gt "${PHASE_UNITS[$P]}" ]; then
+		log "phase $P: all ${PHASE_UNITS[$P]} units saved by an earlier boot, skipped"
 		return 0
 	fi
-	log "phase $P: device $key, vhost_blk '${PHASE_MODPARAM[$P]}', backends ${PHASE_BACKENDS[$P]}, jobs ${PHASE_JOBS[$P]}, ${PHASE_REPS[$P]} rep(s)"
+	log "phase $P: device $key, vhost_blk '${PHASE_MODPARAM[$P]}', backends ${PHASE_BACKENDS[$P]}, jobs ${PHASE_JOBS[$P]}, ${PHASE_UNITS[$P]} units (one job of one repetition each)"
 	setup_dev "$key" || return 1
 	PDEV=${DEV[$key]}
 	load_vhost_blk "${PHASE_MODPARAM[$P]}" || return 1
@@ -209,26 +209,26 @@ run_phase() { # P
 	# exited 0, nothing on its console): boot it again, from the first
 	# repetition whose results were not saved yet.
 	local attempt rc
-	START_REP=$(first_unsaved "$P")
+	START_UNIT=$(first_unsaved "$P")
 	# Nested guests die more often than outer VMs (up to three times in
 	# one phase): GUEST_BOOTS boots per phase and outer boot.
 	for ((attempt = 1; attempt <= GUEST_BOOTS; attempt++)); do
 		boot_guest "$attempt"; rc=$?
 		[ $rc = 0 ] && return 0
 		[ $rc = 2 ] && [ $attempt -lt "$GUEST_BOOTS" ] || break
-		log "phase $P: booting the guest again, from repetition $START_REP"
+		log "phase $P: booting the guest again, from unit $START_UNIT"
 	done
 	return 1
 }
 
-# One boot of the phase's guest, from repetition START_REP.  Returns 0 when
+# One boot of the phase's guest, from unit START_UNIT.  Returns 0 when
 # the guest finished, 2 when it died and may be booted again, 1 otherwise.
 boot_guest() { # ATTEMPT
 	local b args qpid gio=$B/gio-$P
 	rm -rf "$gio"
 	mkdir -p "$gio/ev" "$gio/ack"
 	cp "$B/phase$P"/* "$gio/"
-	echo "START_REP=$START_REP" >> "$gio/guest.conf"
+	echo "START_UNIT=$START_UNIT" >> "$gio/guest.conf"
 
 	args=(-accel kvm -cpu "$GUEST_CPU" -smp 2 -m 512
 		-object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem
@@ -276,8 +276,8 @@ boot_guest() { # ATTEMPT
 
 	# Time limit of the boot: every slot's runtime plus generous overheads.
 	local n slots=0 t0=$SECONDS to kind id
-	for ((n = 1; n <= ${PHASE_REPS[$P]}; n++)); do
-		slots=$((slots + $(grep -oE ' (start|native) ' "$gio/r$n.fio" | wc -l)))
+	for ((n = START_UNIT; n <= ${PHASE_UNITS[$P]}; n++)); do
+		slots=$((slots + $(grep -oE ' (start|native) ' "$gio/u$n.fio" | wc -l)))
 	done
 	to=$((slots * (RUNTIME + 8) + 180))
 	log "phase $P: booting the guest ($slots slots, time limit ${to}s)"
@@ -319,8 +319,8 @@ boot_guest() { # ATTEMPT
 			native) run_native "$id" ;;
 			saved)
 				if cp "$gio/guest-$id.json" "$gio/guest-$id.err" "$gio/disks.txt" "$PLOG/"; then
-					echo "$P ${id#r}" >> "$LOG/saved.txt"
-					START_REP=$((${id#r} + 1))
+					echo "$P ${id#u}" >> "$LOG/saved.txt"
+					START_UNIT=$((${id#u} + 1))
 					# Test hook for the resume path (run-bench.sh's
 					# BENCH_CRASH_TEST=1): the first boot panics here.
 					if [ "${BENCH_CRASH_TEST:-0}" = 1 ] && [ "$BOOT" = 1 ]; then
