@@ -15,13 +15,15 @@ LOCK=/tmp/vhost-blk-vm.lock
 usage() {
 	cat <<USAGE
 usage: $PROG --kernel VMLINUZ --initrd FILE --out DIR [--timeout SEC] [--mem MB]
-          [--smp N] [--cpu MODEL] [--hostroot] [--append "extra cmdline"]
+          [--smp N] [--cpu MODEL] [--accel ACCEL] [--hostroot]
+          [--append "extra cmdline"]
           [-- extra qemu args]
 
   --timeout SEC  kill the VM after SEC seconds (default 900)
   --mem MB       guest memory (default 1024)
   --smp N        guest CPUs (default 2)
   --cpu MODEL    TCG CPU model (default max: includes SVM for nested KVM)
+  --accel ACCEL  QEMU -accel value (default tcg; e.g. tcg,thread=single)
   --hostroot     share the host's / read-only over virtio-9p (tag "host");
                  /init mounts it at /host
   --append STR   appended to the kernel command line
@@ -33,7 +35,7 @@ USAGE
 
 die() { echo "$PROG: error: $*" >&2; exit 2; }
 
-KERNEL='' INITRD='' OUT='' TIMEOUT=900 MEM=1024 SMP=2 CPU=max HOSTROOT=0 APPEND=''
+KERNEL='' INITRD='' OUT='' TIMEOUT=900 MEM=1024 SMP=2 CPU=max ACCEL=tcg HOSTROOT=0 APPEND=''
 EXTRA=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -44,6 +46,7 @@ while [ $# -gt 0 ]; do
 	--mem)     [ $# -ge 2 ] || die "$1 needs a value"; MEM=$2; shift 2 ;;
 	--smp)     [ $# -ge 2 ] || die "$1 needs a value"; SMP=$2; shift 2 ;;
 	--cpu)     [ $# -ge 2 ] || die "$1 needs a value"; CPU=$2; shift 2 ;;
+	--accel)   [ $# -ge 2 ] || die "$1 needs a value"; ACCEL=$2; shift 2 ;;
 	--append)  [ $# -ge 2 ] || die "$1 needs a value"; APPEND=$2; shift 2 ;;
 	--hostroot) HOSTROOT=1; shift ;;
 	--)        shift; EXTRA=("$@"); break ;;
@@ -69,7 +72,7 @@ rm -f "$CONSOLE" "$TAP" "$OUT/rc"
 # the timeout.  oops=panic: an Oops usually leaves a thread holding a lock
 # and the run hanging until the timeout; the Oops is what we report anyway.
 CMDLINE="console=ttyS0 panic=-1 oops=panic loglevel=7"
-QEMU=(qemu-system-x86_64 -accel tcg -cpu "$CPU" -m "$MEM" -smp "$SMP"
+QEMU=(qemu-system-x86_64 -accel "$ACCEL" -cpu "$CPU" -m "$MEM" -smp "$SMP"
 	-nographic -no-reboot -monitor none
 	-kernel "$KERNEL" -initrd "$INITRD"
 	-chardev "file,id=vbtcon,path=$CONSOLE" -serial chardev:vbtcon
