@@ -30,7 +30,7 @@ usage: $PROG --backend qsd|launcher|wrapper --kver KVER [--ko PATH]
           [--vmlinuz FILE] [--modroot DIR]
           [--launcher PATH] [--wrapper PATH] [--guest-kver KVER]
           [--guest-cpu MODEL] [--ladder] [--demo] [--out DIR]
-          [--timeout SEC]
+          [--timeout SEC] [--accel ACCEL]
 
   --backend    what serves the guest's disk (see the head of this script)
   --kver       kernel release of the outer VM (/boot/vmlinuz-KVER)
@@ -52,6 +52,8 @@ usage: $PROG --backend qsd|launcher|wrapper --kver KVER [--ko PATH]
                and the ext4 round trip (demo-tests.txt; demo.sh uses it)
   --out        results directory (wiped first)
   --timeout    outer VM timeout in seconds (default 420)
+  --accel      the outer VM's -accel (default tcg: multi-threaded TCG;
+               tcg,thread=single runs both outer vCPUs on one host thread)
 USAGE
 }
 die() { echo "$PROG: error: $*" >&2; exit 2; }
@@ -62,7 +64,7 @@ VMLINUZ= MODROOT=/
 # stack trace) on this nested TCG -> KVM stack, and ENVIRONMENT.md links
 # that state to hangs; without XSAVE it boots clean and faster.
 GUEST_CPU=host,xsave=off
-LADDER=0 MODE=full
+LADDER=0 MODE=full ACCEL=tcg
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--backend)    [ $# -ge 2 ] || die "$1 needs a value"; BACKEND=$2; shift 2 ;;
@@ -78,6 +80,7 @@ while [ $# -gt 0 ]; do
 	--demo)       MODE=demo; shift ;;
 	--out)        [ $# -ge 2 ] || die "$1 needs a value"; OUT=$2; shift 2 ;;
 	--timeout)    [ $# -ge 2 ] || die "$1 needs a value"; TIMEOUT=$2; shift 2 ;;
+	--accel)      [ $# -ge 2 ] || die "$1 needs a value"; ACCEL=$2; shift 2 ;;
 	-h|--help)    usage; exit 0 ;;
 	*)            usage >&2; die "unknown argument: $1" ;;
 	esac
@@ -212,7 +215,7 @@ done
 
 vm_ok=1
 "$VM/run-vm.sh" --kernel "$VMLINUZ" --initrd "$OUT/initramfs.cpio.gz" \
-	--out "$OUT" --hostroot --cpu max --smp 2 --mem 2048 --timeout "$TIMEOUT" \
+	--out "$OUT" --hostroot --accel "$ACCEL" --cpu max --smp 2 --mem 2048 --timeout "$TIMEOUT" \
 	-- -virtfs "local,path=$OUT/vmlogs,mount_tag=e2elogs,security_model=none" \
 	-d cpu_reset -D "$OUT/qemu-resets.log" \
 	> "$OUT/run-vm.log" 2>&1 || vm_ok=0
