@@ -29,7 +29,7 @@ TOP=$(cd "$HERE/../../.." && pwd)
 usage() {
 	cat <<USAGE
 usage: $PROG [--only BACKEND:KVER]... [--debug-kernel] [--retries N]
-          [--results DIR]
+          [--results DIR] [--accel ACCEL]
 
   --only          run only these (repeatable), e.g. --only launcher:6.1
                   (KVER may be a prefix of a kernel from scripts/kernels.sh,
@@ -39,6 +39,8 @@ usage: $PROG [--only BACKEND:KVER]... [--debug-kernel] [--retries N]
   --retries N     reruns of a run that failed only by a known nested-SVM
                   flake (default 1)
   --results DIR   where each run's logs go (default build/results)
+  --accel ACCEL   the outer VMs' -accel (default \$VHOST_BLK_E2E_ACCEL or tcg;
+                  tcg,thread=single is the single-threaded TCG)
 
 Needs: make modules tools (build/KVER/vhost_blk.ko, build/tools/
 vhost-blk-launcher).  The last line is "N passed, N failed, N skipped".
@@ -47,12 +49,14 @@ USAGE
 die() { echo "$PROG: error: $*" >&2; exit 2; }
 
 ONLY=() RETRIES=1 RESULTS=$TOP/build/results DEBUG=${VHOST_BLK_E2E_DEBUG:-0}
+ACCEL=${VHOST_BLK_E2E_ACCEL:-tcg}
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--only)         [ $# -ge 2 ] || die "$1 needs a value"; ONLY+=("$2"); shift 2 ;;
 	--debug-kernel) DEBUG=1; shift ;;
 	--retries)      [ $# -ge 2 ] || die "$1 needs a value"; RETRIES=$2; shift 2 ;;
 	--results)      [ $# -ge 2 ] || die "$1 needs a value"; RESULTS=$2; shift 2 ;;
+	--accel)        [ $# -ge 2 ] || die "$1 needs a value"; ACCEL=$2; shift 2 ;;
 	-h|--help)      usage; exit 0 ;;
 	*)              usage >&2; die "unknown argument: $1" ;;
 	esac
@@ -152,7 +156,7 @@ flake_reason() {
 
 for r in "${RUNS[@]}"; do
 	backend=${r%%:*} kver=${r#*:}
-	args=(--backend "$backend")
+	args=(--backend "$backend" --accel "$ACCEL")
 	if [ "$kver" = debug ]; then
 		env=$TOP/build/debug-kernel/current.env
 		if [ ! -r "$env" ]; then
