@@ -288,7 +288,8 @@ static int push_ring_addr(struct vu_dev *d, unsigned int idx,
  * A used index behind the base, or ahead by more than the ring size, is
  * not that case (a fresh ring, a guest reset): the base stands.
  */
-static uint16_t resume_index(const struct vu_vq *vq, const struct vhost_vring_addr *a)
+static uint16_t resume_index(const struct vu_dev *d, unsigned int idx,
+			     const struct vu_vq *vq, const struct vhost_vring_addr *a)
 {
 	struct iovec local, remote;
 	uint16_t used, ahead;
@@ -305,6 +306,8 @@ static uint16_t resume_index(const struct vu_vq *vq, const struct vhost_vring_ad
 	if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != sizeof(used))
 		return (uint16_t)vq->base;
 	used = le16toh(used);
+	log_dbg("%s: queue %u starts: front-end base %u, used index %u",
+		d->c.name, idx, vq->base, used);
 	ahead = (uint16_t)(used - (uint16_t)vq->base);
 	return ahead && ahead <= vq->num ? used : (uint16_t)vq->base;
 }
@@ -568,7 +571,7 @@ static int handle(struct ctx *c, int *fds, struct vu_msg *reply)
 			KCALL(c, push_ring_addr(d, idx, &a));
 		}
 		if (!vq->started) {
-			uint16_t base = resume_index(vq, &a);
+			uint16_t base = resume_index(d, idx, vq, &a);
 
 			if (base != (uint16_t)vq->base) {
 				log_info("%s: queue %u: front-end resumes at %u, the used ring is at %u: "
