@@ -30,7 +30,7 @@ usage: $PROG --backend qsd|launcher|wrapper --kver KVER [--ko PATH]
           [--vmlinuz FILE] [--modroot DIR]
           [--launcher PATH] [--wrapper PATH] [--guest-kver KVER]
           [--guest-cpu MODEL] [--ladder] [--demo] [--out DIR]
-          [--timeout SEC] [--accel ACCEL]
+          [--timeout SEC] [--accel ACCEL] [--no-backend-kill]
 
   --backend    what serves the guest's disk (see the head of this script)
   --kver       kernel release of the outer VM (/boot/vmlinuz-KVER)
@@ -52,6 +52,7 @@ usage: $PROG --backend qsd|launcher|wrapper --kver KVER [--ko PATH]
                and the ext4 round trip (demo-tests.txt; demo.sh uses it)
   --out        results directory (wiped first)
   --timeout    outer VM timeout in seconds (default 420)
+  --no-backend-kill  skip (SKIP, not pass) the SIGKILL + restart test
   --accel      the outer VM's -accel (default tcg: multi-threaded TCG;
                tcg,thread=single runs both outer vCPUs on one host thread)
 USAGE
@@ -64,7 +65,7 @@ VMLINUZ= MODROOT=/
 # stack trace) on this nested TCG -> KVM stack, and ENVIRONMENT.md links
 # that state to hangs; without XSAVE it boots clean and faster.
 GUEST_CPU=host,xsave=off
-LADDER=0 MODE=full ACCEL=tcg
+LADDER=0 MODE=full ACCEL=tcg BACKEND_KILL=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--backend)    [ $# -ge 2 ] || die "$1 needs a value"; BACKEND=$2; shift 2 ;;
@@ -81,6 +82,7 @@ while [ $# -gt 0 ]; do
 	--out)        [ $# -ge 2 ] || die "$1 needs a value"; OUT=$2; shift 2 ;;
 	--timeout)    [ $# -ge 2 ] || die "$1 needs a value"; TIMEOUT=$2; shift 2 ;;
 	--accel)      [ $# -ge 2 ] || die "$1 needs a value"; ACCEL=$2; shift 2 ;;
+	--no-backend-kill) BACKEND_KILL=0; shift ;;
 	-h|--help)    usage; exit 0 ;;
 	*)            usage >&2; die "unknown argument: $1" ;;
 	esac
@@ -177,6 +179,7 @@ cat > "$OUT/payload/e2e.conf" <<CONF
 BACKEND=$BACKEND
 MODE=$MODE
 TESTS_FILE=$TESTS_FILE
+BACKEND_KILL=$BACKEND_KILL
 GUEST_KVER=$GUEST_KVER
 TOP=$TOP
 LAUNCHER=/tmp/e2e/bin/vhost-blk-launcher

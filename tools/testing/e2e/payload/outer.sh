@@ -625,15 +625,18 @@ if [ "$BACKEND" != wrapper ]; then
 fi
 
 # --- phase b ----------------------------------------------------------------------------
-kill=1
+kill=1 nokill="the wrapper starts and owns its launchers"
 [ "$BACKEND" = wrapper ] && kill=0
+if [ "${BACKEND_KILL:-1}" = 0 ] && [ $kill = 1 ]; then
+	kill=0 nokill="disabled (run-e2e.sh --no-backend-kill)"
+fi
 run_phase b "$GUEST_B_TIMEOUT" "e2e.refsum=${REFSUM:-none} e2e.kill=$kill"
 GDONE_B=$GDONE
 guest_tap ext4-reboot "$between"
 
 dmesg > "$LOG/outer-dmesg-phase-b.txt" 2>&1
 if [ $kill = 0 ]; then
-	tap skip backend-kill "the wrapper starts and owns its launchers"
+	tap skip backend-kill "$nokill"
 else
 	extra=$KILL_ERR
 	[ $KILLED = 1 ] || extra+="the backend was never killed; "
