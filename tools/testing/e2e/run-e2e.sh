@@ -216,9 +216,13 @@ done
 "$VM/mkinitramfs.sh" "${args[@]}" > "$OUT/mkinitramfs-outer.log" 2>&1 ||
 	fail_all "outer initramfs: $(tail -n1 "$OUT/mkinitramfs-outer.log")"
 
+# Extra outer kernel command line, for experiments with the test bed (e.g.
+# kvm_amd.vgif=0 kvm_amd.vls=0: tried on 2026-11-26, no fewer deaths).
+OUTER_APPEND=${VHOST_BLK_E2E_OUTER_APPEND:-}
 vm_ok=1
 "$VM/run-vm.sh" --kernel "$VMLINUZ" --initrd "$OUT/initramfs.cpio.gz" \
 	--out "$OUT" --hostroot --accel "$ACCEL" --cpu max --smp 2 --mem 2048 --timeout "$TIMEOUT" \
+	--append "$OUTER_APPEND" \
 	-- -virtfs "local,path=$OUT/vmlogs,mount_tag=e2elogs,security_model=none" \
 	-d cpu_reset -D "$OUT/qemu-resets.log" \
 	> "$OUT/run-vm.log" 2>&1 || vm_ok=0

@@ -297,7 +297,7 @@ boot_guest() {
 	printf '%q ' "${cmd[@]}" "${args[@]}" > "$LOG/guest-$PH-cmdline.txt"
 	: > "$gt"
 	: > "$con"
-	local t0=$SECONDS n=0 total alive line
+	local t0=$SECONDS n=0 total alive line wsize=0 ws wt=$SECONDS
 	timeout -k 5 "$to" "${cmd[@]}" "${args[@]}" < /dev/null \
 		> "$LOG/guest-$PH-qemu.log" 2>&1 &
 	local qpid=$!
@@ -312,6 +312,9 @@ boot_guest() {
 			n=$total
 		fi
 		[ $alive = 1 ] || break
+		# When the guest last wrote its I/O watch (see guest_froze).
+		ws=$(stat -c %s "$gio/watch" 2>/dev/null || echo 0)
+		[ "$ws" = "$wsize" ] || wsize=$ws wt=$SECONDS
 		# A nested VMRUN that fails stops the guest's vCPUs (QEMU pauses
 		# it): not a hang of ours, and waiting for the timeout is useless.
 		if [ -z "$GFAIL" ] && grep -q 'KVM: entry failed\|KVM internal error' "$LOG/guest-$PH-qemu.log"; then
@@ -339,6 +342,9 @@ boot_guest() {
 		local ex=$E/guest-$PH-kvm-exits.log
 		if [ -n "$GFAIL" ]; then
 			GEND=$GFAIL
+		elif { [ "$QRC" = 124 ] || [ "$QRC" = 137 ]; } &&
+			GEND=$(guest_froze "$gio/watch" $((SECONDS - wt))); then
+			:
 		elif grep -q 'reason 8$' "$ex" 2>/dev/null; then
 			GEND="KVM_EXIT_SHUTDOWN: the guest triple-faulted"
 		elif [ "$QRC" = 0 ] && ! grep -q 'Kernel panic\|reboot: ' "$con" 2>/dev/null; then
@@ -358,6 +364,23 @@ boot_guest() {
 		diag_file "$LOG/guest-$PH-qemu.log" 10 "guest-$PH qemu stderr"
 		diag_file "$LOG/backend.log" 10 "backend log"
 	fi
+}
+# guest_froze WATCHFILE SILENT-SECONDS: a guest that timed out, told apart
+# from a guest whose I/O hangs.  The guest appends a line to its I/O watch
+# every 3 s whatever its disk does; when that stops for 20 s while nothing
+# was in flight (the guest's last line and vhost_blk's counter), its vCPUs
+# stopped running: nested SVM under TCG does that now and then (seen with
+# qemu-storage-daemon too).  A lost notification leaves the watch going on
+# with requests in flight.  Prints the reason; fails if it is not that.
+guest_froze() {
+	local w=$1 silent=$2 n
+	[ -s "$w" ] && [ "$silent" -ge 20 ] || return 1
+	tail -n1 "$w" | grep -qE 'inflight\(r w\): +0 +0( |$)' || return 1
+	if [ -r $COUNTERS ]; then
+		n=$(awk '$1 == "reqs_inflight" { print $2 }' $COUNTERS)
+		[ "$n" = 0 ] || return 1
+	fi
+	echo "the guest froze: its I/O watch went silent ${silent}s before the timeout, nothing in flight"
 }
 # What the outer side looks like when a guest hung or died: vhost_blk's
 # counters, the backend's threads and vhost_blk's kernel threads with their
@@ -409,6 +432,8 @@ dump_state() {
 guest_why() {
 	if [ -n "$GFAIL" ]; then
 		echo "no result: guest phase $PH died ($GFAIL)"
+	elif [[ "$GEND" == "the guest froze"* ]]; then
+		echo "no result: guest phase $PH stopped after ${GSECS}s: $GEND"
 	elif [ "$QRC" = 124 ] || [ "$QRC" = 137 ]; then
 		echo "no result: guest phase $PH timed out after ${GSECS}s (hang)"
 	elif [ "$GDONE" != 1 ]; then
@@ -442,15 +467,17 @@ logcheck() { # FILE...: check-log.sh; prints its report as diagnostics
 # backend still runs and logged nothing new that looks like an error, the
 # outer kernel log and the guest's console are clean, and (phase b) the
 # backend had not been killed yet: after the kill, a dead guest may be
-# what a restart bug looks like.  A hang (timeout) is never retried.
+# what a restart bug looks like.  A hang (timeout) is never retried, unless
+# the guest froze as a whole (guest_froze): nothing in flight anywhere.
 RETRIES_LEFT=${BOOT_RETRIES:-2}
 flake_why() {
 	local t blines=$1
 	case "$GEND" in
-	*KVM_EXIT_SHUTDOWN*|*"reset itself"*|*"nested VMRUN failed"*) ;;
+	"the guest froze"*) ;;
+	*KVM_EXIT_SHUTDOWN*|*"reset itself"*|*"nested VMRUN failed"*)
+		[ "$QRC" != 124 ] && [ "$QRC" != 137 ] || { echo "it timed out"; return 1; } ;;
 	*) echo "not a known nested-SVM failure (${GEND:-no end reason})"; return 1 ;;
 	esac
-	[ "$QRC" != 124 ] && [ "$QRC" != 137 ] || { echo "it timed out"; return 1; }
 	for t in "${!GRES[@]}"; do
 		[ "${GRES[$t]}" = ok ] || { echo "test $t failed before it died"; return 1; }
 	done
