@@ -53,9 +53,22 @@ echo "  inside it vhost-blk-launcher serves a 256 MiB RAM disk to a KVM guest.  
 t0=$SECONDS
 mkdir -p "$(dirname "$OUT")"
 tapf=$OUT.tap
-rc=0
-"$HERE/run-e2e.sh" --demo --backend launcher --kver "$KVER" --out "$OUT" \
-	--timeout 300 > "$tapf" 2> "$OUT.err" || rc=$?
+# Nested SVM under TCG sometimes kills the test VM or the guest by itself
+# (lib/flake.sh tells that apart from a failure of ours): boot again, at
+# most twice.
+# shellcheck source=lib/flake.sh
+. "$HERE/lib/flake.sh"
+for attempt in 1 2 3; do
+	rc=0
+	"$HERE/run-e2e.sh" --demo --backend launcher --kver "$KVER" --out "$OUT" \
+		--timeout 300 > "$tapf" 2> "$OUT.err" || rc=$?
+	[ $rc = 1 ] && [ $attempt -lt 3 ] || break
+	why=$(flake_reason "$OUT" "$tapf") || break
+	echo "  the test bed failed, not vhost-blk ($why): booting again..."
+	rm -rf "$OUT.attempt$attempt"
+	mv "$OUT" "$OUT.attempt$attempt"
+	cp "$tapf" "$OUT.attempt$attempt/run.tap"
+done
 [ $TAP = 0 ] || cat "$tapf"
 
 # The comment of test NAME's result line.

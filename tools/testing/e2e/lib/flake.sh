@@ -1,0 +1,95 @@
+# Shared by run-all.sh and demo.sh: is a failed e2e run a failure of the
+# nested test bed rather than a result about vhost-blk?  Needs TOP set.
+# See Documentation/vhost/vhost-blk-testing.rst, "End-to-end guests and the
+# nested test bed".
+
+# flake_reason OUT TAPFILE: prints why a failed run looks like a nested-SVM
+# flake and returns 0; returns 1 (printing why not) if it may be real.
+flake_reason() {
+	local out=$1 tap=$2 sig= l logs=() premod=0 srcu=0
+	# In the outer console, hung-task reports of tasks waiting in
+	# synchronize_srcu() for KVM are left out when no vhost code is on
+	# their stack: an outer CPU stuck in a nested guest stops SRCU's
+	# callbacks on it (seen: the outer VM's hung tasks in KVM ioctls and
+	# exit_mmap, nothing of ours blocked).  Every other report counts.
+	awk '
+	function flush() {
+		if (nb && !(blk ~ /synchronize_srcu/ && blk ~ /kvm/ && blk !~ /vhost/))
+			printf "%s", blk
+		nb = 0; blk = ""
+	}
+	/INFO: task .* blocked for more than/ { flush(); nb = 1 }
+	nb { blk = blk $0 "\n"; if ($0 ~ /<\/TASK>/) flush(); next }
+	{ print }
+	END { flush() }' "$out/console.log" > "$out/console-srcu-filtered.log"
+	if ! cmp -s "$out/console.log" "$out/console-srcu-filtered.log" &&
+		bash "$TOP/tools/testing/vm/check-log.sh" "$out/console-srcu-filtered.log" > /dev/null 2>&1; then
+		srcu=1
+	fi
+	# An outer VM that panicked before vhost_blk was loaded: nothing of
+	# ours had run in it (its console log then fails vm-console-log).
+	if grep -q 'run-vm.sh: FAIL: kernel panic' "$tap" &&
+		! grep -q 'vhost_blk: ' "$out/console.log" 2>/dev/null; then
+		premod=1
+	fi
+	# Every failure must be a missing result, not a verdict.
+	while IFS= read -r l; do
+		[ $premod = 1 ] || [ $srcu = 1 ] &&
+			[[ "$l" == *".vm-console-log # "* ]] && continue
+		case "$l" in
+		*"# no result: "*|*"# could not run: "*) ;;
+		*".vm-completed # "*) ;;
+		*".guest-kernel-log # guest phase "*" did not finish") ;;
+		*".backend-cpu # no measurement: "*) ;;
+		*) echo "a test failed with a verdict: ${l:0:160}"; return 1 ;;
+		esac
+	done < <(grep '^not ok ' "$tap")
+	# A guest whose I/O hung (the harness in the outer VM timed it out
+	# with the guest still running) is never retried.
+	if grep -q 'guest phase . timed out after' "$tap"; then
+		echo "a guest's I/O hung (a hang is never retried)"
+		return 1
+	fi
+	if grep -q 'the outer VM triple-faulted' "$tap"; then
+		sig="the outer VM triple-faulted"
+	elif [ $premod = 1 ]; then
+		echo "the outer VM panicked before vhost_blk was loaded"
+		return 0
+	elif [ $srcu = 1 ]; then
+		sig="an outer CPU stuck in a nested guest (KVM's SRCU waits hung, nothing of ours blocked)"
+	elif grep -q 'run-vm.sh: FAIL: timeout after' "$tap"; then
+		# The whole outer VM stopped answering: its harness never
+		# reported.  Our bugs show up in its kernel log (hung task,
+		# soft lockup, Oops), which is checked below.
+		sig="the outer VM stopped responding"
+	elif grep -q 'the guest froze: ' "$tap"; then
+		sig="a nested guest froze (its vCPUs stopped, nothing in flight)"
+	elif grep -q 'KVM_EXIT_SHUTDOWN: the guest triple-faulted' "$tap"; then
+		sig="a nested guest triple-faulted"
+	elif grep -q 'nested VMRUN failed' "$tap"; then
+		sig="a nested VMRUN failed"
+	elif grep -q 'the guest reset itself' "$tap"; then
+		sig="a nested guest reset itself"
+	else
+		echo "no known nested-SVM flake signature"
+		return 1
+	fi
+	# Kernel logs: the outer VM's console (SRCU-filtered, above) and the
+	# guests' (their full dmesg when they got that far).
+	logs=("$out/console-srcu-filtered.log")
+	for l in "$out"/vmlogs/guest-?-console.log "$out"/vmlogs/gio-?/dmesg.txt; do
+		[ -f "$l" ] && logs+=("$l")
+	done
+	if ! bash "$TOP/tools/testing/vm/check-log.sh" "${logs[@]}" > "$out/flake-check-log.txt" 2>&1; then
+		echo "$sig, but a kernel log is not clean ($out/flake-check-log.txt)"
+		return 1
+	fi
+	if [ -f "$out/vmlogs/backend.log" ] &&
+		grep -iE 'error|fail|closing connection|abort|segmentation|died' \
+			"$out/vmlogs/backend.log" | grep -v '^===' > "$out/flake-backend.txt"; then
+		echo "$sig, but the backend logged errors ($out/flake-backend.txt)"
+		return 1
+	fi
+	echo "$sig; all kernel logs clean, backend logged no error"
+	return 0
+}
