@@ -7,6 +7,7 @@
 # flake and returns 0; returns 1 (printing why not) if it may be real.
 flake_reason() {
 	local out=$1 tap=$2 sig= l logs=() premod=0 srcu=0
+	local outer_log=$1/console-srcu-filtered.log
 	# In the outer console, hung-task reports of tasks waiting in
 	# synchronize_srcu() for KVM are left out when no vhost code is on
 	# their stack: an outer CPU stuck in a nested guest stops SRCU's
@@ -76,9 +77,9 @@ flake_reason() {
 		return 0
 	elif [ $qpanic = 1 ]; then
 		sig="a nested QEMU vCPU thread crashed the outer kernel ($(sed -n "${first}p" "$out/console.log" | cut -c1-100)), no vhost code in the report"
-		# The panic itself is the signature; the guests' logs and the
-		# backend's are still checked below.
-		sed -n "1,$((first - 1))p" "$out/console.log" > "$out/console-srcu-filtered.log"
+		# The panic itself is the signature: the log before it, the
+		# guests' logs and the backend's are still checked below.
+		outer_log=$out/console-before-panic.log
 	elif [ $srcu = 1 ]; then
 		sig="an outer CPU stuck in a nested guest (KVM's SRCU waits hung, nothing of ours blocked)"
 	elif grep -q 'run-vm.sh: FAIL: timeout after' "$tap"; then
@@ -100,7 +101,7 @@ flake_reason() {
 	fi
 	# Kernel logs: the outer VM's console (SRCU-filtered, above) and the
 	# guests' (their full dmesg when they got that far).
-	logs=("$out/console-srcu-filtered.log")
+	logs=("$outer_log")
 	for l in "$out"/vmlogs/guest-?-console.log "$out"/vmlogs/gio-?/dmesg.txt; do
 		[ -f "$l" ] && logs+=("$l")
 	done
