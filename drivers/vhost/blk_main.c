@@ -110,13 +110,25 @@ static void vhost_blk_stop_all(struct vhost_blk *blk)
 		vhost_blk_vq_stop(&blk->vqs[i]);
 }
 
-static void vhost_blk_start_all(struct vhost_blk *blk)
+/*
+ * Start every queue that is ready.  Return the first error other than
+ * -EFAULT: a queue whose threads could not be created would otherwise
+ * leave the guest's requests on it unanswered while the ioctl that
+ * attached the backend reported success.  A ring the device cannot read
+ * (-EFAULT) is the VMM's to fix, as in the vhost core: that queue stays
+ * stopped until an ioctl that changes it starts it.
+ */
+static int vhost_blk_start_all(struct vhost_blk *blk)
 {
 	unsigned int i;
+	int ret = 0, r;
 
-	for (i = 0; i < blk->nvqs; i++)
-		if (vhost_blk_vq_try_start(&blk->vqs[i]))
-			pr_debug("queue %u failed to start\n", i);
+	for (i = 0; i < blk->nvqs; i++) {
+		r = vhost_blk_vq_try_start(&blk->vqs[i]);
+		if (r && r != -EFAULT && !ret)
+			ret = r;
+	}
+	return ret;
 }
 
 /* Stop everything and let the threads and the owner's mm go. */
@@ -213,7 +225,13 @@ static long vhost_blk_set_backend(struct vhost_blk *blk,
 	old = blk->disk;
 	blk->disk = disk;
 	vhost_blk_disk_put(old);
-	vhost_blk_start_all(blk);
+	ret = vhost_blk_start_all(blk);
+	if (ret) {
+		/* All or nothing: no backend rather than some dead queues. */
+		vhost_blk_stop_all(blk);
+		blk->disk = NULL;
+		vhost_blk_disk_put(disk);
+	}
 unlock:
 	mutex_unlock(&blk->dev.mutex);
 	return ret;
