@@ -51,7 +51,7 @@ usage: $PROG --backend qsd|launcher|wrapper --kver KVER [--ko PATH]
   --demo       one guest boot: a short fio job (IOPS, latency, verified)
                and the ext4 round trip (demo-tests.txt; demo.sh uses it)
   --out        results directory (wiped first)
-  --timeout    outer VM timeout in seconds (default 420)
+  --timeout    outer VM timeout in seconds (default 480)
   --no-backend-kill  skip (SKIP, not pass) the SIGKILL + restart test
   --accel      the outer VM's -accel (default tcg: multi-threaded TCG;
                tcg,thread=single runs both outer vCPUs on one host thread)
@@ -59,7 +59,7 @@ USAGE
 }
 die() { echo "$PROG: error: $*" >&2; exit 2; }
 
-BACKEND= KVER= KO= LAUNCHER= WRAPPER= GUEST_KVER= OUT= TIMEOUT=420
+BACKEND= KVER= KO= LAUNCHER= WRAPPER= GUEST_KVER= OUT= TIMEOUT=480
 VMLINUZ= MODROOT=/
 # -cpu host alone: the 6.1 guest warns "XSAVE consistency problem" (with a
 # stack trace) on this nested TCG -> KVM stack, and ENVIRONMENT.md links
@@ -188,7 +188,7 @@ RAMDISK_MB=256
 GUEST_CPU=$GUEST_CPU
 LADDER=$LADDER
 GUEST_A_TIMEOUT=110
-GUEST_B_TIMEOUT=90
+GUEST_B_TIMEOUT=150
 KILL_DELAY=3
 # The launcher must stay out of the data path: its CPU time during
 # fio-verify at most 1% of the fio run time.  (qemu-storage-daemon, a
