@@ -65,9 +65,7 @@ for attempt in 1 2 3; do
 	[ $rc = 1 ] && [ $attempt -lt 3 ] || break
 	why=$(flake_reason "$OUT" "$tapf") || break
 	echo "  the test bed failed, not vhost-blk ($why): booting again..."
-	rm -rf "$OUT.attempt$attempt"
-	mv "$OUT" "$OUT.attempt$attempt"
-	cp "$tapf" "$OUT.attempt$attempt/run.tap"
+	keep_attempt "$OUT" "$tapf" "$attempt"
 done
 [ $TAP = 0 ] || cat "$tapf"
 

@@ -157,9 +157,7 @@ for r in "${RUNS[@]}"; do
 		fi
 		if why=$(flake_reason "$out" "$tap"); then
 			echo "# RETRY e2e: $backend on $kver, attempt $attempt failed by a nested-SVM flake: $why; logs kept in $out.attempt$attempt"
-			rm -rf "$out.attempt$attempt"
-			mv "$out" "$out.attempt$attempt"
-			cp "$tap" "$out.attempt$attempt/run.tap"
+			keep_attempt "$out" "$tap" "$attempt"
 			continue
 		fi
 		echo "# not retried: $why"

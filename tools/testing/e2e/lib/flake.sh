@@ -124,3 +124,11 @@ flake_reason() {
 	echo "$sig; all kernel logs clean, backend logged no error"
 	return 0
 }
+
+# keep_attempt OUT TAPFILE N: set a failed attempt's logs aside as
+# OUT.attemptN (with its TAP as run.tap) before the run is repeated.
+keep_attempt() {
+	rm -rf "$1.attempt$3"
+	mv "$1" "$1.attempt$3"
+	cp "$2" "$1.attempt$3/run.tap"
+}
