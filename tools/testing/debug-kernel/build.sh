@@ -23,7 +23,7 @@
 # nothing changed only prints the paths. When the key changes, make runs
 # incrementally in DIR/obj (note: toggling a widely used option such as
 # CONFIG_SWAP recompiles most of the tree). make itself runs under
-# nice -n ${NICE:-19} (other work shares the CPUs).
+# nice -n ${NICE:-19}, in the idle I/O class (other work shares the host).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -126,7 +126,7 @@ extract_source() {
 	local tmp=$repo/build/.linux-source-6.12.tmp.$$
 	rm -rf "$tmp" "$srcdir"
 	mkdir -p "$tmp"
-	nice -n "$nice_level" tar -xJf "$tarball" -C "$tmp"
+	ionice -c 3 nice -n "$nice_level" tar -xJf "$tarball" -C "$tmp"
 	[ -f "$tmp/linux-source-6.12/Makefile" ] || die "unexpected tarball layout in $tarball"
 	mv "$tmp/linux-source-6.12" "$srcdir"
 	rmdir "$tmp"
@@ -145,7 +145,7 @@ echo "$pkgver" >"$out/.src-pkgver"
 rm -f "$out/.cache-key"
 
 kmake() {
-	nice -n "$nice_level" make -C "$srcdir" O="$objdir" ARCH="$arch" "$@"
+	ionice -c 3 nice -n "$nice_level" make -C "$srcdir" O="$objdir" ARCH="$arch" "$@"
 }
 
 # ---- configure ----------------------------------------------------------------

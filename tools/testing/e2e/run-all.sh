@@ -37,8 +37,8 @@ usage: $PROG [--only BACKEND:KVER]... [--debug-kernel] [--retries N]
   --debug-kernel  also run the launcher on the debug kernel
                   (build/debug-kernel/current.env; tools/testing/debug-kernel)
   --retries N     reruns of a run that failed only by a known nested-SVM
-                  flake (default 1; none once the e2e stage has run
-                  \$VHOST_BLK_E2E_BUDGET seconds, default 900).  A run that
+                  flake (default 2; none once the e2e stage has run
+                  \$VHOST_BLK_E2E_BUDGET seconds, default 1500).  A run that
                   still failed only that way reports its missing results
                   as SKIP (lib/flake.sh)
   --results DIR   where each run's logs go (default build/results)
@@ -55,8 +55,8 @@ USAGE
 }
 die() { echo "$PROG: error: $*" >&2; exit 2; }
 
-ONLY=() RETRIES=1 RESULTS=$TOP/build/results DEBUG=${VHOST_BLK_E2E_DEBUG:-0}
-BUDGET=${VHOST_BLK_E2E_BUDGET:-900}
+ONLY=() RETRIES=2 RESULTS=$TOP/build/results DEBUG=${VHOST_BLK_E2E_DEBUG:-0}
+BUDGET=${VHOST_BLK_E2E_BUDGET:-1500}
 ACCEL=${VHOST_BLK_E2E_ACCEL:-tcg} KILL=${VHOST_BLK_E2E_KILL:-1}
 while [ $# -gt 0 ]; do
 	case "$1" in
