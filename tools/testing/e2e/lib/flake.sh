@@ -111,6 +111,8 @@ flake_reason() {
 		sig="the outer VM stopped responding"
 	elif grep -q 'the guest froze: ' "$tap"; then
 		sig="a nested guest froze (its vCPUs stopped, nothing in flight)"
+	elif grep -q 'the guest kernel never reached userspace' "$tap"; then
+		sig="a nested guest never left early boot (its firmware's disk reads had completed, virtio_blk not loaded)"
 	elif grep -q 'KVM_EXIT_SHUTDOWN: the guest triple-faulted' "$tap"; then
 		sig="a nested guest triple-faulted"
 	elif grep -q 'nested VMRUN failed' "$tap"; then

@@ -345,6 +345,9 @@ boot_guest() {
 		elif { [ "$QRC" = 124 ] || [ "$QRC" = 137 ]; } &&
 			GEND=$(guest_froze "$gio/watch" $((SECONDS - wt))); then
 			:
+		elif { [ "$QRC" = 124 ] || [ "$QRC" = 137 ]; } &&
+			GEND=$(guest_never_started "$con"); then
+			:
 		elif grep -q 'reason 8$' "$ex" 2>/dev/null; then
 			GEND="KVM_EXIT_SHUTDOWN: the guest triple-faulted"
 		elif [ "$QRC" = 0 ] && ! grep -q 'Kernel panic\|reboot: ' "$con" 2>/dev/null; then
@@ -381,6 +384,18 @@ guest_froze() {
 		[ "$n" = 0 ] || return 1
 	fi
 	echo "the guest froze: its I/O watch went silent ${silent}s before the timeout, nothing in flight"
+}
+# guest_never_started CONSOLE: a guest that timed out in early boot.  Its
+# firmware's disk reads had all completed (SeaBIOS polls the used ring with
+# no timeout, so "Probing EDD ... ok" means every int13 read was answered),
+# and its kernel never started /init: virtio_blk, which the payload loads,
+# never drove the disk.  Seen with the kernel silent after "Probing EDD"
+# for the whole phase.  Prints the reason; fails if it is not that.
+guest_never_started() {
+	local con=$1
+	[ -r "$con" ] && grep -q 'Probing EDD.*ok' "$con" || return 1
+	! grep -q 'vbt-init:' "$con" || return 1
+	echo "the guest kernel never reached userspace: stuck in early boot after its firmware's disk reads completed (Probing EDD ... ok), before virtio_blk was loaded"
 }
 # What the outer side looks like when a guest hung or died: vhost_blk's
 # counters, the backend's threads and vhost_blk's kernel threads with their
@@ -432,7 +447,7 @@ dump_state() {
 guest_why() {
 	if [ -n "$GFAIL" ]; then
 		echo "no result: guest phase $PH died ($GFAIL)"
-	elif [[ "$GEND" == "the guest froze"* ]]; then
+	elif [[ "$GEND" == "the guest froze"* || "$GEND" == "the guest kernel never reached userspace"* ]]; then
 		echo "no result: guest phase $PH stopped after ${GSECS}s: $GEND"
 	elif [ "$QRC" = 124 ] || [ "$QRC" = 137 ]; then
 		echo "no result: guest phase $PH timed out after ${GSECS}s (hang)"
@@ -468,12 +483,13 @@ logcheck() { # FILE...: check-log.sh; prints its report as diagnostics
 # outer kernel log and the guest's console are clean, and (phase b) the
 # backend had not been killed yet: after the kill, a dead guest may be
 # what a restart bug looks like.  A hang (timeout) is never retried, unless
-# the guest froze as a whole (guest_froze): nothing in flight anywhere.
+# the guest froze as a whole (guest_froze: nothing in flight anywhere) or
+# never left early boot (guest_never_started).
 RETRIES_LEFT=${BOOT_RETRIES:-2}
 flake_why() {
 	local t blines=$1
 	case "$GEND" in
-	"the guest froze"*) ;;
+	"the guest froze"*|"the guest kernel never reached userspace"*) ;;
 	*KVM_EXIT_SHUTDOWN*|*"reset itself"*|*"nested VMRUN failed"*)
 		[ "$QRC" != 124 ] && [ "$QRC" != 137 ] || { echo "it timed out"; return 1; } ;;
 	*) echo "not a known nested-SVM failure (${GEND:-no end reason})"; return 1 ;;
