@@ -61,7 +61,17 @@ done
 [ -r "$KERNEL" ] || die "cannot read kernel $KERNEL"
 [ -r "$INITRD" ] || die "cannot read initrd $INITRD"
 [[ "$TIMEOUT" =~ ^[1-9][0-9]*$ ]] || die "--timeout must be a positive integer"
-command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found"
+# The QEMU that runs this (outer) VM.  $VHOST_BLK_VM_QEMU_ROOT names an
+# extracted Debian qemu-system-x86 (scripts/outer-qemu.sh): its binary and
+# firmware run the VM, while everything inside it (the nested guests'
+# QEMU, qemu-storage-daemon) stays the host's stock QEMU.
+QEMU_BIN=qemu-system-x86_64 QEMU_DATA=()
+if [ -n "${VHOST_BLK_VM_QEMU_ROOT:-}" ]; then
+	QEMU_BIN=$VHOST_BLK_VM_QEMU_ROOT/usr/bin/qemu-system-x86_64
+	[ -x "$QEMU_BIN" ] || die "VHOST_BLK_VM_QEMU_ROOT: no $QEMU_BIN"
+	QEMU_DATA=(-L "$VHOST_BLK_VM_QEMU_ROOT/usr/share/seabios" -L "$VHOST_BLK_VM_QEMU_ROOT/usr/share/qemu")
+fi
+command -v "$QEMU_BIN" >/dev/null || die "$QEMU_BIN not found"
 
 mkdir -p "$OUT"
 CONSOLE=$OUT/console.log TAP=$OUT/tap.txt
@@ -72,7 +82,7 @@ rm -f "$CONSOLE" "$TAP" "$OUT/rc"
 # the timeout.  oops=panic: an Oops usually leaves a thread holding a lock
 # and the run hanging until the timeout; the Oops is what we report anyway.
 CMDLINE="console=ttyS0 panic=-1 oops=panic loglevel=7"
-QEMU=(qemu-system-x86_64 -accel "$ACCEL" -cpu "$CPU" -m "$MEM" -smp "$SMP"
+QEMU=("$QEMU_BIN" "${QEMU_DATA[@]}" -accel "$ACCEL" -cpu "$CPU" -m "$MEM" -smp "$SMP"
 	-nographic -no-reboot -monitor none
 	-kernel "$KERNEL" -initrd "$INITRD"
 	-chardev "file,id=vbtcon,path=$CONSOLE" -serial chardev:vbtcon

@@ -71,9 +71,30 @@ flake_reason() {
 			starve=1
 		fi
 	fi
+	# An outer VM that stopped answering after a soft lockup of a nested
+	# guest's QEMU thread in smp_call_function_many_cond(): it sent an IPI
+	# (a TLB flush) that the other CPU never answered because that CPU
+	# was inside the nested guest, where TCG's SVM did not take the
+	# interrupt (seen 2026-11-26).  The outer VM prints every CPU's
+	# backtrace with a soft lockup (payload/run.sh), so a CPU held by
+	# vhost code would show it: no vhost after the report's start and a
+	# clean log before it.
+	local lockup=0 lfirst
+	if grep -q 'run-vm.sh: FAIL: timeout after' "$tap" && [ -r "$out/console.log" ]; then
+		lfirst=$(grep -n -m1 -E 'BUG: soft lockup' "$out/console.log" | cut -d: -f1)
+		if [ -n "$lfirst" ] &&
+			sed -n "${lfirst}p" "$out/console.log" | grep -q '\[qemu-system-x86:' &&
+			sed -n "${lfirst},\$p" "$out/console.log" | head -n 40 |
+				grep -q 'RIP: 0010:smp_call_function_many_cond' &&
+			! sed -n "${lfirst},\$p" "$out/console.log" | grep -v "Modules linked in" | grep -q vhost &&
+			head -n $((lfirst - 1)) "$out/console.log" > "$out/console-before-lockup.log" &&
+			bash "$TOP/tools/testing/vm/check-log.sh" "$out/console-before-lockup.log" > /dev/null 2>&1; then
+			lockup=1
+		fi
+	fi
 	# Every failure must be a missing result, not a verdict.
 	while IFS= read -r l; do
-		[ $premod = 1 ] || [ $srcu = 1 ] || [ $qpanic = 1 ] || [ $starve = 1 ] &&
+		[ $premod = 1 ] || [ $srcu = 1 ] || [ $qpanic = 1 ] || [ $starve = 1 ] || [ $lockup = 1 ] &&
 			[[ "$l" == *".vm-console-log # "* ]] && continue
 		case "$l" in
 		*"# no result: "*|*"# could not run: "*) ;;
@@ -102,6 +123,9 @@ flake_reason() {
 	elif [ $starve = 1 ]; then
 		sig="the host starved the outer VM (RCU: its grace-period kthread's timer did not fire), no vhost code in the reports"
 		outer_log=$out/console-before-stall.log
+	elif [ $lockup = 1 ]; then
+		sig="a nested guest's QEMU waited for an IPI that an outer CPU inside the nested guest never answered (soft lockup in smp_call_function_many_cond), no vhost code in the reports"
+		outer_log=$out/console-before-lockup.log
 	elif [ $srcu = 1 ]; then
 		sig="an outer CPU stuck in a nested guest (KVM's SRCU waits hung, nothing of ours blocked)"
 	elif grep -q 'run-vm.sh: FAIL: timeout after' "$tap"; then

@@ -348,6 +348,9 @@ boot_guest() {
 		elif { [ "$QRC" = 124 ] || [ "$QRC" = 137 ]; } &&
 			GEND=$(guest_never_started "$con"); then
 			:
+		elif { [ "$QRC" = 124 ] || [ "$QRC" = 137 ]; } &&
+			GEND=$(guest_shut_down_hung "$ex" "$gio/watch" $((SECONDS - wt))); then
+			:
 		elif grep -q 'reason 8$' "$ex" 2>/dev/null; then
 			GEND="KVM_EXIT_SHUTDOWN: the guest triple-faulted"
 		elif [ "$QRC" = 0 ] && ! grep -q 'Kernel panic\|reboot: ' "$con" 2>/dev/null; then
@@ -396,6 +399,20 @@ guest_never_started() {
 	[ -r "$con" ] && grep -q 'Probing EDD.*ok' "$con" || return 1
 	! grep -q 'vbt-init:' "$con" || return 1
 	echo "the guest kernel never reached userspace: stuck in early boot after its firmware's disk reads completed (Probing EDD ... ok), before virtio_blk was loaded"
+}
+# guest_shut_down_hung EXITLOG WATCHFILE SILENT-SECONDS: a guest that timed
+# out after a vCPU of it had triple-faulted: QEMU's trace of KVM exits has a
+# shutdown (reason 8) and the guest's I/O watch (a line every 3 s whatever
+# its disk does) went silent for 10 s, but QEMU never exited (seen twice on
+# 2026-11-26, once with the other vCPU still exiting for MMIO).  Like any
+# other triple fault, the guest died with requests in flight or not; a lost
+# completion instead leaves the watch going on.  Prints the reason; fails
+# if it is not that.
+guest_shut_down_hung() {
+	local ex=$1 w=$2 silent=$3
+	grep -q 'reason 8$' "$ex" 2>/dev/null || return 1
+	[ -s "$w" ] && [ "$silent" -ge 10 ] || return 1
+	echo "KVM_EXIT_SHUTDOWN: the guest triple-faulted (its I/O watch silent ${silent}s), and its QEMU did not exit until killed"
 }
 # What the outer side looks like when a guest hung or died: vhost_blk's
 # counters, the backend's threads and vhost_blk's kernel threads with their
@@ -449,6 +466,8 @@ guest_why() {
 		echo "no result: guest phase $PH died ($GFAIL)"
 	elif [[ "$GEND" == "the guest froze"* || "$GEND" == "the guest kernel never reached userspace"* ]]; then
 		echo "no result: guest phase $PH stopped after ${GSECS}s: $GEND"
+	elif [[ "$GEND" == *"did not exit until killed"* ]]; then
+		echo "no result: guest phase $PH died after ${GSECS}s ($GEND)"
 	elif [ "$QRC" = 124 ] || [ "$QRC" = 137 ]; then
 		echo "no result: guest phase $PH timed out after ${GSECS}s (hang)"
 	elif [ "$GDONE" != 1 ]; then
@@ -491,7 +510,8 @@ flake_why() {
 	case "$GEND" in
 	"the guest froze"*|"the guest kernel never reached userspace"*) ;;
 	*KVM_EXIT_SHUTDOWN*|*"reset itself"*|*"nested VMRUN failed"*)
-		[ "$QRC" != 124 ] && [ "$QRC" != 137 ] || { echo "it timed out"; return 1; } ;;
+		[ "$QRC" != 124 ] && [ "$QRC" != 137 ] || [[ "$GEND" == *"did not exit until killed"* ]] ||
+			{ echo "it timed out"; return 1; } ;;
 	*) echo "not a known nested-SVM failure (${GEND:-no end reason})"; return 1 ;;
 	esac
 	for t in "${!GRES[@]}"; do

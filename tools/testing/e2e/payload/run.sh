@@ -35,6 +35,12 @@ bail_all() {
 R=/hr
 hostroot_setup /host $R 2>> $ERRS || bail_all "$(tail -n1 $ERRS)"
 
+# A soft lockup report then carries every CPU's backtrace: lib/flake.sh
+# tells a CPU stuck in a nested guest (test bed) from one held by vhost
+# code by them.
+[ -w /proc/sys/kernel/softlockup_all_cpu_backtrace ] &&
+	echo 1 > /proc/sys/kernel/softlockup_all_cpu_backtrace
+
 modprobe kvm_amd || err "modprobe kvm_amd failed"
 modprobe brd rd_nr=1 rd_size=$((RAMDISK_MB * 1024)) max_part=0 ||
 	err "modprobe brd failed"
