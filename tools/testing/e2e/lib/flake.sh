@@ -135,6 +135,8 @@ flake_reason() {
 		sig="the outer VM stopped responding"
 	elif grep -q 'the guest froze: ' "$tap"; then
 		sig="a nested guest froze (its vCPUs stopped, nothing in flight)"
+	elif grep -q 'the guest was too slow: ' "$tap"; then
+		sig="a nested guest was too slow for its time limit (still running, nothing in flight)"
 	elif grep -q 'the guest kernel never reached userspace' "$tap"; then
 		sig="a nested guest never left early boot (its firmware's disk reads had completed, virtio_blk not loaded)"
 	elif grep -q 'KVM_EXIT_SHUTDOWN: the guest triple-faulted' "$tap"; then

@@ -270,7 +270,7 @@ handle_line() {
 # boot_guest PHASE TIMEOUT "EXTRA CMDLINE": runs the inner guest to the end,
 # handling its output lines as they come.  Sets QRC, GSECS, GDONE.
 boot_guest() {
-	PH=$1 GEND= DUMPED=0 GFAIL=
+	PH=$1 GEND= DUMPED=0 GFAIL= DUMP_INFLIGHT=
 	# On the host's e2elogs share (when mounted), so that they survive an
 	# outer VM that dies.
 	local to=$2 app=$3 con=$LOG/guest-$1-console.log gt=$LOG/guest-$1-tap.txt
@@ -349,6 +349,9 @@ boot_guest() {
 			GEND=$(guest_never_started "$con"); then
 			:
 		elif { [ "$QRC" = 124 ] || [ "$QRC" = 137 ]; } &&
+			GEND=$(guest_too_slow "$gio/watch" $((SECONDS - wt))); then
+			:
+		elif { [ "$QRC" = 124 ] || [ "$QRC" = 137 ]; } &&
 			GEND=$(guest_shut_down_hung "$ex" "$gio/watch" $((SECONDS - wt))); then
 			:
 		elif grep -q 'reason 8$' "$ex" 2>/dev/null; then
@@ -414,6 +417,20 @@ guest_shut_down_hung() {
 	[ -s "$w" ] && [ "$silent" -ge 10 ] || return 1
 	echo "KVM_EXIT_SHUTDOWN: the guest triple-faulted (its I/O watch silent ${silent}s), and its QEMU did not exit until killed"
 }
+# guest_too_slow WATCHFILE SILENT-SECONDS: a guest that timed out while it
+# was still running (its I/O watch wrote within the last 10 s) and nothing
+# was in flight: not in the guest's last watch line (the guest's own
+# /sys/block/vda/inflight, which holds every request a lost kick or a lost
+# completion leaves behind) nor in vhost_blk when the state was dumped
+# before the timeout.  Slow, not hung.  Prints the reason; fails if it is
+# not that.
+guest_too_slow() {
+	local w=$1 silent=$2
+	[ -s "$w" ] && [ "$silent" -lt 10 ] || return 1
+	tail -n1 "$w" | grep -qE 'inflight\(r w\): +0 +0( |$)' || return 1
+	[ -z "$DUMP_INFLIGHT" ] || [ "$DUMP_INFLIGHT" = 0 ] || return 1
+	echo "the guest was too slow: still running at the timeout, nothing in flight in the guest or in vhost_blk"
+}
 # What the outer side looks like when a guest hung or died: vhost_blk's
 # counters, the backend's threads and vhost_blk's kernel threads with their
 # kernel stacks.  Full dump in logs/state-PHASE.txt, a summary as TAP
@@ -458,13 +475,15 @@ dump_state() {
 			done
 		done
 	} > "$f" 2>&1
+	[ -r $COUNTERS ] && DUMP_INFLIGHT=$(awk '$1 == "reqs_inflight" { print $2 }' $COUNTERS)
 	[ -r $COUNTERS ] && diag "vhost_blk counters: $(tr '\n' ' ' < $COUNTERS)"
 	diag "thread stacks: logs/state-$PH.txt"
 }
 guest_why() {
 	if [ -n "$GFAIL" ]; then
 		echo "no result: guest phase $PH died ($GFAIL)"
-	elif [[ "$GEND" == "the guest froze"* || "$GEND" == "the guest kernel never reached userspace"* ]]; then
+	elif [[ "$GEND" == "the guest froze"* || "$GEND" == "the guest kernel never reached userspace"* ||
+		"$GEND" == "the guest was too slow"* ]]; then
 		echo "no result: guest phase $PH stopped after ${GSECS}s: $GEND"
 	elif [[ "$GEND" == *"did not exit until killed"* ]]; then
 		echo "no result: guest phase $PH died after ${GSECS}s ($GEND)"
@@ -508,7 +527,7 @@ RETRIES_LEFT=${BOOT_RETRIES:-2}
 flake_why() {
 	local t blines=$1
 	case "$GEND" in
-	"the guest froze"*|"the guest kernel never reached userspace"*) ;;
+	"the guest froze"*|"the guest kernel never reached userspace"*|"the guest was too slow"*) ;;
 	*KVM_EXIT_SHUTDOWN*|*"reset itself"*|*"nested VMRUN failed"*)
 		[ "$QRC" != 124 ] && [ "$QRC" != 137 ] || [[ "$GEND" == *"did not exit until killed"* ]] ||
 			{ echo "it timed out"; return 1; } ;;
