@@ -554,6 +554,10 @@ run_phase() {
 	while :; do
 		blines=$(wc -l < "$LOG/backend.log" 2>/dev/null || echo 0)
 		GRES=() GCMT=()
+		# Phase b checks the file system of the phase-a boot that is
+		# reported, never an earlier one's: a retried boot's fio
+		# overwrites the disk before it makes a new file system.
+		[ "$ph" != a ] || REFSUM=
 		boot_guest "$ph" "$to" "$app e2e.boot=$((n + 1))"
 		[ "$GDONE" != 1 ] || return 0
 		if ! why=$(flake_why "$blines"); then
