@@ -3,6 +3,21 @@
 # See Documentation/vhost/vhost-blk-testing.rst, "End-to-end guests and the
 # nested test bed".
 
+# death_report OUT REGEX NAME: the first line of OUT/console.log matching
+# REGEX starts the report the outer VM died of.  Prints that line's number
+# if no vhost code appears from there on ("Modules linked in" aside) and
+# the log before it, kept as OUT/console-before-NAME.log, is clean.
+death_report() {
+	local log=$1/console.log before=$1/console-before-$3.log n
+	[ -r "$log" ] || return 1
+	n=$(grep -n -m1 -E "$2" "$log" | cut -d: -f1)
+	[ -n "$n" ] || return 1
+	! sed -n "${n},\$p" "$log" | grep -v "Modules linked in" | grep -q vhost || return 1
+	head -n $((n - 1)) "$log" > "$before"
+	bash "$TOP/tools/testing/vm/check-log.sh" "$before" > /dev/null 2>&1 || return 1
+	echo "$n"
+}
+
 # flake_reason OUT TAPFILE: prints why a failed run looks like a nested-SVM
 # flake and returns 0; returns 1 (printing why not) if it may be real.
 flake_reason() {
@@ -47,18 +62,13 @@ flake_reason() {
 	# base, "corrupted stack end", int3 in kvm_arch_vcpu_ioctl_run), with
 	# no vhost code in the report and a clean log before it.
 	local qpanic=0 first
-	if grep -q 'run-vm.sh: FAIL: kernel panic' "$tap" && [ -r "$out/console.log" ]; then
-		first=$(grep -n -m1 -E 'BUG:|Oops|Kernel panic|general protection' "$out/console.log" | cut -d: -f1)
-		if [ -n "$first" ] &&
-			sed -n "${first},\$p" "$out/console.log" | head -n 80 |
-				grep -q 'Comm: qemu-system-x86' &&
-			sed -n "${first},\$p" "$out/console.log" | head -n 3 |
-				grep -qE 'stack guard page was hit|corrupted stack end|int3: ' &&
-			! sed -n "${first},\$p" "$out/console.log" | grep -v "Modules linked in" | grep -q vhost &&
-			head -n $((first - 1)) "$out/console.log" > "$out/console-before-panic.log" &&
-			bash "$TOP/tools/testing/vm/check-log.sh" "$out/console-before-panic.log" > /dev/null 2>&1; then
-			qpanic=1
-		fi
+	if grep -q 'run-vm.sh: FAIL: kernel panic' "$tap" &&
+		first=$(death_report "$out" 'BUG:|Oops|Kernel panic|general protection' panic) &&
+		sed -n "${first},\$p" "$out/console.log" | head -n 80 |
+			grep -q 'Comm: qemu-system-x86' &&
+		sed -n "${first},\$p" "$out/console.log" | head -n 3 |
+			grep -qE 'stack guard page was hit|corrupted stack end|int3: '; then
+		qpanic=1
 	fi
 	# An outer VM that stopped answering after RCU reported that its
 	# grace-period kthread's timer had not fired for a long time ("kthread
@@ -68,16 +78,11 @@ flake_reason() {
 	# a CPU held by our code shows vhost frames in the report's NMI
 	# backtraces; so: no vhost in the reports and a clean log before them.
 	local starve=0 rfirst
-	if grep -q 'run-vm.sh: FAIL: timeout after' "$tap" && [ -r "$out/console.log" ]; then
-		rfirst=$(grep -n -m1 -E 'rcu: INFO: .*detected stall|self-detected stall' "$out/console.log" | cut -d: -f1)
-		if [ -n "$rfirst" ] &&
-			sed -n "${rfirst},\$p" "$out/console.log" |
-				grep -q "kthread timer wakeup didn't happen" &&
-			! sed -n "${rfirst},\$p" "$out/console.log" | grep -v "Modules linked in" | grep -q vhost &&
-			head -n $((rfirst - 1)) "$out/console.log" > "$out/console-before-stall.log" &&
-			bash "$TOP/tools/testing/vm/check-log.sh" "$out/console-before-stall.log" > /dev/null 2>&1; then
-			starve=1
-		fi
+	if grep -q 'run-vm.sh: FAIL: timeout after' "$tap" &&
+		rfirst=$(death_report "$out" 'rcu: INFO: .*detected stall|self-detected stall' stall) &&
+		sed -n "${rfirst},\$p" "$out/console.log" |
+			grep -q "kthread timer wakeup didn't happen"; then
+		starve=1
 	fi
 	# An outer VM that stopped answering after a soft lockup of a nested
 	# guest's QEMU thread in smp_call_function_many_cond(): it sent an IPI
@@ -88,17 +93,12 @@ flake_reason() {
 	# vhost code would show it: no vhost after the report's start and a
 	# clean log before it.
 	local lockup=0 lfirst
-	if grep -q 'run-vm.sh: FAIL: timeout after' "$tap" && [ -r "$out/console.log" ]; then
-		lfirst=$(grep -n -m1 -E 'BUG: soft lockup' "$out/console.log" | cut -d: -f1)
-		if [ -n "$lfirst" ] &&
-			sed -n "${lfirst}p" "$out/console.log" | grep -q '\[qemu-system-x86:' &&
-			sed -n "${lfirst},\$p" "$out/console.log" | head -n 40 |
-				grep -q 'RIP: 0010:smp_call_function_many_cond' &&
-			! sed -n "${lfirst},\$p" "$out/console.log" | grep -v "Modules linked in" | grep -q vhost &&
-			head -n $((lfirst - 1)) "$out/console.log" > "$out/console-before-lockup.log" &&
-			bash "$TOP/tools/testing/vm/check-log.sh" "$out/console-before-lockup.log" > /dev/null 2>&1; then
-			lockup=1
-		fi
+	if grep -q 'run-vm.sh: FAIL: timeout after' "$tap" &&
+		lfirst=$(death_report "$out" 'BUG: soft lockup' lockup) &&
+		sed -n "${lfirst}p" "$out/console.log" | grep -q '\[qemu-system-x86:' &&
+		sed -n "${lfirst},\$p" "$out/console.log" | head -n 40 |
+			grep -q 'RIP: 0010:smp_call_function_many_cond'; then
+		lockup=1
 	fi
 	# Every failure must be a missing result, not a verdict.
 	while IFS= read -r l; do

@@ -374,6 +374,11 @@ boot_guest() {
 		diag_file "$LOG/backend.log" 10 "backend log"
 	fi
 }
+# watch_idle WATCHFILE: the guest's last I/O watch line shows nothing in
+# flight (its own /sys/block/vda/inflight).
+watch_idle() {
+	tail -n1 "$1" | grep -qE 'inflight\(r w\): +0 +0( |$)'
+}
 # guest_froze WATCHFILE SILENT-SECONDS: a guest that timed out, told apart
 # from a guest whose I/O hangs.  The guest appends a line to its I/O watch
 # every 3 s whatever its disk does; when that stops for 20 s while nothing
@@ -384,7 +389,7 @@ boot_guest() {
 guest_froze() {
 	local w=$1 silent=$2 n
 	[ -s "$w" ] && [ "$silent" -ge 20 ] || return 1
-	tail -n1 "$w" | grep -qE 'inflight\(r w\): +0 +0( |$)' || return 1
+	watch_idle "$w" || return 1
 	if [ -r $COUNTERS ]; then
 		n=$(awk '$1 == "reqs_inflight" { print $2 }' $COUNTERS)
 		[ "$n" = 0 ] || return 1
@@ -427,7 +432,7 @@ guest_shut_down_hung() {
 guest_too_slow() {
 	local w=$1 silent=$2
 	[ -s "$w" ] && [ "$silent" -lt 10 ] || return 1
-	tail -n1 "$w" | grep -qE 'inflight\(r w\): +0 +0( |$)' || return 1
+	watch_idle "$w" || return 1
 	[ -z "$DUMP_INFLIGHT" ] || [ "$DUMP_INFLIGHT" = 0 ] || return 1
 	echo "the guest was too slow: still running at the timeout, nothing in flight in the guest or in vhost_blk"
 }
