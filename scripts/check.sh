@@ -24,7 +24,7 @@ cd "$TOP" || exit 2
 RESULTS=$TOP/build/results
 mkdir -p "$RESULTS"
 
-PASS=0 FAIL=0 SKIP=0
+PASS=0 FAIL=0 SKIP=0 STAGES=()
 
 # count_summary FILE: add the counts of the "N passed, N failed[, N skipped]"
 # line a sub-suite printed last; a missing line is one failure.
@@ -40,6 +40,7 @@ count_summary() {
 	f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
 	s=$(echo "$line" | sed -nE 's/.* ([0-9]+) skipped.*/\1/p')
 	PASS=$((PASS + p)) FAIL=$((FAIL + f)) SKIP=$((SKIP + ${s:-0}))
+	STAGES+=("$1")
 }
 
 # count_tap FILE: add a TAP stream's results; no results is one failure.
@@ -54,6 +55,7 @@ count_tap() {
 		FAIL=$((FAIL + 1))
 	fi
 	PASS=$((PASS + p)) FAIL=$((FAIL + f)) SKIP=$((SKIP + s))
+	STAGES+=("$1")
 }
 
 # step NAME CMD...: a build step; its failure is a failed check.
@@ -142,5 +144,14 @@ if [ -x tools/testing/e2e/run-all.sh ]; then
 	count_summary "$RESULTS/e2e.log"
 fi
 
+# The failures again, last, where the tail of a long log shows them (the
+# e2e stage adds one line per run with its retry verdict).
+echo "== summary"
+for f in "${STAGES[@]}"; do
+	re='^not ok '
+	# e2e.log also holds the failures of attempts that were retried.
+	[ "${f##*/}" != e2e.log ] || re='^# e2e: .* on .*: [0-9]+ passed'
+	grep -hE "$re" "$f" | cut -c1-300 | sed "s|^|${f##*/}: |" | head -n 20
+done
 echo "$PASS passed, $FAIL failed, $SKIP skipped"
 [ "$FAIL" -eq 0 ]

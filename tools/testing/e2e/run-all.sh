@@ -96,7 +96,7 @@ if [ ${#ONLY[@]} -gt 0 ]; then
 	RUNS=("${sel[@]}")
 fi
 
-PASS=0 FAIL=0 SKIP=0
+PASS=0 FAIL=0 SKIP=0 RUNSUM=()
 t_all=$SECONDS
 
 # Count a run's TAP results (top-level lines only).
@@ -137,7 +137,7 @@ for r in "${RUNS[@]}"; do
 	fi
 	out=$RESULTS/e2e-$backend-$kver
 	tap=$RESULTS/e2e-$backend-$kver.tap
-	attempt=0
+	attempt=0 why=
 	rm -rf "$out".attempt*
 	while :; do
 		attempt=$((attempt + 1))
@@ -181,8 +181,12 @@ for r in "${RUNS[@]}"; do
 		sed -i -E "s|^not ok ([0-9]+) ([^ ]+) # (.*)$|ok \1 \2 # SKIP test bed: \3|" "$tap"
 		grep '# SKIP test bed: ' "$tap"
 	fi
+	p0=$PASS f0=$FAIL s0=$SKIP
 	count "$tap"
+	RUNSUM+=("# e2e: $backend on $kver: $((PASS - p0)) passed, $((FAIL - f0)) failed, $((SKIP - s0)) skipped; $attempt attempt(s)${why:+; $why}")
 done
+# One line per run again at the end, where a CI log's tail shows them.
+printf '%s\n' "${RUNSUM[@]}"
 echo "# e2e: $((SECONDS - t_all))s for ${#RUNS[@]} run(s)"
 echo "$PASS passed, $FAIL failed, $SKIP skipped"
 [ "$FAIL" -eq 0 ]

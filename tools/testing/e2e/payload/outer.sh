@@ -576,6 +576,7 @@ run_phase() {
 		RETRIES_LEFT=$((RETRIES_LEFT - 1)) n=$((n + 1))
 		diag "RETRY guest phase $ph (boot $((n + 1))): the guest died by a nested-SVM flake: $why"
 		for f in "$LOG"/guest-"$ph"-* "$LOG/gio-$ph" "$LOG/state-$ph.txt"; do
+			case "$f" in *.dead[0-9]*) continue ;; esac
 			[ -e "$f" ] && mv "$f" "$f.dead$n"
 		done
 		T0= T1= CPU0= CPU1= CPU_PIDS= KILL_DONE_EARLY=0
