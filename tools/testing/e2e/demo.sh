@@ -70,7 +70,7 @@ done
 [ $TAP = 0 ] || cat "$tapf"
 
 # The comment of test NAME's result line.
-res() { sed -n "s/^\(ok\|not ok\) [0-9]* e2e\.launcher\.$1 # //p" "$tapf" | head -n1; }
+res() { sed -n "s/^\(ok\|not ok\) [0-9]* e2e\.launcher\.$1 # //p" "$tapf" | head -n1 || true; }
 st() {
 	if grep -q "^ok [0-9]* e2e\.launcher\.$1\( \|$\)" "$tapf"; then echo ok
 	elif grep -q "^not ok [0-9]* e2e\.launcher\.$1\( \|$\)" "$tapf"; then echo FAILED

@@ -8,6 +8,10 @@
 # if no vhost code appears from there on ("Modules linked in" aside) and
 # the log before it, kept as OUT/console-before-NAME.log, is clean.
 death_report() {
+	# Callers run with pipefail; a grep -q or head that stops reading
+	# early must not turn a match into a failure (its writer's SIGPIPE).
+	local -
+	set +o pipefail
 	local log=$1/console.log before=$1/console-before-$3.log n
 	[ -r "$log" ] || return 1
 	n=$(grep -n -m1 -E "$2" "$log" | cut -d: -f1)
@@ -21,6 +25,9 @@ death_report() {
 # flake_reason OUT TAPFILE: prints why a failed run looks like a nested-SVM
 # flake and returns 0; returns 1 (printing why not) if it may be real.
 flake_reason() {
+	# As in death_report: no pipefail here (sed | head | grep -q).
+	local -
+	set +o pipefail
 	local out=$1 tap=$2 sig= l logs=() premod=0 srcu=0
 	local outer_log=$1/console-srcu-filtered.log
 	# In the outer console, hung-task reports of tasks waiting in
