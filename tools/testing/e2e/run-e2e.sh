@@ -193,6 +193,12 @@ LADDER=$LADDER
 GUEST_A_TIMEOUT=150
 GUEST_B_TIMEOUT=150
 KILL_DELAY=3
+# kvm_amd parameters in the outer VM.  npt=0 (KVM shadows the nested
+# guest's page tables instead of using TCG's emulated nested paging): on the
+# Intel host of 2026-11-26 nested guests triple-faulted in almost every boot
+# with NPT (0 of ~20 outer VMs got through phase a) and finished phase a in
+# the first boot of each outer VM without it.
+KVM_AMD_OPTS="${VHOST_BLK_E2E_KVM_AMD-npt=0}"
 # The launcher must stay out of the data path: its CPU time during
 # fio-verify at most 1% of the fio run time.  (qemu-storage-daemon, a
 # userspace data path, measured 2.4% here: most of the time goes to fio

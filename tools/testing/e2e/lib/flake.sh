@@ -22,6 +22,33 @@ death_report() {
 	echo "$n"
 }
 
+# guest_log_cut LOG: the part of a nested guest's console log to check.
+# A nested guest whose vCPUs stopped getting CPU time or IPIs (an outer CPU
+# stuck in the other nested vCPU, see below) reports RCU stalls and soft
+# lockups itself.  Neither can come from a disk backend: a backend that
+# never completes a request leaves tasks waiting in D state (hung tasks,
+# which stay verdicts), not CPUs spinning.  So when the first report in LOG
+# is such a stall or lockup and nothing from it on names the block path
+# (virtio_blk, blk-mq, vhost; "Modules linked in" aside), only the log
+# before it is checked (kept as LOG.before-stall); otherwise all of it.
+guest_log_cut() {
+	local -
+	set +o pipefail
+	local log=$1 n first
+	first=$(bash "$TOP/tools/testing/vm/check-log.sh" "$log" 2>/dev/null |
+		sed -n 's/^>> \(\[ *[0-9.]*\]\)/\1/p' | head -n1)
+	if [ -n "$first" ] &&
+		printf '%s\n' "$first" | grep -qE 'rcu: INFO: .*detected stall|self-detected stall|BUG: soft lockup' &&
+		n=$(grep -n -m1 -F -- "$first" "$log" | cut -d: -f1) && [ -n "$n" ] &&
+		! sed -n "${n},\$p" "$log" | grep -v "Modules linked in" |
+			grep -qiE 'vhost|virtio_blk|virtblk|blk_mq|blk-mq'; then
+		head -n $((n - 1)) "$log" > "$log.before-stall"
+		echo "$log.before-stall"
+	else
+		echo "$log"
+	fi
+}
+
 # flake_reason OUT TAPFILE: prints why a failed run looks like a nested-SVM
 # flake and returns 0; returns 1 (printing why not) if it may be real.
 flake_reason() {
@@ -168,7 +195,7 @@ flake_reason() {
 	# guests' (their full dmesg when they got that far).
 	logs=("$outer_log")
 	for l in "$out"/vmlogs/guest-?-console.log "$out"/vmlogs/gio-?/dmesg.txt; do
-		[ -f "$l" ] && logs+=("$l")
+		[ -f "$l" ] && logs+=("$(guest_log_cut "$l")")
 	done
 	if ! bash "$TOP/tools/testing/vm/check-log.sh" "${logs[@]}" > "$out/flake-check-log.txt" 2>&1; then
 		echo "$sig, but a kernel log is not clean ($out/flake-check-log.txt)"

@@ -610,7 +610,7 @@ if [ -n "$why" ]; then
 	tap not-ok outer-setup "$why"
 	fail_rest "outer setup failed"
 fi
-tap ok outer-setup "keeper VM up in ${KEEPER_SECS}s; outer $(uname -r), $(nproc) CPUs, ${RAMDISK_MB} MiB brd, backend $BACKEND${BPID:+ pid $BPID}, guest kernel $GUEST_KVER"
+tap ok outer-setup "keeper VM up in ${KEEPER_SECS}s; outer $(uname -r), $(nproc) CPUs, ${RAMDISK_MB} MiB brd, backend $BACKEND${BPID:+ pid $BPID}, guest kernel $GUEST_KVER, kvm_amd npt=$(cat /sys/module/kvm_amd/parameters/npt 2>/dev/null)"
 
 # backend-cpu: the backend's utime+stime while the guest ran fio test FIO
 # (between its fio1-start and fio1-end marks).

@@ -41,7 +41,8 @@ hostroot_setup /host $R 2>> $ERRS || bail_all "$(tail -n1 $ERRS)"
 [ -w /proc/sys/kernel/softlockup_all_cpu_backtrace ] &&
 	echo 1 > /proc/sys/kernel/softlockup_all_cpu_backtrace
 
-modprobe kvm_amd || err "modprobe kvm_amd failed"
+# shellcheck disable=SC2086 # KVM_AMD_OPTS is a list of module parameters
+modprobe kvm_amd $KVM_AMD_OPTS || err "modprobe kvm_amd $KVM_AMD_OPTS failed"
 modprobe brd rd_nr=1 rd_size=$((RAMDISK_MB * 1024)) max_part=0 ||
 	err "modprobe brd failed"
 case "$BACKEND" in
