@@ -63,6 +63,7 @@ nap() { read -r -t "$1" -u 7 _; }
 	echo "guest_cpu=$GUEST_CPU"
 	echo "guest_smp=2"
 	echo "guest_mem=512 MiB"
+	echo "kvm_amd_npt=$(cat /sys/module/kvm_amd/parameters/npt 2>/dev/null)"
 } > "$LOG/meta-outer.txt"
 
 # --- backing devices ------------------------------------------------------------

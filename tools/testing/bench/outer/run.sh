@@ -18,7 +18,10 @@ err() { echo "bench: setup: $*" >&2; echo "$*" >> /tmp/setup-errors; }
 [ -n "${VBT_HOSTROOT:-}" ] && [ -x /host/bin/bash ] || {
 	echo "bench: host root not mounted at /host (run-vm.sh --hostroot)" >&2; exit 1; }
 
-modprobe kvm_amd || err "modprobe kvm_amd failed"
+# npt=0 by default, as in tools/testing/e2e (run-e2e.sh says why): the
+# same for every backend, so the ratios compare like with like.
+# shellcheck disable=SC2086 # KVM_AMD_OPTS is a list of module parameters
+modprobe kvm_amd $KVM_AMD_OPTS || err "modprobe kvm_amd $KVM_AMD_OPTS failed"
 modprobe brd rd_nr=1 rd_size=$((DEVSIZE_MB * 1024)) max_part=0 || err "modprobe brd failed"
 # null_blk devices are made through configfs by bench.sh.
 modprobe null_blk nr_devices=0 || err "modprobe null_blk failed"
