@@ -199,6 +199,11 @@ KILL_DELAY=3
 # with NPT (0 of ~20 outer VMs got through phase a) and finished phase a in
 # the first boot of each outer VM without it.
 KVM_AMD_OPTS="${VHOST_BLK_E2E_KVM_AMD-npt=0}"
+# Phase b's guest CPUs (phase a has 2: multiqueue).  With 2, a nested vCPU
+# spinning in smp_call_function_many_cond() for the other one kept an outer
+# CPU inside the nested guest while the other outer CPU waited for it to
+# take an IPI (the lost-IPI soft lockups of lib/flake.sh), on 2026-11-26.
+GUEST_B_SMP=${VHOST_BLK_E2E_GUEST_B_SMP:-1}
 # The launcher must stay out of the data path: its CPU time during
 # fio-verify at most 1% of the fio run time.  (qemu-storage-daemon, a
 # userspace data path, measured 2.4% here: most of the time goes to fio
