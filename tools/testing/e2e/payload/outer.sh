@@ -562,7 +562,8 @@ flake_why() {
 run_phase() {
 	local ph=$1 to=$2 app=$3 n=0 blines why f
 	while :; do
-		blines=$(wc -l < "$LOG/backend.log" 2>/dev/null || echo 0)
+		blines=0
+		[ ! -f "$LOG/backend.log" ] || blines=$(wc -l < "$LOG/backend.log")
 		GRES=() GCMT=()
 		# Phase b checks the file system of the phase-a boot that is
 		# reported, never an earlier one's: a retried boot's fio
