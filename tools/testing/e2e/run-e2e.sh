@@ -234,10 +234,14 @@ done
 # Extra outer kernel command line, for experiments with the test bed (e.g.
 # kvm_amd.vgif=0 kvm_amd.vls=0: tried on 2026-11-26, no fewer deaths).
 OUTER_APPEND=${VHOST_BLK_E2E_OUTER_APPEND:-}
+# Seconds without the outer harness's heartbeat (payload/outer.sh) before
+# the VM is ended as timed out: its kernel has reported what it saw by then
+# (RCU stalls after 21 s, soft lockups after 20 s, hung tasks after 60 s).
+HEARTBEAT=${VHOST_BLK_E2E_HEARTBEAT:-120}
 vm_ok=1
 "$VM/run-vm.sh" --kernel "$VMLINUZ" --initrd "$OUT/initramfs.cpio.gz" \
 	--out "$OUT" --hostroot --accel "$ACCEL" --cpu max --smp 2 --mem 2048 --timeout "$TIMEOUT" \
-	--append "$OUTER_APPEND" \
+	--append "$OUTER_APPEND" --heartbeat "$OUT/vmlogs/heartbeat:$HEARTBEAT" \
 	-- -virtfs "local,path=$OUT/vmlogs,mount_tag=e2elogs,security_model=none" \
 	-d cpu_reset -D "$OUT/qemu-resets.log" \
 	> "$OUT/run-vm.log" 2>&1 || vm_ok=0

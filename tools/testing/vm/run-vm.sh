@@ -16,7 +16,7 @@ usage() {
 	cat <<USAGE
 usage: $PROG --kernel VMLINUZ --initrd FILE --out DIR [--timeout SEC] [--mem MB]
           [--smp N] [--cpu MODEL] [--accel ACCEL] [--hostroot]
-          [--append "extra cmdline"]
+          [--append "extra cmdline"] [--heartbeat FILE:SEC]
           [-- extra qemu args]
 
   --timeout SEC  kill the VM after SEC seconds (default 900)
@@ -27,6 +27,12 @@ usage: $PROG --kernel VMLINUZ --initrd FILE --out DIR [--timeout SEC] [--mem MB]
   --hostroot     share the host's / read-only over virtio-9p (tag "host");
                  /init mounts it at /host
   --append STR   appended to the kernel command line
+  --heartbeat FILE:SEC
+                 FILE is a host file the payload rewrites every few seconds
+                 (through a 9p share); once it exists, a VM that leaves it
+                 alone for SEC seconds is stopped then, as a timeout:
+                 a VM that cannot run a shell loop any more (a CPU lost in a
+                 nested guest) need not wait for --timeout
 
 Exit status 0 only if the guest printed VBT-DONE; OUT/rc then holds the
 payload's exit code.  Otherwise a one-line reason is printed.
@@ -36,6 +42,7 @@ USAGE
 die() { echo "$PROG: error: $*" >&2; exit 2; }
 
 KERNEL='' INITRD='' OUT='' TIMEOUT=900 MEM=1024 SMP=2 CPU=max ACCEL=tcg HOSTROOT=0 APPEND=''
+HB_FILE='' HB_SECS=0
 EXTRA=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -49,6 +56,12 @@ while [ $# -gt 0 ]; do
 	--accel)   [ $# -ge 2 ] || die "$1 needs a value"; ACCEL=$2; shift 2 ;;
 	--append)  [ $# -ge 2 ] || die "$1 needs a value"; APPEND=$2; shift 2 ;;
 	--hostroot) HOSTROOT=1; shift ;;
+	--heartbeat)
+		[ $# -ge 2 ] || die "$1 needs a value"
+		HB_FILE=${2%:*} HB_SECS=${2##*:}
+		[[ "$2" == *:* && -n "$HB_FILE" && "$HB_SECS" =~ ^[1-9][0-9]*$ ]] ||
+			die "--heartbeat wants FILE:SECONDS, got '$2'"
+		shift 2 ;;
 	--)        shift; EXTRA=("$@"); break ;;
 	-h|--help) usage; exit 0 ;;
 	*)         usage >&2; die "unknown argument: $1" ;;
@@ -103,9 +116,32 @@ if ! flock -n 9; then
 	flock 9
 fi
 start=$(date +%s)
+[ -z "$HB_FILE" ] || rm -f "$HB_FILE"
 set +e
 # -k: a qemu that ignores SIGTERM is killed 10 s later.
-timeout -k 10 "$TIMEOUT" "${QEMU[@]}" </dev/null >"$OUT/qemu.out" 2>&1
+timeout -k 10 "$TIMEOUT" "${QEMU[@]}" </dev/null >"$OUT/qemu.out" 2>&1 &
+qpid=$!
+hb_dead=0
+if [ -n "$HB_FILE" ]; then
+	while kill -0 $qpid 2>/dev/null; do
+		sleep 2
+		[ -f "$HB_FILE" ] || continue
+		age=$(( $(date +%s) - $(stat -c %Y "$HB_FILE" 2>/dev/null || date +%s) ))
+		if [ "$age" -ge "$HB_SECS" ]; then
+			hb_dead=$age
+			# timeout(1) passes SIGTERM on to QEMU; QEMU itself
+			# gets SIGKILL if it has not gone 10 s later.
+			kill -TERM $qpid 2>/dev/null
+			for _ in 1 2 3 4 5 6 7 8 9 10; do
+				sleep 1
+				kill -0 $qpid 2>/dev/null || break
+			done
+			pkill -KILL -P $qpid 2>/dev/null
+			break
+		fi
+	done
+fi
+wait $qpid
 qrc=$?
 set -e
 flock -u 9
@@ -118,7 +154,9 @@ if [ -n "$marker" ]; then
 	echo "$PROG: VM finished in ${elapsed}s, payload exit code $rc"
 	exit 0
 fi
-if [ $qrc = 124 ] || [ $qrc = 137 ]; then
+if [ "$hb_dead" != 0 ]; then
+	echo "$PROG: FAIL: timeout after ${elapsed}s without VBT-DONE: no heartbeat for ${hb_dead}s (see $CONSOLE)" >&2
+elif [ $qrc = 124 ] || [ $qrc = 137 ]; then
 	echo "$PROG: FAIL: timeout after ${TIMEOUT}s without VBT-DONE (see $CONSOLE)" >&2
 elif grep -aq 'Kernel panic' "$CONSOLE" 2>/dev/null; then
 	echo "$PROG: FAIL: kernel panic after ${elapsed}s, no VBT-DONE (see $CONSOLE)" >&2

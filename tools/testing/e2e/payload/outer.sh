@@ -35,6 +35,14 @@ export HOME=/root TMPDIR=/tmp
 
 LOG=$E/logs
 SOCK=$E/vhost-blk.sock
+# The heartbeat run-e2e.sh watches (run-vm.sh --heartbeat): rewritten every
+# 5 s through the e2elogs share.  It stops when the outer VM can no longer
+# run a shell loop or reach the host's 9p server (a CPU lost inside a
+# nested guest), and the host then ends the VM instead of waiting for its
+# time limit.  A task of ours that hangs does not stop it.
+( while :; do date +%s > "$LOG/heartbeat"; sleep 5; done ) > /dev/null 2>&1 &
+HBPID=$!
+trap 'kill "$HBPID" 2>/dev/null' EXIT
 CHECKLOG=$TOP/tools/testing/vm/check-log.sh
 HZ=$(getconf CLK_TCK)
 mapfile -t TESTS < "${TESTS_FILE:-tests.txt}"
