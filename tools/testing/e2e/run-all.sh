@@ -183,6 +183,7 @@ for r in "${RUNS[@]}"; do
 	fi
 	p0=$PASS f0=$FAIL s0=$SKIP
 	count "$tap"
+	[ "$rc" != 0 ] || [ -z "$why" ] || why="last retried after: $why"
 	RUNSUM+=("# e2e: $backend on $kver: $((PASS - p0)) passed, $((FAIL - f0)) failed, $((SKIP - s0)) skipped; $attempt attempt(s)${why:+; $why}")
 done
 # One line per run again at the end, where a CI log's tail shows them.
