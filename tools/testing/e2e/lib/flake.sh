@@ -3,21 +3,26 @@
 # See Documentation/vhost/vhost-blk-testing.rst, "End-to-end guests and the
 # nested test bed".
 
+# cut_before_report LOG N OURS BEFORE: a report starting at line N of LOG
+# that names none of the extended regex OURS from there on ("Modules linked
+# in" lines aside) is not about our code: LOG's lines before it go to
+# BEFORE, to be checked on their own.  Fails if OURS shows up.  Run without
+# pipefail (grep -q quits early).
+cut_before_report() {
+	! sed -n "$2,\$p" "$1" | grep -v "Modules linked in" | grep -qiE "$3" || return 1
+	head -n $(($2 - 1)) "$1" > "$4"
+}
+
 # death_report OUT REGEX NAME: the first line of OUT/console.log matching
 # REGEX starts the report the outer VM died of.  Prints that line's number
-# if no vhost code appears from there on ("Modules linked in" aside) and
-# the log before it, kept as OUT/console-before-NAME.log, is clean.
+# if no vhost code appears from there on and the log before it, kept as
+# OUT/console-before-NAME.log, is clean.  Called by flake_reason only.
 death_report() {
-	# Callers run with pipefail; a grep -q or head that stops reading
-	# early must not turn a match into a failure (its writer's SIGPIPE).
-	local -
-	set +o pipefail
 	local log=$1/console.log before=$1/console-before-$3.log n
 	[ -r "$log" ] || return 1
 	n=$(grep -n -m1 -E "$2" "$log" | cut -d: -f1)
 	[ -n "$n" ] || return 1
-	! sed -n "${n},\$p" "$log" | grep -v "Modules linked in" | grep -q vhost || return 1
-	head -n $((n - 1)) "$log" > "$before"
+	cut_before_report "$log" "$n" vhost "$before" || return 1
 	bash "$TOP/tools/testing/vm/check-log.sh" "$before" > /dev/null 2>&1 || return 1
 	echo "$n"
 }
@@ -29,8 +34,8 @@ death_report() {
 # never completes a request leaves tasks waiting in D state (hung tasks,
 # which stay verdicts), not CPUs spinning.  So when the first report in LOG
 # is such a stall or lockup and nothing from it on names the block path
-# (virtio_blk, blk-mq, vhost; "Modules linked in" aside), only the log
-# before it is checked (kept as LOG.before-stall); otherwise all of it.
+# (virtio_blk, blk-mq, vhost), only the log before it is checked (kept as
+# LOG.before-stall); otherwise all of it.  Also used by payload/outer.sh.
 guest_log_cut() {
 	local -
 	set +o pipefail
@@ -40,9 +45,7 @@ guest_log_cut() {
 	if [ -n "$first" ] &&
 		printf '%s\n' "$first" | grep -qE 'rcu: INFO: .*detected stall|self-detected stall|BUG: soft lockup' &&
 		n=$(grep -n -m1 -F -- "$first" "$log" | cut -d: -f1) && [ -n "$n" ] &&
-		! sed -n "${n},\$p" "$log" | grep -v "Modules linked in" |
-			grep -qiE 'vhost|virtio_blk|virtblk|blk_mq|blk-mq'; then
-		head -n $((n - 1)) "$log" > "$log.before-stall"
+		cut_before_report "$log" "$n" 'vhost|virtio_blk|virtblk|blk_mq|blk-mq' "$log.before-stall"; then
 		echo "$log.before-stall"
 	else
 		echo "$log"
@@ -52,7 +55,9 @@ guest_log_cut() {
 # flake_reason OUT TAPFILE: prints why a failed run looks like a nested-SVM
 # flake and returns 0; returns 1 (printing why not) if it may be real.
 flake_reason() {
-	# As in death_report: no pipefail here (sed | head | grep -q).
+	# Callers run with pipefail; a grep -q or head that stops reading
+	# early (sed | head | grep -q) must not turn a match into a failure
+	# by its writer's SIGPIPE.
 	local -
 	set +o pipefail
 	local out=$1 tap=$2 sig= l logs=() premod=0 srcu=0
