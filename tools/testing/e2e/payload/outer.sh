@@ -348,7 +348,7 @@ boot_guest() {
 	wait $qpid
 	QRC=$?
 	GSECS=$((SECONDS - t0))
-	if grep -q 'VBT-DONE rc=' "$gt"; then GDONE=1; else GDONE=0; fi
+	if grep -q 'VBT-DONE rc=' "$gt" "$con"; then GDONE=1; else GDONE=0; fi
 	diag "guest phase $PH: ${GSECS}s, qemu exit status $QRC, guest $([ $GDONE = 1 ] && echo finished || echo 'did NOT finish')"
 	if [ $QRC != 0 ] || [ $GDONE != 1 ]; then
 		# How the guest ended, from QEMU's trace of KVM exits to userspace:
