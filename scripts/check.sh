@@ -24,7 +24,7 @@ cd "$TOP" || exit 2
 RESULTS=$TOP/build/results
 mkdir -p "$RESULTS"
 
-PASS=0 FAIL=0 SKIP=0 STAGES=()
+PASS=0 FAIL=0 SKIP=0 STAGES=() NOTES=()
 
 # count_summary FILE: add the counts of the "N passed, N failed[, N skipped]"
 # line a sub-suite printed last; a missing line is one failure.
@@ -33,6 +33,7 @@ count_summary() {
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" | tail -n1)
 	if [ -z "$line" ]; then
 		echo "check: $1 has no summary line" >&2
+		NOTES+=("check: ${1##*/} has no summary line (1 failure)")
 		FAIL=$((FAIL + 1))
 		return
 	fi
@@ -47,11 +48,13 @@ count_summary() {
 count_tap() {
 	local p f s
 	if ! read -r p f s < <(tools/testing/vm/tap-count.sh "$1"); then
+		NOTES+=("check: cannot count ${1##*/} (1 failure)")
 		FAIL=$((FAIL + 1))
 		return
 	fi
 	if [ $((p + f + s)) -eq 0 ]; then
 		echo "check: $1 has no test results" >&2
+		NOTES+=("check: ${1##*/} has no test results (1 failure)")
 		FAIL=$((FAIL + 1))
 	fi
 	PASS=$((PASS + p)) FAIL=$((FAIL + f)) SKIP=$((SKIP + s))
@@ -69,6 +72,7 @@ step() {
 	fi
 	echo "check: $name FAILED:" >&2
 	tail -n 30 "$RESULTS/$name.log" | sed 's/^/    /' >&2
+	NOTES+=("check: $name FAILED: $(tail -n 1 "$RESULTS/$name.log" | cut -c1-200)")
 	FAIL=$((FAIL + 1))
 	return 1
 }
@@ -121,6 +125,7 @@ if [ "$DEBUG_KERNEL" = 1 ]; then
 	else
 		echo "check: debug-kernel FAILED:" >&2
 		tail -n 30 "$RESULTS/debug-kernel.log" | sed 's/^/    /' >&2
+		NOTES+=("check: debug-kernel FAILED: $(tail -n 1 "$RESULTS/debug-kernel.log" | cut -c1-200)")
 		FAIL=$((FAIL + 1))
 		DEBUG_KERNEL=0
 	fi
@@ -147,11 +152,18 @@ fi
 # The failures again, last, where the tail of a long log shows them (the
 # e2e stage adds one line per run with its retry verdict).
 echo "== summary"
+[ ${#NOTES[@]} -eq 0 ] || printf '%s\n' "${NOTES[@]}"
 for f in "${STAGES[@]}"; do
-	re='^not ok '
-	# e2e.log also holds the failures of attempts that were retried.
-	[ "${f##*/}" != e2e.log ] || re='^# e2e: .* on .*: [0-9]+ passed'
-	grep -hE "$re" "$f" | cut -c1-300 | sed "s|^|${f##*/}: |" | head -n 20 || true
+	case "${f##*/}" in
+	# e2e.log also holds the failures of attempts that were retried: its
+	# per-run lines (and the first kernel-log reports of failed runs).
+	e2e.log) re='^# e2e: (.* on .*: [0-9]+ passed|  )' ;;
+	# run-suite.sh: a VM that died, a target that could not run, a
+	# kernel log that is not clean (and its first offending lines).
+	kselftests*.log) re='^not ok |^    FAIL |^[^ ]+: (FAIL|could not run)|NOT clean|^    (>> |[^ ]+: [0-9]+ suspicious)' ;;
+	*) re='^not ok ' ;;
+	esac
+	grep -hE "$re" "$f" | cut -c1-300 | sed "s|^|${f##*/}: |" | head -n 24 || true
 done
 echo "$PASS passed, $FAIL failed, $SKIP skipped"
 [ "$FAIL" -eq 0 ]

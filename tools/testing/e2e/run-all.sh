@@ -113,6 +113,14 @@ count() { # TAPFILE
 	PASS=$((PASS + p)) FAIL=$((FAIL + f)) SKIP=$((SKIP + s))
 }
 
+# first_reports TAPFILE: for the summary of a failed run, the kernel-log
+# reports its TAP diagnostics quote (check-log.sh's header and first
+# offending lines), so that the tail of a CI log says what the logs showed.
+first_reports() {
+	grep -E '^#   ([^ ]+: [0-9]+ suspicious|>> )' "$1" | sed 's/\r$//' | cut -c1-220 |
+		awk '/suspicious/ { n = 0 } n++ < 4' | head -n 12 | sed 's/^#   /# e2e:   /' || true
+}
+
 # flake_reason OUT TAPFILE (lib/flake.sh)
 # shellcheck source=lib/flake.sh
 . "$HERE/lib/flake.sh"
@@ -185,6 +193,7 @@ for r in "${RUNS[@]}"; do
 	count "$tap"
 	[ "$rc" != 0 ] || [ -z "$why" ] || why="last retried after: $why"
 	RUNSUM+=("# e2e: $backend on $kver: $((PASS - p0)) passed, $((FAIL - f0)) failed, $((SKIP - s0)) skipped; $attempt attempt(s)${why:+; $why}")
+	[ $((FAIL - f0)) -eq 0 ] || mapfile -t -O "${#RUNSUM[@]}" RUNSUM < <(first_reports "$tap")
 done
 # One line per run again at the end, where a CI log's tail shows them.
 printf '%s\n' "${RUNSUM[@]}"
