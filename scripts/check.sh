@@ -160,7 +160,7 @@ for f in "${STAGES[@]}"; do
 	e2e.log) re='^# e2e: (.* on .*: [0-9]+ passed|  )' ;;
 	# run-suite.sh: a VM that died, a target that could not run, a
 	# kernel log that is not clean (and its first offending lines).
-	kselftests*.log) re='^not ok |^    FAIL |^[^ ]+: (FAIL|could not run)|NOT clean|^    (>> |[^ ]+: [0-9]+ suspicious)' ;;
+	kselftests*.log) re='^not ok |^    FAIL |^[^ ]+: (FAIL|could not run|RETRY)|NOT clean|^    (>> |[^ ]+: [0-9]+ suspicious)' ;;
 	*) re='^not ok ' ;;
 	esac
 	grep -hE "$re" "$f" | cut -c1-300 | sed "s|^|${f##*/}: |" | head -n 24 || true

@@ -67,6 +67,21 @@ fi
 
 TOTAL_PASS=0 TOTAL_FAIL=0 TOTAL_SKIP=0
 
+# A VM that died during boot, before the payload printed a single TAP line
+# and before vhost_blk.ko was loaded, died of the test bed (TCG, the host),
+# not of anything under test: it boots again, at most BOOT_RETRIES times
+# ($VHOST_BLK_BOOT_RETRIES, default 1).  Every attempt's failure is printed
+# above the target's result; once a test has run, nothing is retried.
+BOOT_RETRIES=${VHOST_BLK_BOOT_RETRIES:-1}
+[[ "$BOOT_RETRIES" =~ ^[0-9]+$ ]] || die "VHOST_BLK_BOOT_RETRIES must be a number"
+
+# died_before_tests OUT: true if OUT/tap.txt has no TAP line ("TAP version",
+# a plan or a result) and the console never mentions vhost_blk.
+died_before_tests() {
+	! grep -aqE '^(TAP version|[0-9]+\.\.[0-9]+|(not )?ok )' "$1/tap.txt" 2>/dev/null &&
+		! grep -aq 'vhost_blk' "$1/console.log" 2>/dev/null
+}
+
 # run_target NAME VMLINUZ KVER MODROOT KO PAYLOAD [run-vm.sh args...]
 # Boots one VM, adds its results to the totals and prints one summary line
 # (details above it).  Never aborts the suite.
@@ -79,7 +94,7 @@ run_target() {
 	local k
 	for k in "${KMODS[@]}"; do mkargs+=(--kmod "$k"); done
 
-	rm -rf "$out"
+	rm -rf "$out" "$out".attempt*
 	mkdir -p "$out"
 	# Setup problems: the target counts as one failed test.
 	if [ ! -r "$vmlinuz" ]; then why="kernel $vmlinuz not found"
@@ -97,14 +112,24 @@ run_target() {
 		return 0
 	fi
 
-	local t0=$SECONDS
-	if ! "$VM/run-vm.sh" --kernel "$vmlinuz" --initrd "$out/initramfs.cpio.gz" \
-		--out "$out" "$@" >"$out/run-vm.log" 2>&1; then
-		fail=$((fail + 1))
+	local t0=$SECONDS attempt=1
+	while ! "$VM/run-vm.sh" --kernel "$vmlinuz" --initrd "$out/initramfs.cpio.gz" \
+		--out "$out" "$@" >"$out/run-vm.log" 2>&1; do
 		echo "$name: FAIL: $(tail -n1 "$out/run-vm.log")"
 		echo "$name: last lines of $out/console.log:"
 		tail -n 30 "$out/console.log" 2>/dev/null | sed 's/\r$//; s/^/    /'
-	fi
+		if [ $attempt -le "$BOOT_RETRIES" ] && died_before_tests "$out"; then
+			echo "$name: RETRY: the VM died before any test ran and before vhost_blk was" \
+				"loaded (not a result of ours); logs kept in $out.attempt$attempt"
+			rm -rf "$out.attempt$attempt"
+			mkdir -p "$out.attempt$attempt"
+			cp -p "$out"/*.log "$out"/tap.txt "$out.attempt$attempt"/ 2>/dev/null || true
+			attempt=$((attempt + 1))
+			continue
+		fi
+		fail=$((fail + 1))
+		break
+	done
 	local secs=$((SECONDS - t0))
 
 	# TAP results, also from a VM that died half way: they are real results.
