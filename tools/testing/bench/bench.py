@@ -573,6 +573,23 @@ def remaining(args):
     print(slots, phases_left)
 
 
+def read_irqs(phase_dir):
+    """The guest's interrupt counts (guest/mark.sh, one irq-uN.tsv per
+    unit): {slot id: {"start": n, "end": n}}; empty for runs from before."""
+    out = {}
+    try:
+        names = [n for n in os.listdir(phase_dir) if n.startswith("irq-u") and n.endswith(".tsv")]
+    except OSError:
+        return out
+    for n in names:
+        with open(os.path.join(phase_dir, n)) as f:
+            for ln in f:
+                w = ln.split()
+                if len(w) == 3 and w[0] in ("start", "end") and w[2].isdigit():
+                    out.setdefault(w[1], {})[w[0]] = int(w[2])
+    return out
+
+
 def collect(logs):
     with open(os.path.join(logs, "plan.json")) as f:
         pl = json.load(f)
@@ -587,6 +604,7 @@ def collect(logs):
     res = []        # one entry per slot
     for p in pl["phases"]:
         pid = p["id"]
+        irq = read_irqs(os.path.join(logs, f"phase{pid}"))
         guest = {}
         for u in range(1, len(p["units"]) + 1):
             js = load_json(os.path.join(logs, f"phase{pid}", f"guest-u{u}.json"))
@@ -611,6 +629,9 @@ def collect(logs):
                              rep=r, job=job, backend=b, fio=m, cpu=c)
                     if m and c and m["ios"]:
                         e["us_per_io"] = {k: c[k] * 1e6 / m["ios"] for k in ("io", "vcpu", "other", "total")}
+                    i = irq.get(sid, {})
+                    if m and m["ios"] and "start" in i and "end" in i:
+                        e["irqs_per_io"] = (i["end"] - i["start"]) / m["ios"]
                     res.append(e)
     return pl, res
 
@@ -633,6 +654,7 @@ def summarize(pl, res):
             io_us=[x["io"] for x in u], vcpu_us=[x["vcpu"] for x in u],
             other_us=[x["other"] for x in u],
             total_us=[x["total"] for x in u],
+            irqs=[e["irqs_per_io"] for e in es if e.get("irqs_per_io") is not None],
             threads=[x["threads"] for x in c],
             top=(c[len(c) // 2]["top"] if c else []))
     for (pid, job, b), s in out.items():
@@ -728,6 +750,23 @@ def markdown(pl, summ, meta):
                 row += ["–"] * 2
             L.append("| " + " | ".join(row) + " |")
         L.append("")
+        # Table 4: the guest's completion interrupts per I/O.
+        if any(s.get("irqs") for k, s in summ.items() if k[0] == pid):
+            L.append("Guest completion interrupts per I/O (median; 1.0 = one interrupt "
+                     "for every request, lower = completions batched or suppressed):\n")
+            hdr = ["backend"] + list(p["jobs"])
+            L.append("| " + " | ".join(hdr) + " |")
+            L.append("|" + "---|" * len(hdr))
+            for b in p["backends"]:
+                if b == NATIVE:
+                    continue
+                row = [BACKENDS[b]["short"]]
+                for job in p["jobs"]:
+                    s = summ.get((pid, job, b))
+                    v = med(s["irqs"]) if s and s.get("irqs") else None
+                    row.append(f"{v:.2f}" if v is not None else "–")
+                L.append("| " + " | ".join(row) + " |")
+            L.append("")
     return "\n".join(L)
 
 

@@ -59,6 +59,8 @@ r=${START_UNIT:-1}   # > 1 when the outer VM boots this guest again
 while [ $r -le $UNITS ]; do
 	$FIO --output-format=json --output=/io/guest-u$r.json /io/u$r.fio \
 		> /io/guest-u$r.err 2>&1 || log "fio unit $r exited with $?"
+	# mark.sh's interrupt counts of this unit (one fork per unit)
+	[ -f /tmp/irq.tsv ] && mv /tmp/irq.tsv /io/irq-u$r.tsv
 	/bin/sh /payload/mark.sh saved u$r
 	r=$((r + 1))
 done

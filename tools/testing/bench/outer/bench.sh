@@ -319,6 +319,8 @@ boot_guest() { # ATTEMPT
 			start|end) snap "$kind" "$id" ;;
 			native) run_native "$id" ;;
 			saved)
+				# (interrupt counts: none from a guest of an older payload)
+				cp "$gio/irq-$id.tsv" "$PLOG/" 2>/dev/null
 				if cp "$gio/guest-$id.json" "$gio/guest-$id.err" "$gio/disks.txt" "$PLOG/"; then
 					echo "$P ${id#u}" >> "$LOG/saved.txt"
 					START_UNIT=$((${id#u} + 1))
