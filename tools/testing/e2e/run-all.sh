@@ -38,7 +38,7 @@ usage: $PROG [--only BACKEND:KVER]... [--debug-kernel] [--retries N]
                   (build/debug-kernel/current.env; tools/testing/debug-kernel)
   --retries N     reruns of a run that failed only by a known nested-SVM
                   flake (default 2; none once the e2e stage has run
-                  \$VHOST_BLK_E2E_BUDGET seconds, default 900).  A run that
+                  \$VHOST_BLK_E2E_BUDGET seconds, default 1200).  A run that
                   still failed only that way reports its missing results
                   as SKIP (lib/flake.sh)
   --results DIR   where each run's logs go (default build/results)
@@ -56,7 +56,7 @@ USAGE
 die() { echo "$PROG: error: $*" >&2; exit 2; }
 
 ONLY=() RETRIES=2 RESULTS=$TOP/build/results DEBUG=${VHOST_BLK_E2E_DEBUG:-0}
-BUDGET=${VHOST_BLK_E2E_BUDGET:-900}
+BUDGET=${VHOST_BLK_E2E_BUDGET:-1200}
 ACCEL=${VHOST_BLK_E2E_ACCEL:-tcg} KILL=${VHOST_BLK_E2E_KILL:-1}
 while [ $# -gt 0 ]; do
 	case "$1" in
