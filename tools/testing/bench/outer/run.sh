@@ -48,5 +48,8 @@ cp -a /payload/. /host/tmp/bench/ || { echo "bench: cannot copy the payload" >&2
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 benchlogs /host/tmp/bench/logs ||
 	{ echo "bench: no benchlogs share" >&2; exit 1; }
 cp /tmp/setup-errors /host/tmp/bench/logs/setup-errors
+# The heartbeat run-bench.sh watches (run-vm.sh --heartbeat): a VM whose
+# CPUs or 9p replies are lost stops rewriting it.
+( while :; do date +%s > /host/tmp/bench/logs/heartbeat; sleep 5; done ) > /dev/null 2>&1 &
 
 exec chroot /host /bin/bash /tmp/bench/bench.sh
