@@ -307,9 +307,11 @@ boot_guest() { # ATTEMPT
 	# A nested guest that stops sending events is dead: QEMU pauses a guest
 	# whose VMRUN failed ("KVM: entry failed", kvm_amd: invalid VMCB) and
 	# waits forever.  The longest quiet time of a live guest is its boot.
-	local last=$SECONDS done=0 up stuck=0 quiet=240
+	local last=$SECONDS done=0 up stuck=0 quiet=240 alive=-1
 	: > "$B/kthreads"
 	while :; do
+		# For the heartbeat (outer/run.sh): this loop still turns.
+		[ "$alive" = "$SECONDS" ] || { : > "$B/alive"; alive=$SECONDS; }
 		# An event is complete once its line (with the newline) is there.
 		if [ -e "$gio/ev/$n" ] && read -r kind id < "$gio/ev/$n" && [ -n "$id" ]; then
 			read -r up _ < /proc/uptime
@@ -361,6 +363,7 @@ boot_guest() { # ATTEMPT
 		fi
 		nap 0.05
 	done
+	rm -f "$B/alive"   # (the heartbeat no longer waits for this loop)
 	local i qrc=killed
 	if [ -n "$ppid" ]; then
 		kill -INT "$ppid" 2>/dev/null
