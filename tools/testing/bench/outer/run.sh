@@ -51,9 +51,11 @@ cp /tmp/setup-errors /host/tmp/bench/logs/setup-errors
 # The heartbeat run-bench.sh watches (run-vm.sh --heartbeat): a VM whose
 # CPUs or 9p replies are lost stops rewriting it.  While bench.sh waits for
 # a nested guest's events it marks /tmp/bench/alive every second; a mark
-# older than 100 s (bench.sh stuck, seen: in a write to the logs share
-# whose reply went to the CPU inside the nested guest; 9p waits are
-# killable, so no hung-task report) stops the heartbeat too.
+# older than 100 s stops the heartbeat too: seen, bench.sh stopped for
+# 15 minutes while this loop went on and the kernel reported nothing (a 9p
+# wait, which is killable and so never a hung task, would look like that;
+# where it stopped is not known).  Its steps after a guest ends are not
+# covered yet.
 ( while :; do
 	now=$(date +%s)
 	a=$(stat -c %Y /host/tmp/bench/alive 2>/dev/null || echo "$now")
