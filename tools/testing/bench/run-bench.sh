@@ -46,7 +46,8 @@ usage: $PROG [--quick] [--kver KVER] [--guest-kver KVER] [--runtime SEC]
   --out         results directory (default build/bench/YYYYmmdd-HHMMSS)
   --no-build    use build/KVER/vhost_blk.ko and build/tools as they are
   --update-doc  put the results table into Documentation/benchmarks.md
-  --max-boots   boots of the outer VM if it dies mid-run (default 4)
+  --max-boots   boots of the outer VM if it dies mid-run (default 12; each
+                boot must save a unit or the run stops)
   --resume DIR  continue the run in DIR (same plan, same payload) from its
                 first unsaved repetition
 
@@ -57,7 +58,7 @@ USAGE
 }
 die() { echo "$PROG: error: $*" >&2; exit 2; }
 
-MODE=full KVER= GUEST_KVER= RUNTIME= REPS= OUT= BUILD=1 DOC=0 MAX_BOOTS=4 RESUME=
+MODE=full KVER= GUEST_KVER= RUNTIME= REPS= OUT= BUILD=1 DOC=0 MAX_BOOTS=12 RESUME=
 GUEST_CPU=host,xsave=off   # as tools/testing/e2e: no XSAVE warning, no hangs
 DEVSIZE_MB=256
 ARGS=("$@")
