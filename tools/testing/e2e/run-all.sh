@@ -121,6 +121,17 @@ first_reports() {
 		awk '/suspicious/ { n = 0 } n++ < 4' | head -n 12 | sed 's/^#   /# e2e:   /' || true
 }
 
+# hang_details TAPFILE: for the summary of a failed run whose guest was
+# stopped at its limit, what the outer harness saw before stopping it: the
+# phase, vhost_blk's counters and the guest's last I/O watch lines.
+hang_details() {
+	awk '/^# guest phase .* (still running after|end: )/ ||
+		/^# vhost_blk counters: / { print; next }
+	/^# guest-. I\/O watch / { w = 4; print; next }
+	w > 0 && /^#   \| / { w--; print }' "$1" | sed 's/\r$//' | cut -c1-220 |
+		head -n 14 | sed 's/^# /# e2e:   /' || true
+}
+
 # flake_reason OUT TAPFILE (lib/flake.sh)
 # shellcheck source=lib/flake.sh
 . "$HERE/lib/flake.sh"
@@ -193,7 +204,10 @@ for r in "${RUNS[@]}"; do
 	count "$tap"
 	[ "$rc" != 0 ] || [ -z "$why" ] || why="last retried after: $why"
 	RUNSUM+=("# e2e: $backend on $kver: $((PASS - p0)) passed, $((FAIL - f0)) failed, $((SKIP - s0)) skipped; $attempt attempt(s)${why:+; $why}")
-	[ $((FAIL - f0)) -eq 0 ] || mapfile -t -O "${#RUNSUM[@]}" RUNSUM < <(first_reports "$tap")
+	if [ $((FAIL - f0)) -ne 0 ]; then
+		mapfile -t -O "${#RUNSUM[@]}" RUNSUM < <(first_reports "$tap")
+		mapfile -t -O "${#RUNSUM[@]}" RUNSUM < <(hang_details "$tap")
+	fi
 done
 # One line per run again at the end, where a CI log's tail shows them.
 printf '%s\n' "${RUNSUM[@]}"

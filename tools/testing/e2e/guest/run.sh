@@ -478,11 +478,13 @@ ladder() {
 	diag "ladder: done"
 }
 
-# Background: every 3 s, requests in flight and completions per queue, to
-# /e2e/watch: when I/O hangs, outer.sh shows the last lines.
+# Background: every 3 s, requests in flight, requests completed (reads and
+# writes, /sys/block/vda/stat) and completion interrupts per queue, to
+# /e2e/watch: outer.sh tells a slow guest from a hung one by them (I/O in
+# flight and nothing completing) and shows the last lines when I/O hangs.
 if [ $EV != /dev/stdout ]; then
 	(while :; do
-		echo "$(now)s inflight(r w): $(tr -s ' ' < /sys/block/vda/inflight) irqs: $(req_irqs)" >> /e2e/watch
+		echo "$(now)s inflight(r w): $(tr -s ' ' < /sys/block/vda/inflight) done(r w): $(awk '{ print $1, $5 }' /sys/block/vda/stat) irqs: $(req_irqs)" >> /e2e/watch
 		sleep 3
 	done) &
 	WATCH=$!

@@ -312,8 +312,13 @@ boot_guest() {
 	printf '%q ' "${cmd[@]}" "${args[@]}" > "$LOG/guest-$PH-cmdline.txt"
 	: > "$gt"
 	: > "$con"
-	local t0=$SECONDS n=0 total alive line wsize=0 ws wt=$SECONDS
-	timeout -k 5 "$to" "${cmd[@]}" "${args[@]}" < /dev/null \
+	local t0=$SECONDS n=0 total alive line wsize=0 ws wt=$SECONDS el prog
+	# The phase's limit TO is where a guest is stopped unless it is still
+	# getting work done (io_progress): then 30 s more at a time, up to
+	# GUEST_SLOW_FACTOR x TO (a slow host, not a hang).  timeout(1) is the
+	# backstop if stopping it below does not work.
+	local deadline=$to cap=$((to * ${GUEST_SLOW_FACTOR:-2})) stopped=0
+	timeout -k 5 "$((cap + 10))" "${cmd[@]}" "${args[@]}" < /dev/null \
 		> "$LOG/guest-$PH-qemu.log" 2>&1 &
 	local qpid=$!
 	while :; do
@@ -337,11 +342,29 @@ boot_guest() {
 			diag "guest phase $PH: $GFAIL; stopping it"
 			kill -TERM $qpid 2>/dev/null
 		fi
-		# About to time out: look at the outer side while the guest hangs.
-		if [ $DUMPED = 0 ] && [ $((SECONDS - t0)) -ge $((to - 8)) ]; then
-			diag "guest phase $PH still running after $((SECONDS - t0))s: state before the timeout"
-			diag_file "$gio/watch" 6 "guest-$PH I/O watch (in flight, completion IRQs)"
-			dump_state
+		# Near the limit: give a guest that is still working more time;
+		# otherwise look at the outer side while the guest hangs, then
+		# stop it (TERM, KILL 10 s later).
+		el=$((SECONDS - t0))
+		if [ $DUMPED = 0 ] && [ $el -ge $((deadline - 8)) ]; then
+			if [ $((deadline + 30)) -le $cap ] &&
+				prog=$(io_progress "$gio/watch" $((SECONDS - wt))); then
+				deadline=$((deadline + 30))
+				diag "guest phase $PH still working at ${el}s ($prog): its limit goes from $((deadline - 30))s to ${deadline}s (at most ${cap}s)"
+			else
+				diag "guest phase $PH still running after ${el}s: state before the timeout"
+				diag_file "$gio/watch" 6 "guest-$PH I/O watch (in flight, completed, completion IRQs)"
+				dump_state
+			fi
+		fi
+		if [ $el -ge $deadline ]; then
+			if [ $stopped = 0 ]; then
+				diag "guest phase $PH: stopping it at its ${deadline}s limit"
+				kill -TERM $qpid 2>/dev/null
+				stopped=1
+			elif [ $el -ge $((deadline + 10)) ]; then
+				pkill -KILL -P $qpid 2>/dev/null
+			fi
 		fi
 		sleep 0.25
 	done
@@ -349,6 +372,9 @@ boot_guest() {
 	QRC=$?
 	GSECS=$((SECONDS - t0))
 	if grep -q 'VBT-DONE rc=' "$gt" "$con"; then GDONE=1; else GDONE=0; fi
+	# Stopped at its limit (QEMU exits 0 on SIGTERM): a timeout like
+	# timeout(1)'s own.
+	[ $stopped = 0 ] || [ $GDONE = 1 ] || QRC=124
 	diag "guest phase $PH: ${GSECS}s, qemu exit status $QRC, guest $([ $GDONE = 1 ] && echo finished || echo 'did NOT finish')"
 	if [ $QRC != 0 ] || [ $GDONE != 1 ]; then
 		# How the guest ended, from QEMU's trace of KVM exits to userspace:
@@ -380,7 +406,7 @@ boot_guest() {
 		fi
 		diag "guest phase $PH end: $GEND"
 		if [ $DUMPED = 0 ]; then
-			diag_file "$gio/watch" 6 "guest-$PH I/O watch (in flight, completion IRQs)"
+			diag_file "$gio/watch" 6 "guest-$PH I/O watch (in flight, completed, completion IRQs)"
 			dump_state
 		fi
 		tail -n 200 "$ex" > "$LOG/guest-$PH-kvm-exits-tail.log" 2>/dev/null
@@ -388,6 +414,34 @@ boot_guest() {
 		diag_file "$LOG/guest-$PH-qemu.log" 10 "guest-$PH qemu stderr"
 		diag_file "$LOG/backend.log" 10 "backend log"
 	fi
+}
+# io_progress WATCHFILE SILENT-SECONDS: at a phase's limit, is the guest
+# still getting work done?  Its I/O watch (a line every 3 s: requests in
+# flight, requests completed) must have been written in the last 10 s, and
+# over its last 30 s requests completed, or nothing was in flight at all
+# (the guest busy on its CPUs: fsck, checksums).  A lost kick or a lost
+# completion leaves the opposite: requests in flight, none completing.
+# Prints what it saw; fails if the guest is not progressing.
+io_progress() {
+	local w=$1 silent=$2
+	[ -s "$w" ] && [ "$silent" -lt 10 ] || return 1
+	awk '
+	$2 == "inflight(r" && $6 == "done(r" {
+		n++; t[n] = $1 + 0; busy[n] = $4 + $5; done[n] = $8 + $9
+	}
+	END {
+		if (n < 2) exit 1
+		for (i = n; i > 1 && t[n] - t[i] < 30; i--)
+			;
+		if (t[n] - t[i] < 30) exit 1
+		if (done[n] > done[i]) {
+			printf "%d requests completed in the last %ds", done[n] - done[i], t[n] - t[i]
+			exit 0
+		}
+		for (j = i; j <= n; j++)
+			if (busy[j]) exit 1
+		printf "nothing in flight for %ds, busy on its CPUs", t[n] - t[i]
+	}' "$w"
 }
 # watch_idle WATCHFILE: the guest's last I/O watch line shows nothing in
 # flight (its own /sys/block/vda/inflight).
@@ -438,18 +492,23 @@ guest_shut_down_hung() {
 	echo "KVM_EXIT_SHUTDOWN: the guest triple-faulted (its I/O watch silent ${silent}s), and its QEMU did not exit until killed"
 }
 # guest_too_slow WATCHFILE SILENT-SECONDS: a guest that timed out while it
-# was still running (its I/O watch wrote within the last 10 s) and nothing
-# was in flight: not in the guest's last watch line (the guest's own
+# was still running (its I/O watch wrote within the last 10 s) and either
+# nothing was in flight (not in the guest's last watch line, the guest's own
 # /sys/block/vda/inflight, which holds every request a lost kick or a lost
-# completion leaves behind) nor in vhost_blk when the state was dumped
-# before the timeout.  Slow, not hung.  Prints the reason; fails if it is
-# not that.
+# completion leaves behind, nor in vhost_blk when the state was dumped
+# before the timeout), or its requests were still completing at the end of
+# the extended limit (io_progress: a slow host).  Slow, not hung.  Prints
+# the reason; fails if it is not that.
 guest_too_slow() {
-	local w=$1 silent=$2
+	local w=$1 silent=$2 prog
 	[ -s "$w" ] && [ "$silent" -lt 10 ] || return 1
-	watch_idle "$w" || return 1
-	[ -z "$DUMP_INFLIGHT" ] || [ "$DUMP_INFLIGHT" = 0 ] || return 1
-	echo "the guest was too slow: still running at the timeout, nothing in flight in the guest or in vhost_blk"
+	if watch_idle "$w" && { [ -z "$DUMP_INFLIGHT" ] || [ "$DUMP_INFLIGHT" = 0 ]; }; then
+		echo "the guest was too slow: still running at the timeout, nothing in flight in the guest or in vhost_blk"
+	elif prog=$(io_progress "$w" "$silent"); then
+		echo "the guest was too slow: still running at its extended limit, I/O still completing ($prog)"
+	else
+		return 1
+	fi
 }
 # What the outer side looks like when a guest hung or died: vhost_blk's
 # counters, the backend's threads and vhost_blk's kernel threads with their
