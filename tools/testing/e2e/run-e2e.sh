@@ -51,7 +51,7 @@ usage: $PROG --backend qsd|launcher|wrapper --kver KVER [--ko PATH]
   --demo       one guest boot: a short fio job (IOPS, latency, verified)
                and the ext4 round trip (demo-tests.txt; demo.sh uses it)
   --out        results directory (wiped first)
-  --timeout    outer VM timeout in seconds (default 900; a dead outer VM
+  --timeout    outer VM timeout in seconds (default 720; a dead outer VM
                is ended sooner, after 120 s without its heartbeat)
   --no-backend-kill  skip (SKIP, not pass) the SIGKILL + restart test
   --accel      the outer VM's -accel (default tcg: multi-threaded TCG;
@@ -60,7 +60,7 @@ USAGE
 }
 die() { echo "$PROG: error: $*" >&2; exit 2; }
 
-BACKEND= KVER= KO= LAUNCHER= WRAPPER= GUEST_KVER= OUT= TIMEOUT=900
+BACKEND= KVER= KO= LAUNCHER= WRAPPER= GUEST_KVER= OUT= TIMEOUT=720
 VMLINUZ= MODROOT=/
 # -cpu host alone: the 6.1 guest warns "XSAVE consistency problem" (with a
 # stack trace) on this nested TCG -> KVM stack, and ENVIRONMENT.md links
