@@ -78,6 +78,26 @@ enum {
 };
 
 /**
+ * struct vhost_blk_vq_stats - what a queue did, for VHOST_BLK_GET_VRING_STATS
+ * @kicks: guest notifications taken from the kick eventfd.
+ * @rounds: passes of the submit thread over the avail ring.
+ * @requests: descriptor chains taken from the avail ring.
+ * @completed: entries added to the used ring.
+ * @publishes: used-ring updates, each followed by vhost_signal().
+ *
+ * Counted since the device was opened.  Atomic because kicks arrive in the
+ * eventfd's wake-up and both threads add used entries, while readers take
+ * no lock.
+ */
+struct vhost_blk_vq_stats {
+	atomic64_t kicks;
+	atomic64_t rounds;
+	atomic64_t requests;
+	atomic64_t completed;
+	atomic64_t publishes;
+};
+
+/**
  * struct vhost_blk_vq - one virtqueue and the threads serving it
  * @vq: the vhost core virtqueue; its private_data is the disk while the
  *	queue runs and NULL while it is stopped (both under @vq.mutex).
@@ -93,6 +113,7 @@ enum {
  * @done: completed requests waiting for @compl_task.
  * @inflight: requests taken from the ring and not yet in the used ring.
  * @drain_wq: woken when @inflight drops to zero.
+ * @stats: counters for VHOST_BLK_GET_VRING_STATS.
  */
 struct vhost_blk_vq {
 	struct vhost_virtqueue vq;
@@ -108,6 +129,7 @@ struct vhost_blk_vq {
 	struct llist_head done;
 	atomic_t inflight;
 	wait_queue_head_t drain_wq;
+	struct vhost_blk_vq_stats stats;
 };
 
 /**

@@ -634,6 +634,7 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 	struct vhost_virtqueue *vq = &bvq->vq;
 	struct vhost_dev *dev = &bvq->blk->dev;
 	struct vhost_blk_disk *disk;
+	enum vhost_blk_disposition disp;
 	unsigned int out, in, n = 0;
 	struct blk_plug plug;
 	bool signal = false;
@@ -645,6 +646,7 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 	if (!disk)
 		goto unlock;
 
+	atomic64_inc(&bvq->stats.rounds);
 	vhost_disable_notify(dev, vq);
 	blk_start_plug(&plug);
 	for (;;) {
@@ -660,25 +662,29 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 			}
 			break;
 		}
-		switch (vhost_blk_handle_req(bvq, disk, head, out, in)) {
-		case VHOST_BLK_DONE:
-			signal = true;
-			break;
-		case VHOST_BLK_ASYNC:
-			break;
-		case VHOST_BLK_RETRY:
+		disp = vhost_blk_handle_req(bvq, disk, head, out, in);
+		if (disp == VHOST_BLK_RETRY) {
 			retry = true;
-			goto finish;
+			break;
+		}
+		/* Counted before its completion, see vhost_blk_get_vring_stats() */
+		atomic64_inc(&bvq->stats.requests);
+		if (disp == VHOST_BLK_DONE) {
+			/* Pairs with smp_rmb() in vhost_blk_get_vring_stats(). */
+			smp_mb__after_atomic();
+			atomic64_inc(&bvq->stats.completed);
+			signal = true;
 		}
 		if (++n >= VHOST_BLK_WEIGHT) {
 			set_bit(VHOST_BLK_VQ_KICKED, &bvq->flags);
 			break;
 		}
 	}
-finish:
 	blk_finish_plug(&plug);
-	if (signal)
+	if (signal) {
 		vhost_signal(dev, vq);
+		atomic64_inc(&bvq->stats.publishes);
+	}
 unlock:
 	mutex_unlock(&vq->mutex);
 	return retry;

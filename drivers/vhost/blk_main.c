@@ -329,6 +329,48 @@ unlock:
 	return ret;
 }
 
+/**
+ * vhost_blk_get_vring_stats() - VHOST_BLK_GET_VRING_STATS
+ * @blk: the device
+ * @argp: the caller's struct vhost_blk_vring_stats, @index filled in
+ *
+ * Takes no lock: the queue array is fixed from open to release and the
+ * counters are atomics, so a reader never waits for a busy queue.  They
+ * are bumped in event order (a request before its completion, a completion
+ * before the update that publishes it: the vq mutex or a barrier orders
+ * each pair) and read in the reverse order with read barriers, so
+ * even on a running queue the copy never shows more used-ring updates than
+ * completions, nor more completions than requests.
+ *
+ * Return: 0, -EFAULT or -ENOBUFS (no such queue, as for vring ioctls).
+ */
+static long vhost_blk_get_vring_stats(struct vhost_blk *blk,
+				      struct vhost_blk_vring_stats __user *argp)
+{
+	struct vhost_blk_vring_stats s;
+	struct vhost_blk_vq *bvq;
+	u32 idx;
+
+	if (get_user(idx, &argp->index))
+		return -EFAULT;
+	if (idx >= blk->nvqs)
+		return -ENOBUFS;
+	bvq = &blk->vqs[array_index_nospec(idx, blk->nvqs)];
+	memset(&s, 0, sizeof(s));
+	s.index = idx;
+	s.publishes = atomic64_read(&bvq->stats.publishes);
+	/* Pairs with smp_mb__after_atomic() in vhost_blk_publish(). */
+	smp_rmb();
+	s.completed = atomic64_read(&bvq->stats.completed);
+	/* Pairs with vq->mutex and smp_mb__after_atomic() in handle_vq. */
+	smp_rmb();
+	s.inflight = atomic_read(&bvq->inflight);
+	s.requests = atomic64_read(&bvq->stats.requests);
+	s.rounds = atomic64_read(&bvq->stats.rounds);
+	s.kicks = atomic64_read(&bvq->stats.kicks);
+	return copy_to_user(argp, &s, sizeof(s)) ? -EFAULT : 0;
+}
+
 /*
  * The vhost core's per-ring ioctls, with the queue stopped around what
  * must not race with it: GET_VRING_BASE returns the index of a drained,
@@ -402,6 +444,8 @@ static long vhost_blk_ioctl(struct file *f, unsigned int ioctl,
 		return put_user(blk->nvqs, (u32 __user *)argp);
 	case VHOST_BLK_SET_VRING_ENABLE:
 		return vhost_blk_set_vring_enable(blk, argp);
+	case VHOST_BLK_GET_VRING_STATS:
+		return vhost_blk_get_vring_stats(blk, argp);
 	}
 
 	mutex_lock(&blk->dev.mutex);

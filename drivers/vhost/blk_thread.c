@@ -36,8 +36,10 @@ static int vhost_blk_kick_wakeup(wait_queue_entry_t *wait, unsigned int mode,
 	struct vhost_blk_vq *bvq = container_of(wait, struct vhost_blk_vq,
 						kick_wait);
 
-	if (key_to_poll(key) & EPOLLIN)
+	if (key_to_poll(key) & EPOLLIN) {
+		atomic64_inc(&bvq->stats.kicks);
 		vhost_blk_vq_kick(bvq);
+	}
 	return 0;
 }
 
@@ -124,6 +126,10 @@ static void vhost_blk_publish(struct vhost_blk_vq *bvq,
 		vq_err(vq, "vhost-blk: used ring not writable\n");
 	vhost_signal(&bvq->blk->dev, vq);
 	mutex_unlock(&vq->mutex);
+	atomic64_add(n, &bvq->stats.completed);
+	/* Pairs with smp_rmb() in vhost_blk_get_vring_stats(). */
+	smp_mb__after_atomic();
+	atomic64_inc(&bvq->stats.publishes);
 
 	if (atomic_sub_and_test(n, &bvq->inflight))
 		wake_up_all(&bvq->drain_wq);

@@ -1893,6 +1893,19 @@ static void op_query(void)
 	ret = dio(VHOST_BLK_GET_NUM_QUEUES, &n);
 	if (!ret && n != G.dev_nq)
 		fz_fail("GET_NUM_QUEUES %u, expected %u", n, G.dev_nq);
+	{
+		/* every index in turn (no draw: seeds replay as before) */
+		struct vhost_blk_vring_stats st = { .index = G.round % (G.dev_nq + 2) };
+
+		ret = dio(VHOST_BLK_GET_VRING_STATS, &st);
+		if (st.index >= G.dev_nq ? ret != -ENOBUFS : ret)
+			fz_fail("GET_VRING_STATS %u of %u queues: %s", st.index,
+				G.dev_nq, strerror(-ret));
+		else if (!ret && st.completed > st.requests)
+			fz_fail("GET_VRING_STATS %u: %llu completions of %llu requests",
+				st.index, (unsigned long long)st.completed,
+				(unsigned long long)st.requests);
+	}
 	ret = dio(VHOST_SET_OWNER, NULL);
 	if (ret != -EBUSY && G.owned)
 		fz_fail("second SET_OWNER returned %s, expected EBUSY", strerror(-ret));

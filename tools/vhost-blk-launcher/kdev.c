@@ -147,6 +147,11 @@ static int real_set_backend(struct kdev *kd, const struct vhost_blk_backend *b)
 	return xioctl(kd, VHOST_BLK_SET_BACKEND, (void *)b);
 }
 
+static int real_get_vring_stats(struct kdev *kd, struct vhost_blk_vring_stats *s)
+{
+	return xioctl(kd, VHOST_BLK_GET_VRING_STATS, s);
+}
+
 const struct kdev_ops kdev_real_ops = {
 	.open = real_open,
 	.close = real_close,
@@ -161,4 +166,5 @@ const struct kdev_ops kdev_real_ops = {
 	.set_vring_file = real_set_vring_file,
 	.set_vring_enable = real_set_vring_enable,
 	.set_backend = real_set_backend,
+	.get_vring_stats = real_get_vring_stats,
 };

@@ -33,6 +33,8 @@ struct kdev_ops {
 			      unsigned int idx, int fd);
 	int (*set_vring_enable)(struct kdev *kd, unsigned int idx, bool enable);
 	int (*set_backend)(struct kdev *kd, const struct vhost_blk_backend *b);
+	/* Optional (NULL in fakes); s->index selects the queue. */
+	int (*get_vring_stats)(struct kdev *kd, struct vhost_blk_vring_stats *s);
 };
 
 struct kdev {

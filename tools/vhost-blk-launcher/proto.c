@@ -325,6 +325,34 @@ struct ctx {
 		if (__e) { (c)->err = __e; return VU_FAIL; }		\
 	} while (0)
 
+/*
+ * A queue's counters, one line: how many requests each guest notification
+ * brought and how many completions shared a signal, the numbers that say
+ * whether a queue mapping or polling change helps.  Nothing is logged by a
+ * module without the ioctl or a fake device.
+ */
+static void log_vring_stats(struct vu_dev *d, unsigned int idx, const char *state)
+{
+	struct vhost_blk_vring_stats st = { .index = idx };
+
+	if (!d->kd_open || !d->kd.ops->get_vring_stats ||
+	    d->kd.ops->get_vring_stats(&d->kd, &st))
+		return;
+	log_info("%s: queue %u %s: %llu requests from %llu kicks in %llu passes, "
+		 "%llu completions in %llu used-ring updates, %u in flight",
+		 d->c.name, idx, state, (unsigned long long)st.requests,
+		 (unsigned long long)st.kicks, (unsigned long long)st.rounds,
+		 (unsigned long long)st.completed, (unsigned long long)st.publishes,
+		 st.inflight);
+}
+
+void vu_dev_log_stats(struct vu_dev *d)
+{
+	for (unsigned int i = 0; i < VU_MAX_QUEUES; i++)
+		if (d->vq[i].in_module)
+			log_vring_stats(d, i, d->vq[i].started ? "running" : "idle");
+}
+
 static int do_set_mem_table(struct ctx *c, int *fds)
 {
 	struct vu_dev *d = c->d;
@@ -535,9 +563,11 @@ static int handle(struct ctx *c, int *fds, struct vu_msg *reply)
 
 		vq = &d->vq[m->p.state.index];
 		base = vq->base;
-		if (vq->in_module)
+		if (vq->in_module) {
 			KCALL(c, d->kd.ops->get_vring_base(&d->kd,
 						m->p.state.index, &base));
+			log_vring_stats(d, m->p.state.index, "stopped");
+		}
 		vq->started = false;
 		vq->base = base;
 		reply->p.state.index = m->p.state.index;

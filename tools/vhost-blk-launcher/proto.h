@@ -76,6 +76,9 @@ int vu_dev_open(struct vu_dev *d);
 int vu_dev_handle(struct vu_dev *d, const struct vu_msg *m, int *fds,
 		  int nfds, struct vu_msg *reply, bool *send_reply);
 
+/* Log the module's counters of every queue it holds (SIGUSR1). */
+void vu_dev_log_stats(struct vu_dev *d);
+
 /*
  * The front-end went away (or we are shutting down): stop every queue,
  * detach the backend, flush the disk's cache, close the kernel device

@@ -167,11 +167,15 @@ int srv_run(struct disk_srv *disks, unsigned int n, int sigfd)
 		if (pfd[0].revents) {
 			struct signalfd_siginfo si;
 
-			if (read(sigfd, &si, sizeof(si)) == sizeof(si) &&
-			    (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)) {
+			if (read(sigfd, &si, sizeof(si)) != sizeof(si))
+				si.ssi_signo = 0;
+			if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
 				free(pfd);
 				return (int)si.ssi_signo;
 			}
+			if (si.ssi_signo == SIGUSR1)
+				for (i = 0; i < n; i++)
+					vu_dev_log_stats(&disks[i].dev);
 		}
 		for (i = 0; i < n; i++) {
 			if (pfd[2 + 2 * i].fd >= 0 && pfd[2 + 2 * i].revents)

@@ -57,4 +57,35 @@ struct vhost_blk_backend {
  */
 #define VHOST_BLK_SET_VRING_ENABLE _IOW(VHOST_VIRTIO, 0x92, struct vhost_vring_state)
 
+/**
+ * struct vhost_blk_vring_stats - argument of VHOST_BLK_GET_VRING_STATS
+ * @index: the virtqueue (set by the caller).
+ * @inflight: requests taken from the ring and not yet in the used ring.
+ * @kicks: guest notifications taken from the kick eventfd.
+ * @rounds: passes of the queue's submit thread over the avail ring.
+ * @requests: descriptor chains taken from the avail ring.
+ * @completed: entries added to the used ring.
+ * @publishes: used-ring updates; each is followed by a call eventfd
+ *	signal unless the guest suppressed it (EVENT_IDX, NO_INTERRUPT).
+ * @reserved: zero.
+ *
+ * Counters run from the open of /dev/vhost-blk; every field but @index is
+ * written by the kernel.  requests / kicks is how many requests one
+ * notification brought, completed / publishes how many completions one
+ * signal carries at most.
+ */
+struct vhost_blk_vring_stats {
+	__u32 index;
+	__u32 inflight;
+	__u64 kicks;
+	__u64 rounds;
+	__u64 requests;
+	__u64 completed;
+	__u64 publishes;
+	__u64 reserved[4];
+};
+
+/* Read one virtqueue's counters (no ownership needed: nothing changes). */
+#define VHOST_BLK_GET_VRING_STATS _IOWR(VHOST_VIRTIO, 0x93, struct vhost_blk_vring_stats)
+
 #endif /* _UAPI_LINUX_VHOST_BLK_H */

@@ -126,10 +126,10 @@ first_reports() {
 # phase, vhost_blk's counters and the guest's last I/O watch lines.
 hang_details() {
 	awk '/^# guest phase .* (still running after|end: )/ ||
-		/^# vhost_blk counters: / { print; next }
+		/^# vhost_blk counters: / || /^# launcher: .*queue [0-9]+ (running|idle): / { print; next }
 	/^# guest-. I\/O watch / { w = 4; print; next }
 	w > 0 && /^#   \| / { w--; print }' "$1" | sed 's/\r$//' | cut -c1-220 |
-		head -n 14 | sed 's/^# /# e2e:   /' || true
+		head -n 18 | sed 's/^# /# e2e:   /' || true
 }
 
 # flake_reason OUT TAPFILE (lib/flake.sh)

@@ -510,6 +510,26 @@ guest_too_slow() {
 		return 1
 	fi
 }
+# queue_stats_check: the launcher logs the module's per-queue counters
+# (VHOST_BLK_GET_VRING_STATS) for each queue QEMU stops at a guest's
+# shutdown; a stopped queue has answered every request it took, and every
+# used-ring update carried a completion.  The wrapper's launchers log to
+# its QEMU's stderr.  Prints a summary, or what is wrong (and fails).
+queue_stats_check() {
+	grep -h -E 'queue [0-9]+ stopped: ' "$LOG/backend.log" "$LOG"/guest-?-qemu.log 2>/dev/null |
+		sed -nE 's/.*queue ([0-9]+) stopped: ([0-9]+) requests from ([0-9]+) kicks in ([0-9]+) passes, ([0-9]+) completions in ([0-9]+) used-ring updates, ([0-9]+) in flight.*/\1 \2 \3 \4 \5 \6 \7/p' |
+		awk '{ n++
+		if ($5 != $2 || $7 != 0 || $6 > $5) {
+			printf "queue %s stopped with %s requests, %s completions in %s updates, %s in flight\n", $1, $2, $5, $6, $7
+			bad = 1; exit
+		}
+		if ($2 > best) { best = $2; b = sprintf("queue %s: %s requests, %.1f per kick, %.1f completions per used-ring update", $1, $2, $2 / ($3 ? $3 : 1), $5 / ($6 ? $6 : 1)) } }
+	END {
+		if (bad) exit 1
+		if (!n || !best) { print "the launcher logged no queue counters with requests"; exit 1 }
+		printf "%d queue stops logged, all drained; busiest %s\n", n, b
+	}'
+}
 # What the outer side looks like when a guest hung or died: vhost_blk's
 # counters, the backend's threads and vhost_blk's kernel threads with their
 # kernel stacks.  Full dump in logs/state-PHASE.txt, a summary as TAP
@@ -556,6 +576,16 @@ dump_state() {
 	} > "$f" 2>&1
 	[ -r $COUNTERS ] && DUMP_INFLIGHT=$(awk '$1 == "reqs_inflight" { print $2 }' $COUNTERS)
 	[ -r $COUNTERS ] && diag "vhost_blk counters: $(tr '\n' ' ' < $COUNTERS)"
+	# Per queue: the launcher logs the module's counters on SIGUSR1
+	# (qemu-storage-daemon would die of it).  The wrapper's launchers log
+	# to its QEMU's stderr.
+	if [ "$BACKEND" != qsd ]; then
+		for p in $(backend_pids); do kill -USR1 "$p" 2>/dev/null; done
+		sleep 1
+		grep -h -E 'queue [0-9]+ (running|idle): ' "$LOG/backend.log" \
+			"$LOG/guest-$PH-qemu.log" 2>/dev/null | tail -n 4 |
+			while IFS= read -r l; do diag "launcher: ${l#*: }"; done
+	fi
 	diag "thread stacks: logs/state-$PH.txt"
 }
 guest_why() {
@@ -735,10 +765,12 @@ final_checks() {
 	else
 		sleep 1
 		cnt=$(tr '\n' ' ' < $COUNTERS)
-		if awk '$2 != 0 { bad = 1 } END { exit bad }' $COUNTERS; then
-			tap ok vhost-blk-counters "all zero after the backend stopped: $cnt"
-		else
+		if ! awk '$2 != 0 { bad = 1 } END { exit bad }' $COUNTERS; then
 			tap not-ok vhost-blk-counters "not zero after the backend stopped: $cnt"
+		elif qs=$(queue_stats_check); then
+			tap ok vhost-blk-counters "all zero after the backend stopped: $cnt; $qs"
+		else
+			tap not-ok vhost-blk-counters "all zero after the backend stopped, but $qs"
 		fi
 	fi
 	kill -0 "$KPID" 2>/dev/null ||
