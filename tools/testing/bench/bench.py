@@ -24,6 +24,7 @@ Debian package python3-matplotlib; skipped with a note when missing).
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 
@@ -590,6 +591,55 @@ def read_irqs(phase_dir):
     return out
 
 
+VQ_LINE = re.compile(r"queue (\d+) (?:running|idle): (\d+) requests from (\d+) kicks "
+                     r"in (\d+) passes, (\d+) completions in (\d+) used-ring updates")
+
+
+def read_vq(phase_dir):
+    """vhost-blk's per-queue counters at each slot's start and end (the
+    launcher's log after bench.sh's "=== snap KIND ID" marker and SIGUSR1):
+    {slot id: {"start"|"end": {queue: (requests, kicks, passes, completions,
+    updates)}}}; empty for runs from before."""
+    out = {}
+    for b in OURS:
+        try:
+            f = open(os.path.join(phase_dir, f"{b}.log"), errors="replace")
+        except OSError:
+            continue
+        cur = None
+        with f:
+            for ln in f:
+                if ln.startswith("=== snap "):
+                    w = ln.split()
+                    cur = out.setdefault(w[3], {}).setdefault(w[2], {}) if len(w) == 4 else None
+                    continue
+                m = VQ_LINE.search(ln)
+                if m and cur is not None:
+                    cur[int(m.group(1))] = tuple(int(x) for x in m.groups()[1:])
+    return out
+
+
+def vq_delta(v):
+    """One slot's queue counters: requests per kick, completions per used-ring
+    update, and the busiest queue's share of the requests; None without both
+    snapshots or without requests."""
+    if not v or "start" not in v or "end" not in v:
+        return None
+    d = {}
+    for q, e in v["end"].items():
+        st = v["start"].get(q, (0, 0, 0, 0, 0))
+        d[q] = [a - b for a, b in zip(e, st)]
+    req = sum(x[0] for x in d.values())
+    if req <= 0:
+        return None
+    kicks = sum(x[1] for x in d.values())
+    upd = sum(x[4] for x in d.values())
+    return dict(req_per_kick=req / kicks if kicks else None,
+                compl_per_update=sum(x[3] for x in d.values()) / upd if upd else None,
+                busiest_share=max(x[0] for x in d.values()) / req,
+                queues_used=sum(1 for x in d.values() if x[0] > 0))
+
+
 def collect(logs):
     with open(os.path.join(logs, "plan.json")) as f:
         pl = json.load(f)
@@ -605,6 +655,7 @@ def collect(logs):
     for p in pl["phases"]:
         pid = p["id"]
         irq = read_irqs(os.path.join(logs, f"phase{pid}"))
+        vq = read_vq(os.path.join(logs, f"phase{pid}"))
         guest = {}
         for u in range(1, len(p["units"]) + 1):
             js = load_json(os.path.join(logs, f"phase{pid}", f"guest-u{u}.json"))
@@ -632,6 +683,8 @@ def collect(logs):
                     i = irq.get(sid, {})
                     if m and m["ios"] and "start" in i and "end" in i:
                         e["irqs_per_io"] = (i["end"] - i["start"]) / m["ios"]
+                    if m and b in OURS:
+                        e["vq"] = vq_delta(vq.get(sid))
                     res.append(e)
     return pl, res
 
@@ -655,6 +708,7 @@ def summarize(pl, res):
             other_us=[x["other"] for x in u],
             total_us=[x["total"] for x in u],
             irqs=[e["irqs_per_io"] for e in es if e.get("irqs_per_io") is not None],
+            vq=[e["vq"] for e in es if e.get("vq")],
             threads=[x["threads"] for x in c],
             top=(c[len(c) // 2]["top"] if c else []))
     for (pid, job, b), s in out.items():
@@ -765,6 +819,30 @@ def markdown(pl, summ, meta):
                     s = summ.get((pid, job, b))
                     v = med(s["irqs"]) if s and s.get("irqs") else None
                     row.append(f"{v:.2f}" if v is not None else "–")
+                L.append("| " + " | ".join(row) + " |")
+            L.append("")
+        # Table 5: vhost-blk's own queue counters.
+        if any(s.get("vq") for k, s in summ.items() if k[0] == pid):
+            L.append("vhost-blk queue counters (VHOST_BLK_GET_VRING_STATS, medians): requests "
+                     "per guest kick / completions per used-ring update / busiest queue's share "
+                     "of the requests:\n")
+            hdr = ["backend"] + list(p["jobs"])
+            L.append("| " + " | ".join(hdr) + " |")
+            L.append("|" + "---|" * len(hdr))
+            for b in p["backends"]:
+                if b not in OURS:
+                    continue
+                row = [BACKENDS[b]["short"]]
+                for job in p["jobs"]:
+                    s = summ.get((pid, job, b))
+                    vs = s.get("vq") if s else None
+                    if not vs:
+                        row.append("–")
+                        continue
+                    rk = med([v["req_per_kick"] for v in vs if v["req_per_kick"] is not None])
+                    cu = med([v["compl_per_update"] for v in vs if v["compl_per_update"] is not None])
+                    sh = med([v["busiest_share"] for v in vs])
+                    row.append(f"{fmt(rk)} / {fmt(cu)} / {sh * 100:.0f}%")
                 L.append("| " + " | ".join(row) + " |")
             L.append("")
     return "\n".join(L)

@@ -164,6 +164,21 @@ load_vhost_blk() { # "PARAMS"
 	log "vhost_blk reloaded: num_queues=$(cat /sys/module/vhost_blk/parameters/num_queues)"
 }
 
+# --- vhost-blk queue counters ----------------------------------------------------------
+# vq_snap start|end ID: at a vhost-blk slot's start and end, a marker line
+# in its launcher's log and SIGUSR1, on which the launcher logs the
+# module's counters of every queue (VHOST_BLK_GET_VRING_STATS) after it;
+# bench.py subtracts them.  Builtins only, like the CPU snapshots; the
+# guest starts fio only after the answer, by which time the launcher has
+# long logged.
+vq_snap() {
+	local b=${2##*.}
+	case "$b" in vblk|vblkq1|vblkmp1) ;; *) return 0 ;; esac
+	[ -n "${BPID[$b]:-}" ] || return 0
+	echo "=== snap $1 $2" >> "$PLOG/$b.log"
+	kill -USR1 "${BPID[$b]}" 2>/dev/null
+}
+
 # --- CPU snapshots ---------------------------------------------------------------------
 # snap start|end ID (cpu.tsv; see snap.sh).  The processes to read are in
 # $B/track, also for the snapshots the native fio jobs take themselves.
@@ -318,7 +333,7 @@ boot_guest() { # ATTEMPT
 			echo "$up $n $kind $id" >> "$PLOG/events.log"
 			[ $n = 1 ] && find_kthreads
 			case "$kind" in
-			start|end) snap "$kind" "$id" ;;
+			start|end) snap "$kind" "$id"; vq_snap "$kind" "$id" ;;
 			native) run_native "$id" ;;
 			saved)
 				# (interrupt counts: none from a guest of an older payload)
