@@ -454,7 +454,16 @@ TEST_F(ring, vring_stats)
 	EXPECT_GE(2 * n, b[0].rounds - a[0].rounds);
 	EXPECT_LE(2, b[0].publishes - a[0].publishes);
 	EXPECT_GE(2 * n, b[0].publishes - a[0].publishes);
-	EXPECT_EQ(0, memcmp(&a[1], &b[1], sizeof(a[1])));
+	/*
+	 * Queue 1 took nothing.  (Its submit thread may still make the one
+	 * pass over the ring a starting queue makes, so passes may differ.)
+	 */
+	EXPECT_EQ(a[1].kicks, b[1].kicks);
+	EXPECT_EQ(a[1].requests, b[1].requests);
+	EXPECT_EQ(a[1].completed, b[1].completed);
+	EXPECT_EQ(a[1].publishes, b[1].publishes);
+	EXPECT_EQ(0, b[1].inflight);
+	EXPECT_GE(1, b[1].rounds - a[1].rounds);
 
 	EXPECT_EQ(-ENOBUFS, vring_stats(&self->v, self->v.num_queues, &b[0]));
 	EXPECT_EQ(0, vring_stats(&self->v, self->v.num_queues - 1, &b[0]));
