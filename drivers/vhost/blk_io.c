@@ -635,9 +635,8 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 	struct vhost_dev *dev = &bvq->blk->dev;
 	struct vhost_blk_disk *disk;
 	enum vhost_blk_disposition disp;
-	unsigned int out, in, n = 0;
+	unsigned int out, in, n = 0, ndone = 0;
 	struct blk_plug plug;
-	bool signal = false;
 	bool retry = false;
 	int head;
 
@@ -667,21 +666,23 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 			retry = true;
 			break;
 		}
-		/* Counted before its completion, see vhost_blk_get_vring_stats() */
-		atomic64_inc(&bvq->stats.requests);
-		if (disp == VHOST_BLK_DONE) {
-			/* Pairs with smp_rmb() in vhost_blk_get_vring_stats(). */
-			smp_mb__after_atomic();
-			atomic64_inc(&bvq->stats.completed);
-			signal = true;
-		}
+		if (disp == VHOST_BLK_DONE)
+			ndone++;
 		if (++n >= VHOST_BLK_WEIGHT) {
 			set_bit(VHOST_BLK_VQ_KICKED, &bvq->flags);
 			break;
 		}
 	}
 	blk_finish_plug(&plug);
-	if (signal) {
+	/*
+	 * Counted once per pass, the requests before their completions: ours
+	 * here, the others' once the completion thread gets vq->mutex.
+	 */
+	atomic64_add(n, &bvq->stats.requests);
+	if (ndone) {
+		/* Pairs with smp_rmb() in vhost_blk_get_vring_stats(). */
+		smp_mb__after_atomic();
+		atomic64_add(ndone, &bvq->stats.completed);
 		vhost_signal(dev, vq);
 		atomic64_inc(&bvq->stats.publishes);
 	}
