@@ -13,6 +13,7 @@ qemu-system-x86 qemu-utils busybox-static
 fio e2fsprogs dmsetup python3
 python3-matplotlib linux-perf
 clang libclang-rt-14-dev
+liburing-dev
 "
 
 if [ "$(id -u)" -ne 0 ]; then
