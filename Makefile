@@ -31,6 +31,7 @@ help:
 	@echo "make check        build all, run the whole test suite in VMs"
 	@echo "make bench        benchmarks, vhost-blk against every other backend (VM, ~35 min): BENCH_ARGS=--update-doc"
 	@echo "make bench-quick  a short benchmark: brd, 3 jobs, 1 repetition (VM, ~6 min)"
+	@echo "make stress       STRESS_BOOTS=10 boots each of vhost-blk and qsd under fio in nested guests (VM, ~3 min a boot): STRESS_ARGS="
 	@echo "make check-style  checkpatch --strict and sparse on the module"
 	@echo "make debug-kernel the KASAN + lockdep + fault-injection 6.12 kernel"
 	@echo "make fuzz         fuzz the module in a VM: FUZZ_SECONDS=300 FUZZ_KERNEL=debug|6.1|6.12 FUZZ_SEED="
@@ -79,6 +80,13 @@ bench:
 
 bench-quick:
 	tools/testing/bench/run-bench.sh --quick $(BENCH_ARGS)
+
+# Stress (not part of make check): tools/testing/stress/run-stress.sh, one
+# outer VM per boot, results in build/stress/<date>/.
+.PHONY: stress
+STRESS_BOOTS ?= 10
+stress: modules tools
+	STRESS_BOOTS=$(STRESS_BOOTS) tools/testing/stress/run-stress.sh --no-build $(STRESS_ARGS)
 
 debug-kernel:
 	tools/testing/debug-kernel/build.sh

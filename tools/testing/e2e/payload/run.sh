@@ -59,4 +59,5 @@ if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 e2elogs $R/tmp/e2
 fi
 cp $ERRS $R/tmp/e2e/setup-errors
 
-exec chroot $R /bin/bash /tmp/e2e/outer.sh
+# STAGE2 (e2e.conf): the stage-2 script; tools/testing/stress uses its own.
+exec chroot $R /bin/bash "/tmp/e2e/${STAGE2:-outer.sh}"
