@@ -22,6 +22,7 @@
 #include <linux/jiffies.h>
 #include <linux/llist.h>
 #include <linux/poll.h>
+#include <linux/sizes.h>
 #include <linux/uio.h>
 #include <linux/virtio_blk.h>
 #include <linux/wait.h>
@@ -35,16 +36,26 @@
 /* Largest data transfer of one request; larger ones get IOERR. */
 #define VHOST_BLK_MAX_IO_BYTES	(64U << 20)
 
-/* Requests taken from a ring in one go before the thread yields. */
+/*
+ * Requests and data bytes taken from a ring in one pass before the thread
+ * yields (vhost-net weighs packets and bytes the same way): one busy queue
+ * cannot hold vq->mutex, or the CPU, for long.
+ */
 #define VHOST_BLK_WEIGHT	256
+#define VHOST_BLK_BYTE_WEIGHT	SZ_1M
 
 /* Used-ring entries published (and signalled) at once by completion. */
 #define VHOST_BLK_COMPL_BATCH	64
 /* How long a queue backs off when a request could not be allocated. */
 #define VHOST_BLK_RETRY_DELAY	msecs_to_jiffies(10)
 
-#define VHOST_BLK_INLINE_SEGS	4
-#define VHOST_BLK_INLINE_PAGES	16
+/*
+ * Room preallocated in every request of a queue's pool: 8 segments and
+ * 32 pages (128 KiB) cover what guests send at any depth; larger requests
+ * allocate arrays of their own.
+ */
+#define VHOST_BLK_INLINE_SEGS	8
+#define VHOST_BLK_INLINE_PAGES	32
 
 #define VHOST_BLK_MAX_QUEUES	256
 
@@ -77,6 +88,8 @@ enum {
 	VHOST_BLK_VQ_KICKED,	/* submit thread has ring work to look at */
 };
 
+struct vhost_blk_req;
+
 /**
  * struct vhost_blk_vq_stats - what a queue did, for VHOST_BLK_GET_VRING_STATS
  * @kicks: guest notifications taken from the kick eventfd.
@@ -84,6 +97,9 @@ enum {
  * @requests: descriptor chains taken from the avail ring.
  * @completed: entries added to the used ring.
  * @publishes: used-ring updates, each followed by vhost_signal().
+ * @rekicks: submit passes started by the completion thread, with guest
+ *	notifications still off, because it saw new requests on the ring.
+ * @dup_heads: chains not taken because their head was still in flight.
  *
  * Counted since the device was opened.  Atomic because kicks arrive in the
  * eventfd's wake-up and both threads add used entries, while readers take
@@ -95,6 +111,8 @@ struct vhost_blk_vq_stats {
 	atomic64_t requests;
 	atomic64_t completed;
 	atomic64_t publishes;
+	atomic64_t rekicks;
+	atomic64_t dup_heads;
 };
 
 /**
@@ -108,10 +126,24 @@ struct vhost_blk_vq_stats {
  * @kick_wait: our entry on the kick eventfd's wait queue.
  * @kick_pt: poll table used to find that wait queue.
  * @kick_wqh: the wait queue @kick_wait is on, or NULL.
+ * @kick_file: the eventfd @kick_wait watches, with our own reference, so
+ *	that the vhost core swapping and dropping vq.kick cannot free the
+ *	wait queue we are on; NULL when not armed.
  * @submit_task: takes requests from the ring and submits them.
  * @compl_task: publishes completed requests in the used ring.
  * @done: completed requests waiting for @compl_task.
+ * @reqs: the request pool, one entry per descriptor head: a head is in
+ *	flight from the moment its chain is taken until its used entry is
+ *	published, and a head cannot be taken twice.  Sized by vq.num when
+ *	the queue starts; only threads of a running queue touch it.
+ * @nreqs: entries in @reqs.
  * @inflight: requests taken from the ring and not yet in the used ring.
+ *	Dropped under vq.mutex, so a submit pass holding it sees whether a
+ *	later used-ring update (and its look at the ring) is still to come.
+ * @notify_held: the last submit pass found the ring empty and left guest
+ *	notifications off because requests were in flight: the completion
+ *	thread looks at the ring after each update instead, and turns
+ *	notifications back on when nothing is left in flight (vq.mutex).
  * @drain_wq: woken when @inflight drops to zero.
  * @stats: counters for VHOST_BLK_GET_VRING_STATS.
  */
@@ -124,10 +156,14 @@ struct vhost_blk_vq {
 	wait_queue_entry_t kick_wait;
 	poll_table kick_pt;
 	wait_queue_head_t *kick_wqh;
+	struct file *kick_file;
 	struct task_struct *submit_task;
 	struct task_struct *compl_task;
 	struct llist_head done;
+	struct vhost_blk_req *reqs;
+	unsigned int nreqs;
 	atomic_t inflight;
+	bool notify_held;
 	wait_queue_head_t drain_wq;
 	struct vhost_blk_vq_stats stats;
 };
@@ -139,6 +175,8 @@ struct vhost_blk_vq {
  *	core only takes mm_count when it runs no worker of its own.
  * @owner_pid: thread names carry it, as vhost-<pid> workers do.
  * @disk: the attached backend or NULL (dev.mutex).
+ * @hold_notify: keep guest notifications off while requests are in flight
+ *	(module parameter, sampled at open).
  * @nvqs: number of entries in @vqs.
  * @vqs: the virtqueues.
  */
@@ -147,6 +185,7 @@ struct vhost_blk {
 	struct mm_struct *mm;
 	pid_t owner_pid;
 	struct vhost_blk_disk *disk;
+	bool hold_notify;
 	unsigned int nvqs;
 	struct vhost_blk_vq *vqs;
 };
@@ -154,6 +193,7 @@ struct vhost_blk {
 /**
  * struct vhost_blk_req - a request between ring and used ring
  * @bvq: queue it came from.
+ * @busy: taken from the ring, its used entry not yet published.
  * @node: link in @bvq->done.
  * @head: descriptor head to return in the used ring.
  * @to_guest: data moves device -> guest memory (VIRTIO_BLK_T_IN).
@@ -173,6 +213,7 @@ struct vhost_blk {
 struct vhost_blk_req {
 	struct vhost_blk_vq *bvq;
 	struct llist_node node;
+	bool busy;
 	u16 head;
 	bool to_guest;
 	bool bounce;
@@ -190,12 +231,13 @@ struct vhost_blk_req {
 };
 
 /* blk_io.c: turning requests into bios */
-int vhost_blk_io_init(void);
-void vhost_blk_io_exit(void);
+int vhost_blk_vq_pool_init(struct vhost_blk_vq *bvq);
+void vhost_blk_vq_pool_free(struct vhost_blk_vq *bvq);
 bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq);
 void vhost_blk_req_release_data(struct vhost_blk_req *req);
 bool vhost_blk_bounce_to_guest(struct vhost_blk_req *req);
-void vhost_blk_req_free(struct vhost_blk_req *req);
+void vhost_blk_req_release(struct vhost_blk_req *req);
+void vhost_blk_req_put(struct vhost_blk_req *req);
 
 /* blk_thread.c: kick polling, submit and completion threads */
 int vhost_blk_vq_threads_start(struct vhost_blk_vq *bvq);

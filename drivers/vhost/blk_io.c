@@ -15,23 +15,51 @@
 #include <linux/blkdev.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
+#include <linux/nospec.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/virtio_blk.h>
 
 #include "blk.h"
 
-static struct kmem_cache *vhost_blk_req_cache;
-
-int vhost_blk_io_init(void)
+/**
+ * vhost_blk_vq_pool_init() - give a starting queue one request per head
+ * @bvq: the queue, stopped, vq->mutex held; vq->num is set
+ *
+ * The pool bounds what a guest can have in flight to the ring size it
+ * chose, whatever it posts, and takes every allocation but the rare
+ * oversized array off the submit path.  A pool of the right size is kept
+ * across stops and restarts.  Charged to the owner's memory cgroup.
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int vhost_blk_vq_pool_init(struct vhost_blk_vq *bvq)
 {
-	vhost_blk_req_cache = KMEM_CACHE(vhost_blk_req, 0);
-	return vhost_blk_req_cache ? 0 : -ENOMEM;
+	unsigned int i, num = bvq->vq.num;
+
+	if (bvq->reqs && bvq->nreqs == num)
+		return 0;
+	vhost_blk_vq_pool_free(bvq);
+	bvq->reqs = kvcalloc(num, sizeof(*bvq->reqs), GFP_KERNEL_ACCOUNT);
+	if (!bvq->reqs)
+		return -ENOMEM;
+	for (i = 0; i < num; i++) {
+		bvq->reqs[i].bvq = bvq;
+		bvq->reqs[i].head = i;
+	}
+	bvq->nreqs = num;
+	return 0;
 }
 
-void vhost_blk_io_exit(void)
+/**
+ * vhost_blk_vq_pool_free() - free a queue's request pool
+ * @bvq: the queue, stopped and drained (no request of it is busy)
+ */
+void vhost_blk_vq_pool_free(struct vhost_blk_vq *bvq)
 {
-	kmem_cache_destroy(vhost_blk_req_cache);
+	kvfree(bvq->reqs);
+	bvq->reqs = NULL;
+	bvq->nreqs = 0;
 }
 
 /**
@@ -151,16 +179,22 @@ bool vhost_blk_bounce_to_guest(struct vhost_blk_req *req)
 	return vhost_blk_bounce_copy(req, true);
 }
 
-static struct vhost_blk_req *vhost_blk_req_alloc(struct vhost_blk_vq *bvq,
-						 u16 head)
+/*
+ * Take the pool entry of @head, or NULL if that head is still in flight: a
+ * guest posting a head it has not got back yet.  The core only hands out
+ * heads below vq->num, the pool's size.
+ */
+static struct vhost_blk_req *vhost_blk_req_get(struct vhost_blk_vq *bvq,
+					       unsigned int head)
 {
 	struct vhost_blk_req *req;
 
-	req = kmem_cache_alloc(vhost_blk_req_cache, GFP_KERNEL);
-	if (!req)
+	if (WARN_ON_ONCE(head >= bvq->nreqs))
 		return NULL;
-	req->bvq = bvq;
-	req->head = head;
+	req = &bvq->reqs[array_index_nospec(head, bvq->nreqs)];
+	if (READ_ONCE(req->busy))
+		return NULL;
+	req->busy = true;
 	req->to_guest = false;
 	req->bounce = false;
 	req->error = false;
@@ -202,17 +236,34 @@ void vhost_blk_req_release_data(struct vhost_blk_req *req)
 }
 
 /**
- * vhost_blk_req_free() - free a request and everything it still holds
- * @req: the request
+ * vhost_blk_req_release() - let go of everything a request holds
+ * @req: the request, no bio of which is in flight any more
+ *
+ * Its head stays in flight: see vhost_blk_req_put().  May sleep.
  */
-void vhost_blk_req_free(struct vhost_blk_req *req)
+void vhost_blk_req_release(struct vhost_blk_req *req)
 {
 	vhost_blk_req_release_data(req);
-	if (req->segs != req->segs_inline)
+	if (req->segs != req->segs_inline) {
 		kfree(req->segs);
-	if (req->pages != req->pages_inline)
+		req->segs = req->segs_inline;
+	}
+	if (req->pages != req->pages_inline) {
 		kvfree(req->pages);
-	kmem_cache_free(vhost_blk_req_cache, req);
+		req->pages = req->pages_inline;
+	}
+}
+
+/**
+ * vhost_blk_req_put() - return a request to its queue's pool
+ * @req: the request; its used entry is in the used ring (or its chain is
+ *	back on the avail ring), so the guest may post its head again
+ */
+void vhost_blk_req_put(struct vhost_blk_req *req)
+{
+	vhost_blk_req_release(req);
+	/* Pairs with READ_ONCE() in vhost_blk_req_get(). */
+	smp_store_release(&req->busy, false);
 	vhost_blk_count(VHOST_BLK_CNT_REQS, -1);
 }
 
@@ -235,7 +286,7 @@ static int vhost_blk_alloc_pages_array(struct vhost_blk_req *req,
 {
 	if (n <= VHOST_BLK_INLINE_PAGES)
 		return 0;
-	req->pages = kvmalloc_array(n, sizeof(*req->pages), GFP_KERNEL);
+	req->pages = kvmalloc_array(n, sizeof(*req->pages), GFP_KERNEL_ACCOUNT);
 	if (!req->pages) {
 		req->pages = req->pages_inline;
 		return -ENOMEM;
@@ -282,7 +333,7 @@ static int vhost_blk_bounce_segs(struct vhost_blk_req *req)
 		return ret;
 	req->bounce = true;
 	for (i = 0; i < n; i++) {
-		req->pages[i] = alloc_page(GFP_KERNEL);
+		req->pages[i] = alloc_page(GFP_KERNEL_ACCOUNT);
 		if (!req->pages[i])
 			return -ENOMEM;
 		req->npages++;
@@ -419,9 +470,16 @@ static u8 vhost_blk_check_rw(const struct vhost_blk_req *req,
 }
 
 /*
+ * Not a virtio status: the host is short of memory, so the request goes
+ * back on the ring to be tried again after a back-off.  A guest must not
+ * see a transient host condition as a media error.
+ */
+#define VHOST_BLK_S_RETRY	0xff
+
+/*
  * Start a read or write.  Return: VIRTIO_BLK_S_OK when bios are on their
- * way (the request completes asynchronously), otherwise the status to
- * complete it with now.
+ * way (the request completes asynchronously), %VHOST_BLK_S_RETRY, or the
+ * status to complete it with now.
  */
 static u8 vhost_blk_start_rw(struct vhost_blk_req *req,
 			     struct vhost_blk_disk *disk, u64 sector)
@@ -452,9 +510,9 @@ static u8 vhost_blk_start_rw(struct vhost_blk_req *req,
 	else
 		ret = vhost_blk_bounce_segs(req);
 	if (ret) {
-		/* Unmapped or read-only guest memory, or no memory here. */
 		vhost_blk_req_release_data(req);
-		return VIRTIO_BLK_S_IOERR;
+		/* No memory here: later.  Unmapped or read-only guest memory. */
+		return ret == -ENOMEM ? VHOST_BLK_S_RETRY : VIRTIO_BLK_S_IOERR;
 	}
 	vhost_blk_submit_data(req, disk, opf, sector);
 	return VIRTIO_BLK_S_OK;
@@ -471,7 +529,8 @@ static int vhost_blk_req_set_segs(struct vhost_blk_req *req,
 	if (len > VHOST_BLK_MAX_IO_BYTES)
 		return -E2BIG;
 	if (cnt > VHOST_BLK_INLINE_SEGS) {
-		req->segs = kmalloc_array(cnt, sizeof(*req->segs), GFP_KERNEL);
+		req->segs = kmalloc_array(cnt, sizeof(*req->segs),
+					  GFP_KERNEL_ACCOUNT);
 		if (!req->segs) {
 			req->segs = req->segs_inline;
 			return -ENOMEM;
@@ -504,13 +563,14 @@ static void vhost_blk_complete_now(struct vhost_blk_vq *bvq,
 	}
 	if (vhost_add_used(vq, req->head, len))
 		vq_err(vq, "vhost-blk: used ring not writable\n");
-	vhost_blk_req_free(req);
+	vhost_blk_req_put(req);
 }
 
 enum vhost_blk_disposition {
 	VHOST_BLK_ASYNC,	/* with the block layer; completes later */
 	VHOST_BLK_DONE,		/* in the used ring; the guest needs a signal */
-	VHOST_BLK_RETRY,	/* put back on the ring; stop for now */
+	VHOST_BLK_RETRY,	/* put back on the ring; retry after a back-off */
+	VHOST_BLK_BUSY,		/* put back: its head is in flight; stop */
 };
 
 /**
@@ -522,10 +582,11 @@ enum vhost_blk_disposition {
  * @in: number of device-writable iovecs following them
  *
  * Return: what became of the chain, see enum vhost_blk_disposition.
+ * @bytes is increased by the request's data length.
  */
 static enum vhost_blk_disposition
 vhost_blk_handle_req(struct vhost_blk_vq *bvq, struct vhost_blk_disk *disk,
-		     int head, unsigned int out, unsigned int in)
+		     int head, unsigned int out, unsigned int in, size_t *bytes)
 {
 	struct vhost_virtqueue *vq = &bvq->vq;
 	struct iovec *iov = vq->iov;
@@ -534,24 +595,35 @@ vhost_blk_handle_req(struct vhost_blk_vq *bvq, struct vhost_blk_disk *disk,
 	size_t in_len = iov_length(iov + out, in);
 	struct iovec *last;
 	struct vhost_blk_req *req;
+	int ret;
 	u8 status;
 	u32 type;
 	u64 sector;
+
+	req = vhost_blk_req_get(bvq, head);
+	if (!req) {
+		/*
+		 * The guest posted a head it has not got back: taking it would
+		 * let it keep more than vq->num requests in flight and overflow
+		 * the used ring with the completions.  Leave the chain where it
+		 * is; the queue looks again once that head has completed.
+		 */
+		vq_err(vq, "vhost-blk: head %d posted while in flight\n", head);
+		atomic64_inc(&bvq->stats.dup_heads);
+		vhost_discard_vq_desc(vq, 1);
+		return VHOST_BLK_BUSY;
+	}
+	vhost_blk_count(VHOST_BLK_CNT_REQS, 1);
 
 	if (!in_len) {
 		/* Nowhere to put a status: give the buffers back, empty. */
 		vq_err(vq, "vhost-blk: request %d has no status byte\n", head);
 		if (vhost_add_used(vq, head, 0))
 			vq_err(vq, "vhost-blk: used ring not writable\n");
+		vhost_blk_req_put(req);
 		return VHOST_BLK_DONE;
 	}
 
-	req = vhost_blk_req_alloc(bvq, head);
-	if (!req) {
-		/* Leave the chain on the ring; the submit thread retries. */
-		vhost_discard_vq_desc(vq, 1);
-		return VHOST_BLK_RETRY;
-	}
 	/* Zero-length descriptors produce no iovec: the last one has data. */
 	last = &iov[out + in - 1];
 	req->status_addr = (u8 __user *)last->iov_base + last->iov_len - 1;
@@ -569,25 +641,13 @@ vhost_blk_handle_req(struct vhost_blk_vq *bvq, struct vhost_blk_disk *disk,
 	switch (type) {
 	case VIRTIO_BLK_T_IN:
 		req->to_guest = true;
-		if (vhost_blk_req_set_segs(req, iov + out, in, 0,
-					   vhost_blk_in_data_len(in_len))) {
-			status = VIRTIO_BLK_S_IOERR;
-			break;
-		}
-		status = vhost_blk_start_rw(req, disk, sector);
-		if (status == VIRTIO_BLK_S_OK && req->data_len)
-			goto submitted;
-		break;
+		ret = vhost_blk_req_set_segs(req, iov + out, in, 0,
+					     vhost_blk_in_data_len(in_len));
+		goto rw;
 	case VIRTIO_BLK_T_OUT:
-		if (vhost_blk_req_set_segs(req, iov, out, sizeof(hdr),
-					   out_len - sizeof(hdr))) {
-			status = VIRTIO_BLK_S_IOERR;
-			break;
-		}
-		status = vhost_blk_start_rw(req, disk, sector);
-		if (status == VIRTIO_BLK_S_OK && req->data_len)
-			goto submitted;
-		break;
+		ret = vhost_blk_req_set_segs(req, iov, out, sizeof(hdr),
+					     out_len - sizeof(hdr));
+		goto rw;
 	case VIRTIO_BLK_T_FLUSH:
 		vhost_blk_submit_flush(req, disk);
 		goto submitted;
@@ -603,6 +663,25 @@ vhost_blk_handle_req(struct vhost_blk_vq *bvq, struct vhost_blk_disk *disk,
 	default:
 		status = VIRTIO_BLK_S_UNSUPP;
 		break;
+	}
+	goto complete;
+
+rw:
+	if (ret == -ENOMEM) {
+		status = VHOST_BLK_S_RETRY;
+	} else if (ret) {
+		status = VIRTIO_BLK_S_IOERR;
+	} else {
+		status = vhost_blk_start_rw(req, disk, sector);
+		*bytes += req->data_len;
+		if (status == VIRTIO_BLK_S_OK && req->data_len)
+			goto submitted;
+	}
+	if (status == VHOST_BLK_S_RETRY) {
+		/* Leave the chain on the ring; the submit thread retries. */
+		vhost_blk_req_put(req);
+		vhost_discard_vq_desc(vq, 1);
+		return VHOST_BLK_RETRY;
 	}
 complete:
 	vhost_blk_complete_now(bvq, req, status);
@@ -621,13 +700,20 @@ submitted:
  * @bvq: the queue; called from its submit thread with the owner's mm
  *
  * Requests are submitted under a block plug so the block layer sees a
- * batch.  After %VHOST_BLK_WEIGHT requests the thread yields and kicks
- * itself, so one busy queue cannot hold vq->mutex (and starve the
- * completion thread of the same queue) for long.
+ * batch.  After %VHOST_BLK_WEIGHT requests or %VHOST_BLK_BYTE_WEIGHT bytes
+ * the thread yields and kicks itself, so one busy queue cannot hold
+ * vq->mutex (and starve the completion thread of the same queue) for long.
  *
- * Return: true if a request could not be allocated: its chain is back on
- * the ring and guest notifications are still off, so nothing but the
- * caller will look at the ring again; it must retry after a back-off.
+ * An empty ring with requests still in flight leaves guest notifications
+ * off (@notify_held): a guest waiting for completions posts its next
+ * requests right after them, and the completion thread looks at the ring
+ * after every used-ring update, so those requests cost the guest no
+ * notification (no VM exit).  Notifications come back on when nothing is
+ * in flight.
+ *
+ * Return: true if the host ran short of memory for a request: its chain is
+ * back on the ring and guest notifications are still off, so nothing but
+ * the caller will look at the ring again; it must retry after a back-off.
  */
 bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 {
@@ -637,6 +723,7 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 	enum vhost_blk_disposition disp;
 	unsigned int out, in, n = 0, ndone = 0;
 	struct blk_plug plug;
+	size_t bytes = 0;
 	bool retry = false;
 	int head;
 
@@ -646,6 +733,7 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 		goto unlock;
 
 	atomic64_inc(&bvq->stats.rounds);
+	bvq->notify_held = false;
 	vhost_disable_notify(dev, vq);
 	blk_start_plug(&plug);
 	for (;;) {
@@ -655,20 +743,31 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 		if (unlikely(head < 0))
 			break;
 		if (head == vq->num) {
+			/* Ordered by vq->mutex against vhost_blk_publish(). */
+			if (bvq->blk->hold_notify &&
+			    atomic_read(&bvq->inflight)) {
+				bvq->notify_held = true;
+				break;
+			}
 			if (unlikely(vhost_enable_notify(dev, vq))) {
 				vhost_disable_notify(dev, vq);
 				continue;
 			}
 			break;
 		}
-		disp = vhost_blk_handle_req(bvq, disk, head, out, in);
+		disp = vhost_blk_handle_req(bvq, disk, head, out, in, &bytes);
 		if (disp == VHOST_BLK_RETRY) {
 			retry = true;
 			break;
 		}
+		if (disp == VHOST_BLK_BUSY) {
+			/* That head's used-ring update looks at the ring again. */
+			bvq->notify_held = true;
+			break;
+		}
 		if (disp == VHOST_BLK_DONE)
 			ndone++;
-		if (++n >= VHOST_BLK_WEIGHT) {
+		if (++n >= VHOST_BLK_WEIGHT || bytes >= VHOST_BLK_BYTE_WEIGHT) {
 			set_bit(VHOST_BLK_VQ_KICKED, &bvq->flags);
 			break;
 		}

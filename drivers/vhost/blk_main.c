@@ -32,6 +32,11 @@ MODULE_PARM_DESC(num_queues,
 		 "virtqueues per device, 1-" __stringify(VHOST_BLK_MAX_QUEUES)
 		 " (default 16)");
 
+static bool hold_notify = true;
+module_param(hold_notify, bool, 0644);
+MODULE_PARM_DESC(hold_notify,
+		 "keep guest notifications off while a queue has requests in flight, looking at the ring after each used-ring update instead (default on; sampled at open)");
+
 /*
  * Ring features the vhost core implements for us, plus the virtio-blk
  * bits.  The blk bits describing config space (SIZE_MAX, SEG_MAX,
@@ -69,6 +74,9 @@ static int vhost_blk_vq_try_start(struct vhost_blk_vq *bvq)
 
 	mutex_lock(&vq->mutex);
 	if (vhost_vq_get_backend(vq) || !vq->kick || !vhost_vq_is_setup(vq))
+		goto unlock;
+	ret = vhost_blk_vq_pool_init(bvq);
+	if (ret)
 		goto unlock;
 	ret = vhost_blk_vq_threads_start(bvq);
 	if (ret)
@@ -142,6 +150,7 @@ static void vhost_blk_quiesce(struct vhost_blk *blk)
 	for (i = 0; i < blk->nvqs; i++) {
 		vhost_blk_kick_disarm(&blk->vqs[i]);
 		vhost_blk_vq_threads_stop(&blk->vqs[i]);
+		vhost_blk_vq_pool_free(&blk->vqs[i]);
 	}
 }
 
@@ -164,6 +173,10 @@ static struct vhost_blk_disk *vhost_blk_disk_get(const struct vhost_blk_backend 
 	if (!file)
 		return ERR_PTR(-EBADF);
 	if (!S_ISBLK(file_inode(file)->i_mode))
+		goto err_fput;
+	/* Reads are always possible: a write-only open cannot be a backend. */
+	ret = -EBADF;
+	if (!(file->f_mode & FMODE_READ))
 		goto err_fput;
 	ret = -ENOMEM;
 	disk = kzalloc(sizeof(*disk), GFP_KERNEL);
@@ -368,52 +381,109 @@ static long vhost_blk_get_vring_stats(struct vhost_blk *blk,
 	s.requests = atomic64_read(&bvq->stats.requests);
 	s.rounds = atomic64_read(&bvq->stats.rounds);
 	s.kicks = atomic64_read(&bvq->stats.kicks);
+	s.rekicks = atomic64_read(&bvq->stats.rekicks);
+	s.dup_heads = atomic64_read(&bvq->stats.dup_heads);
 	return copy_to_user(argp, &s, sizeof(s)) ? -EFAULT : 0;
 }
 
 /*
- * The vhost core's per-ring ioctls, with the queue stopped around what
- * must not race with it: GET_VRING_BASE returns the index of a drained,
- * stopped queue (vhost-user semantics), SET_VRING_KICK moves our wait
- * queue entry to the new eventfd and starts the queue when it is ready.
+ * VHOST_GET_VRING_BASE, answered here rather than by the core: the index
+ * is read once, so a caller racing with itself cannot have us stop one
+ * queue and report another.  vhost-user semantics: the queue is stopped
+ * and drained first, so the index is where a restart resumes.
  */
-static long vhost_blk_vring_ioctl(struct vhost_blk *blk, unsigned int ioctl,
-				  void __user *argp)
+static long vhost_blk_get_vring_base(struct vhost_blk *blk,
+				     struct vhost_vring_state __user *argp)
 {
+	struct vhost_vring_state s;
 	struct vhost_blk_vq *bvq;
-	u32 idx;
 	long ret;
 
-	if (ioctl != VHOST_GET_VRING_BASE && ioctl != VHOST_SET_VRING_KICK)
-		return vhost_vring_ioctl(&blk->dev, ioctl, argp);
-	/* Every vring ioctl argument starts with the ring index. */
-	if (get_user(idx, (u32 __user *)argp))
+	if (copy_from_user(&s, argp, sizeof(s)))
 		return -EFAULT;
-	if (idx >= blk->nvqs)
+	ret = vhost_dev_check_owner(&blk->dev);
+	if (ret)
+		return ret;
+	if (s.index >= blk->nvqs)
 		return -ENOBUFS;
-	bvq = &blk->vqs[array_index_nospec(idx, blk->nvqs)];
+	bvq = &blk->vqs[array_index_nospec(s.index, blk->nvqs)];
+	vhost_blk_vq_stop(bvq);
+	mutex_lock(&bvq->vq.mutex);
+	/* Split rings only: VIRTIO_F_RING_PACKED is not offered. */
+	s.num = bvq->vq.last_avail_idx;
+	mutex_unlock(&bvq->vq.mutex);
+	return copy_to_user(argp, &s, sizeof(s)) ? -EFAULT : 0;
+}
 
-	switch (ioctl) {
-	case VHOST_GET_VRING_BASE:
-		ret = vhost_dev_check_owner(&blk->dev);
-		if (ret)
-			return ret;
-		vhost_blk_vq_stop(bvq);
-		return vhost_vring_ioctl(&blk->dev, ioctl, argp);
-	case VHOST_SET_VRING_KICK:
-		ret = vhost_dev_check_owner(&blk->dev);
-		if (ret)
-			return ret;
+/*
+ * VHOST_SET_VRING_KICK.  The core reads the ring index itself, and the
+ * caller may change it between our read and the core's: so every queue
+ * whose eventfd is no longer the one we watch has its wait entry moved,
+ * compared by file, never trusted by index; our own reference on the old
+ * file keeps its wait queue alive until we leave it.  Then the queue the
+ * caller named starts if it is ready (vhost-user: a kick starts a ring).
+ */
+static long vhost_blk_set_vring_kick(struct vhost_blk *blk, void __user *argp)
+{
+	struct vhost_vring_file f;
+	unsigned int i;
+	long ret;
+
+	if (copy_from_user(&f, argp, sizeof(f)))
+		return -EFAULT;
+	ret = vhost_dev_check_owner(&blk->dev);
+	if (ret)
+		return ret;
+	if (f.index >= blk->nvqs)
+		return -ENOBUFS;
+	ret = vhost_vring_ioctl(&blk->dev, VHOST_SET_VRING_KICK, argp);
+	for (i = 0; i < blk->nvqs; i++) {
+		struct vhost_blk_vq *bvq = &blk->vqs[i];
+
+		if (bvq->kick_file == bvq->vq.kick)
+			continue;
 		vhost_blk_kick_disarm(bvq);
-		ret = vhost_vring_ioctl(&blk->dev, ioctl, argp);
-		if (!ret)
-			ret = vhost_blk_vq_try_start(bvq);
-		/* Still running (a failed swap): keep listening. */
+		/* Still running: listen to the new eventfd. */
 		if (vhost_vq_get_backend(&bvq->vq))
 			vhost_blk_kick_arm(bvq);
-		return ret;
 	}
-	return -ENOIOCTLCMD;
+	if (ret)
+		return ret;
+	i = array_index_nospec(f.index, blk->nvqs);
+	return vhost_blk_vq_try_start(&blk->vqs[i]);
+}
+
+/*
+ * VHOST_SET_MEM_TABLE: requests in flight hold status and bounce
+ * addresses translated under the old table, so the running queues are
+ * stopped and drained around the swap and restarted after it.
+ */
+static long vhost_blk_set_mem_table(struct vhost_blk *blk, void __user *argp)
+{
+	unsigned long *running;
+	unsigned int i;
+	long ret, r;
+
+	ret = vhost_dev_check_owner(&blk->dev);
+	if (ret)
+		return ret;
+	running = bitmap_zalloc(blk->nvqs, GFP_KERNEL);
+	if (!running)
+		return -ENOMEM;
+	for (i = 0; i < blk->nvqs; i++) {
+		if (!vhost_vq_get_backend(&blk->vqs[i].vq))
+			continue;
+		__set_bit(i, running);
+		vhost_blk_vq_stop(&blk->vqs[i]);
+	}
+	ret = vhost_dev_ioctl(&blk->dev, VHOST_SET_MEM_TABLE, argp);
+	for_each_set_bit(i, running, blk->nvqs) {
+		r = vhost_blk_vq_try_start(&blk->vqs[i]);
+		if (r && !ret)
+			ret = r;
+	}
+	bitmap_free(running);
+	return ret;
 }
 
 static long vhost_blk_ioctl(struct file *f, unsigned int ioctl,
@@ -449,9 +519,22 @@ static long vhost_blk_ioctl(struct file *f, unsigned int ioctl,
 	}
 
 	mutex_lock(&blk->dev.mutex);
-	ret = vhost_dev_ioctl(&blk->dev, ioctl, argp);
-	if (ret == -ENOIOCTLCMD)
-		ret = vhost_blk_vring_ioctl(blk, ioctl, argp);
+	switch (ioctl) {
+	case VHOST_SET_MEM_TABLE:
+		ret = vhost_blk_set_mem_table(blk, argp);
+		break;
+	case VHOST_GET_VRING_BASE:
+		ret = vhost_blk_get_vring_base(blk, argp);
+		break;
+	case VHOST_SET_VRING_KICK:
+		ret = vhost_blk_set_vring_kick(blk, argp);
+		break;
+	default:
+		ret = vhost_dev_ioctl(&blk->dev, ioctl, argp);
+		if (ret == -ENOIOCTLCMD)
+			ret = vhost_vring_ioctl(&blk->dev, ioctl, argp);
+		break;
+	}
 	mutex_unlock(&blk->dev.mutex);
 	return ret == -ENOIOCTLCMD ? -ENOTTY : ret;
 }
@@ -476,6 +559,7 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 	}
 
 	blk->nvqs = nvqs;
+	blk->hold_notify = READ_ONCE(hold_notify);
 	for (i = 0; i < nvqs; i++) {
 		struct vhost_blk_vq *bvq = &blk->vqs[i];
 
@@ -540,14 +624,9 @@ static int __init vhost_blk_init(void)
 		       VHOST_BLK_MAX_QUEUES);
 		return -EINVAL;
 	}
-	ret = vhost_blk_io_init();
+	ret = misc_register(&vhost_blk_misc);
 	if (ret)
 		return ret;
-	ret = misc_register(&vhost_blk_misc);
-	if (ret) {
-		vhost_blk_io_exit();
-		return ret;
-	}
 	vhost_blk_stats_init();
 	pr_info("/dev/vhost-blk ready, %u queues per device\n", num_queues);
 	return 0;
@@ -557,7 +636,6 @@ static void __exit vhost_blk_exit(void)
 {
 	vhost_blk_stats_exit();
 	misc_deregister(&vhost_blk_misc);
-	vhost_blk_io_exit();
 }
 
 module_init(vhost_blk_init);

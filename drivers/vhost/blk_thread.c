@@ -11,7 +11,10 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/cgroup.h>
+#include <linux/file.h>
 #include <linux/kthread.h>
+#include <linux/memcontrol.h>
 #include <linux/mmu_context.h>
 #include <linux/sched.h>
 #include <linux/sched/mm.h>
@@ -23,11 +26,13 @@
  * @bvq: the queue
  *
  * Callable from any context, including under the eventfd's wait queue lock.
+ * A kick the thread has not taken yet needs no second wake-up: the thread
+ * tests the bit before it sleeps.
  */
 void vhost_blk_vq_kick(struct vhost_blk_vq *bvq)
 {
-	set_bit(VHOST_BLK_VQ_KICKED, &bvq->flags);
-	wake_up_process(bvq->submit_task);
+	if (!test_and_set_bit(VHOST_BLK_VQ_KICKED, &bvq->flags))
+		wake_up_process(bvq->submit_task);
 }
 
 static int vhost_blk_kick_wakeup(wait_queue_entry_t *wait, unsigned int mode,
@@ -57,16 +62,20 @@ static void vhost_blk_kick_queue_proc(struct file *file,
  * vhost_blk_kick_arm() - start watching the queue's kick eventfd
  * @bvq: the queue; dev.mutex held, threads running
  *
- * A kick that arrived before we watched is not lost: the eventfd count is
- * never consumed, so a readable eventfd means "look at the ring".
+ * Watches vq.kick as it is now, holding a reference of our own on it: the
+ * wait queue we join lives in that file, and the vhost core drops its
+ * reference whenever the owner sets another kick eventfd.  A kick that
+ * arrived before we watched is not lost: the eventfd count is never
+ * consumed, so a readable eventfd means "look at the ring".
  */
 void vhost_blk_kick_arm(struct vhost_blk_vq *bvq)
 {
 	struct file *kick = bvq->vq.kick;
 	__poll_t mask;
 
-	if (bvq->kick_wqh || !kick)
+	if (bvq->kick_file || !kick)
 		return;
+	bvq->kick_file = get_file(kick);
 	init_waitqueue_func_entry(&bvq->kick_wait, vhost_blk_kick_wakeup);
 	init_poll_funcptr(&bvq->kick_pt, vhost_blk_kick_queue_proc);
 	mask = vfs_poll(kick, &bvq->kick_pt);
@@ -77,15 +86,17 @@ void vhost_blk_kick_arm(struct vhost_blk_vq *bvq)
 /**
  * vhost_blk_kick_disarm() - stop watching the kick eventfd
  * @bvq: the queue; dev.mutex held
- *
- * Must run before the vhost core drops its reference to the eventfd.
  */
 void vhost_blk_kick_disarm(struct vhost_blk_vq *bvq)
 {
-	if (!bvq->kick_wqh)
-		return;
-	remove_wait_queue(bvq->kick_wqh, &bvq->kick_wait);
-	bvq->kick_wqh = NULL;
+	if (bvq->kick_wqh) {
+		remove_wait_queue(bvq->kick_wqh, &bvq->kick_wait);
+		bvq->kick_wqh = NULL;
+	}
+	if (bvq->kick_file) {
+		fput(bvq->kick_file);
+		bvq->kick_file = NULL;
+	}
 }
 
 /**
@@ -112,11 +123,50 @@ void vhost_blk_req_done(struct vhost_blk_req *req)
 	rcu_read_unlock();
 }
 
+/*
+ * After a used-ring update, vq->mutex held: if the last submit pass left
+ * guest notifications off (requests were in flight), look at the ring for
+ * what the guest posted since, and turn notifications back on once
+ * nothing is in flight.  Either way the guest's requests are seen without
+ * a kick, and never left unseen.
+ */
+static void vhost_blk_recheck_ring(struct vhost_blk_vq *bvq, bool idle)
+{
+	struct vhost_virtqueue *vq = &bvq->vq;
+	struct vhost_dev *dev = &bvq->blk->dev;
+
+	if (!bvq->notify_held)
+		return;
+	if (!vhost_vq_avail_empty(dev, vq)) {
+		atomic64_inc(&bvq->stats.rekicks);
+		vhost_blk_vq_kick(bvq);
+		return;
+	}
+	if (!idle)
+		return;
+	bvq->notify_held = false;
+	if (unlikely(vhost_enable_notify(dev, vq))) {
+		/* Posted as we turned them on: take it now. */
+		vhost_disable_notify(dev, vq);
+		bvq->notify_held = true;
+		atomic64_inc(&bvq->stats.rekicks);
+		vhost_blk_vq_kick(bvq);
+	}
+}
+
+/*
+ * Put @n completed requests in the used ring (@n <= vq->num: one pool's
+ * worth at most, so vhost_add_used_n() never wraps onto entries it just
+ * wrote), signal the guest, then give their heads back to the pool.
+ */
 static void vhost_blk_publish(struct vhost_blk_vq *bvq,
-			      struct vring_used_elem *heads, unsigned int n,
+			      struct vring_used_elem *heads,
+			      struct vhost_blk_req **reqs, unsigned int n,
 			      bool status_fault)
 {
 	struct vhost_virtqueue *vq = &bvq->vq;
+	unsigned int i;
+	bool idle;
 
 	mutex_lock(&vq->mutex);
 	/* error_ctx may only be used under vq->mutex: report here. */
@@ -125,13 +175,17 @@ static void vhost_blk_publish(struct vhost_blk_vq *bvq,
 	if (vhost_add_used_n(vq, heads, n))
 		vq_err(vq, "vhost-blk: used ring not writable\n");
 	vhost_signal(&bvq->blk->dev, vq);
-	mutex_unlock(&vq->mutex);
 	atomic64_add(n, &bvq->stats.completed);
 	/* Pairs with smp_rmb() in vhost_blk_get_vring_stats(). */
 	smp_mb__after_atomic();
 	atomic64_inc(&bvq->stats.publishes);
+	for (i = 0; i < n; i++)
+		vhost_blk_req_put(reqs[i]);
+	idle = atomic_sub_and_test(n, &bvq->inflight);
+	vhost_blk_recheck_ring(bvq, idle);
+	mutex_unlock(&vq->mutex);
 
-	if (atomic_sub_and_test(n, &bvq->inflight))
+	if (idle)
 		wake_up_all(&bvq->drain_wq);
 }
 
@@ -143,11 +197,13 @@ static void vhost_blk_publish(struct vhost_blk_vq *bvq,
 static void vhost_blk_complete_batch(struct vhost_blk_vq *bvq)
 {
 	struct vring_used_elem heads[VHOST_BLK_COMPL_BATCH];
+	struct vhost_blk_req *reqs[VHOST_BLK_COMPL_BATCH];
 	struct vhost_virtqueue *vq = &bvq->vq;
+	unsigned int n = 0, max = min_t(unsigned int, vq->num,
+					   VHOST_BLK_COMPL_BATCH);
 	struct vhost_blk_req *req, *tmp;
 	struct llist_node *list;
 	bool status_fault = false;
-	unsigned int n = 0;
 
 	list = llist_reverse_order(llist_del_all(&bvq->done));
 	llist_for_each_entry_safe(req, tmp, list, node) {
@@ -159,30 +215,56 @@ static void vhost_blk_complete_batch(struct vhost_blk_vq *bvq)
 		else if (req->bounce && req->to_guest &&
 			 !vhost_blk_bounce_to_guest(req))
 			status = VIRTIO_BLK_S_IOERR;
-		vhost_blk_req_release_data(req);
+		vhost_blk_req_release(req);
 		if (put_user(status, req->status_addr)) {
 			status_fault = true;
 			len = 0;
 		}
 		heads[n].id = cpu_to_vhost32(vq, req->head);
 		heads[n].len = cpu_to_vhost32(vq, len);
-		vhost_blk_req_free(req);
-		if (++n == ARRAY_SIZE(heads)) {
-			vhost_blk_publish(bvq, heads, n, status_fault);
+		reqs[n] = req;
+		if (++n == max) {
+			vhost_blk_publish(bvq, heads, reqs, n, status_fault);
 			status_fault = false;
 			n = 0;
 		}
+		cond_resched();
 	}
 	if (n)
-		vhost_blk_publish(bvq, heads, n, status_fault);
+		vhost_blk_publish(bvq, heads, reqs, n, status_fault);
+}
+
+/*
+ * A queue thread works for the owner: its address space, and its memory
+ * cgroup for what the thread allocates (kthreads are otherwise never
+ * charged: see memcg_kmem_bypass() on 6.1).
+ */
+static struct mem_cgroup *vhost_blk_thread_enter(struct mm_struct *mm,
+						 struct mem_cgroup **old)
+{
+	struct mem_cgroup *memcg = get_mem_cgroup_from_mm(mm);
+
+	kthread_use_mm(mm);
+	*old = set_active_memcg(memcg);
+	return memcg;
+}
+
+static void vhost_blk_thread_exit(struct mm_struct *mm,
+				  struct mem_cgroup *memcg,
+				  struct mem_cgroup *old)
+{
+	set_active_memcg(old);
+	mem_cgroup_put(memcg);
+	kthread_unuse_mm(mm);
 }
 
 static int vhost_blk_compl_thread(void *data)
 {
 	struct vhost_blk_vq *bvq = data;
 	struct mm_struct *mm = bvq->blk->mm;
+	struct mem_cgroup *memcg, *old;
 
-	kthread_use_mm(mm);
+	memcg = vhost_blk_thread_enter(mm, &old);
 	for (;;) {
 		set_current_state(TASK_INTERRUPTIBLE);
 		if (llist_empty(&bvq->done)) {
@@ -196,7 +278,7 @@ static int vhost_blk_compl_thread(void *data)
 		vhost_blk_complete_batch(bvq);
 	}
 	__set_current_state(TASK_RUNNING);
-	kthread_unuse_mm(mm);
+	vhost_blk_thread_exit(mm, memcg, old);
 	return 0;
 }
 
@@ -204,8 +286,9 @@ static int vhost_blk_submit_thread(void *data)
 {
 	struct vhost_blk_vq *bvq = data;
 	struct mm_struct *mm = bvq->blk->mm;
+	struct mem_cgroup *memcg, *old;
 
-	kthread_use_mm(mm);
+	memcg = vhost_blk_thread_enter(mm, &old);
 	for (;;) {
 		set_current_state(TASK_INTERRUPTIBLE);
 		if (kthread_should_stop())
@@ -227,32 +310,54 @@ static int vhost_blk_submit_thread(void *data)
 		cond_resched();
 	}
 	__set_current_state(TASK_RUNNING);
-	kthread_unuse_mm(mm);
+	vhost_blk_thread_exit(mm, memcg, old);
 	return 0;
+}
+
+/*
+ * Create one queue thread, in every cgroup of the calling owner thread
+ * (the vhost core does the same for its workers): the VM's io.max,
+ * io.weight, cpu.max, cpuset and memory limits apply to its disk I/O.
+ */
+static struct task_struct *vhost_blk_thread_create(struct vhost_blk_vq *bvq,
+						   int (*fn)(void *),
+						   const char *fmt)
+{
+	struct task_struct *t;
+	int ret;
+
+	t = kthread_create(fn, bvq, fmt, bvq->blk->owner_pid, bvq->index);
+	if (IS_ERR(t))
+		return t;
+	ret = cgroup_attach_task_all(current, t);
+	if (ret) {
+		kthread_stop(t);
+		return ERR_PTR(ret);
+	}
+	return t;
 }
 
 /**
  * vhost_blk_vq_threads_start() - create the queue's threads if needed
- * @bvq: the queue; dev.mutex held, device owned
+ * @bvq: the queue; dev.mutex held, called by the owner (an ioctl)
+ *
+ * Both threads join the caller's cgroups before they run.
  *
  * Return: 0 or a negative errno.
  */
 int vhost_blk_vq_threads_start(struct vhost_blk_vq *bvq)
 {
-	struct vhost_blk *blk = bvq->blk;
 	struct task_struct *t;
 
 	if (bvq->submit_task)
 		return 0;
 
-	t = kthread_create(vhost_blk_compl_thread, bvq, "vblkc-%d-%u",
-			   blk->owner_pid, bvq->index);
+	t = vhost_blk_thread_create(bvq, vhost_blk_compl_thread, "vblkc-%d-%u");
 	if (IS_ERR(t))
 		return PTR_ERR(t);
 	bvq->compl_task = t;
 
-	t = kthread_create(vhost_blk_submit_thread, bvq, "vblk-%d-%u",
-			   blk->owner_pid, bvq->index);
+	t = vhost_blk_thread_create(bvq, vhost_blk_submit_thread, "vblk-%d-%u");
 	if (IS_ERR(t)) {
 		kthread_stop(bvq->compl_task);
 		bvq->compl_task = NULL;

@@ -82,7 +82,9 @@ struct vhost_blk_vring_stats {
 	__u64 requests;
 	__u64 completed;
 	__u64 publishes;
-	__u64 reserved[4];
+	__u64 rekicks;
+	__u64 dup_heads;
+	__u64 reserved[2];
 };
 
 /* Read one virtqueue's counters (no ownership needed: nothing changes). */
