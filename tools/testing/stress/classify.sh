@@ -31,7 +31,13 @@ if [ "$(kv guest_done)" = 1 ] && job_ok randread && job_ok randwrite && [ "$veri
 fi
 
 reason=
-if [ $status != finished ]; then
+if [ $status = finished ] && [ "$BACKEND" = launcher ]; then
+	# Each queue's counters when QEMU stopped it: requests/in flight.
+	reason=$(grep -E 'queue [0-9]+ stopped: ' "$V/backend.log" 2>/dev/null |
+		sed -nE 's/.*queue ([0-9]+) stopped: ([0-9]+) requests .*, ([0-9]+) completions .*, ([0-9]+) in flight.*/\1 q\1 \2 req \3 done \4 inflight/p' |
+		awk '{ q[$1 + 0] = $0; if ($1 + 0 > m) m = $1 + 0 }
+			END { for (i = 0; i <= m; i++) if (i in q) { sub(/^[0-9]+ /, "", q[i]); printf "%s%s", s, q[i]; s = ", " } }')
+elif [ $status != finished ]; then
 	r=()
 	vm=$(tail -n1 "$D/run-vm.log" 2>/dev/null | sed 's/^run-vm.sh: //')
 	grep -q 'Triple fault' "$D/qemu-resets.log" 2>/dev/null && vm+="; the outer VM triple-faulted"

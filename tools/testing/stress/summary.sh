@@ -7,7 +7,7 @@
 # (a boot is one test; one that did not finish fails).
 set -uo pipefail
 OUT=$1
-printf '%-6s %-10s %-9s %10s %10s %-7s %6s\n' boot backend result randread randwrite verify guest_s
+printf '%-6s %-10s %-9s %10s %10s %-7s %6s %s\n' boot backend result randread randwrite verify guest_s 'queues at stop (vhost-blk)'
 pass=0 fail=0
 declare -A fin=() tot=()
 for d in "$OUT"/boot-*/; do
@@ -16,7 +16,8 @@ for d in "$OUT"/boot-*/; do
 	n=${d##*/boot-}; b=${n#*-}; n=${n%%-*}
 	IFS=$'\t' read -r st rr rw vf secs reason < "$d/verdict.txt"
 	label=$b; [ "$b" = launcher ] && label=vhost-blk
-	printf '%-6s %-10s %-9s %10s %10s %-7s %6s\n' "$n" "$label" "$st" "$rr" "$rw" "$vf" "$secs"
+	printf '%-6s %-10s %-9s %10s %10s %-7s %6s %s\n' "$n" "$label" "$st" "$rr" "$rw" "$vf" "$secs" \
+		"$([ "$st" = finished ] && echo "$reason")"
 	tot[$label]=$(( ${tot[$label]:-0} + 1 ))
 	if [ "$st" = finished ]; then
 		pass=$((pass + 1)) fin[$label]=$(( ${fin[$label]:-0} + 1 ))

@@ -153,6 +153,7 @@ secs=$((SECONDS - t0))
 sleep 1
 done=0
 grep -q '^done' "$GIO/events" 2>/dev/null && grep -aq 'VBT-DONE rc=0' "$LOG/guest-tap.log" && [ $killed = 0 ] && done=1
+res "clocksource_end=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 res "guest_secs=$secs qemu_rc=$qrc killed=$killed guest_done=$done"
 [ -z "$COUNTERS" ] || res "vhost_blk_end=$(tr '\n' ' ' < "$COUNTERS")"
 log "guest ended after ${secs}s: qemu status $qrc, killed $killed, finished $done"
