@@ -81,6 +81,11 @@ bench:
 bench-quick:
 	tools/testing/bench/run-bench.sh --quick $(BENCH_ARGS)
 
+# vhost-blk-perf with no guest, against io_uring (VM, ~5 min): tools/vhost-blk-perf/run-guestless.sh
+.PHONY: bench-guestless
+bench-guestless:
+	tools/vhost-blk-perf/run-guestless.sh $(BENCH_ARGS)
+
 # Stress (not part of make check): tools/testing/stress/run-stress.sh, one
 # outer VM per boot, results in build/stress/<date>/.
 .PHONY: stress

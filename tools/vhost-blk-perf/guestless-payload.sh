@@ -1,0 +1,60 @@
+#!/bin/sh
+# Payload of run-guestless.sh: runs as /payload/run.sh, as root, in the test
+# VM (busybox).  For each device (null_blk irqmode=0, null_blk irqmode=1,
+# brd) and queue depth 1 and 32: vhost-blk-perf in modes vhost and uring,
+# --wait irq and poll.  Result lines ("mode=...") and "# ..." notes go to
+# stdout (tap.txt on the host).  RUNTIME comes from ./config.
+cd "$(dirname "$0")" || exit 1
+RUNTIME=3 RW=randread
+[ -r ./config ] && . ./config
+P=./vhost-blk-perf
+rc=0
+
+note() { echo "# $*"; }
+
+modprobe vhost_blk || { note "FAIL: modprobe vhost_blk"; exit 1; }
+[ -c /dev/vhost-blk ] || { note "FAIL: no /dev/vhost-blk"; exit 1; }
+
+# run_jobs LABEL DEV
+run_jobs() {
+	for qd in 1 32; do
+		for job in "vhost irq" "uring irq" "vhost poll" "uring poll"; do
+			set -- $job
+			out=$($P --mode "$1" --wait "$2" --rw "$RW" --qd "$qd" \
+				--runtime "$RUNTIME" --dev "$DEV" --label "$LABEL" 2>/tmp/err)
+			r=$?
+			[ -z "$out" ] || echo "$out"
+			if [ $r != 0 ]; then
+				note "FAIL label=$LABEL mode=$1 wait=$2 qd=$qd rc=$r: $(tr '\n' ' ' </tmp/err)"
+				rc=1
+			fi
+		done
+	done
+}
+
+# null_blk from module parameters: memory_backed=0 (no data), 4k blocks,
+# two poll queues so that IORING_SETUP_IOPOLL works.
+for irqmode in 0 1; do
+	LABEL=nullb-irqmode$irqmode DEV=/dev/nullb0
+	if ! modprobe null_blk nr_devices=1 gb=1 bs=4096 queue_mode=2 \
+		irqmode=$irqmode poll_queues=2 hw_queue_depth=256; then
+		note "FAIL: modprobe null_blk irqmode=$irqmode"; rc=1; continue
+	fi
+	echo none > /sys/block/nullb0/queue/scheduler 2>/dev/null
+	note "$LABEL: io_poll=$(cat /sys/block/nullb0/queue/io_poll) scheduler=$(cat /sys/block/nullb0/queue/scheduler)"
+	run_jobs
+	rmmod null_blk || note "rmmod null_blk failed"
+done
+
+# brd, written once in full (reads of never-written pages are cheaper).
+LABEL=brd DEV=/dev/ram0
+if modprobe brd rd_nr=1 rd_size=262144; then
+	dd if=/dev/zero of=/dev/ram0 bs=1M count=256 2>/dev/null
+	note "$LABEL: io_poll=$(cat /sys/block/ram0/queue/io_poll)"
+	run_jobs
+	rmmod brd
+else
+	note "FAIL: modprobe brd"; rc=1
+fi
+note "guestless done rc=$rc"
+exit $rc
