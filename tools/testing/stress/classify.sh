@@ -31,12 +31,19 @@ if [ "$(kv guest_done)" = 1 ] && job_ok randread && job_ok randwrite && [ "$veri
 fi
 
 reason=
-if [ $status = finished ] && [ "$BACKEND" = launcher ]; then
+if [ $status = finished ]; then
 	# Each queue's counters when QEMU stopped it: requests/in flight.
-	reason=$(grep -E 'queue [0-9]+ stopped: ' "$V/backend.log" 2>/dev/null |
+	[ "$BACKEND" != launcher ] || reason=$(grep -E 'queue [0-9]+ stopped: ' "$V/backend.log" 2>/dev/null |
 		sed -nE 's/.*queue ([0-9]+) stopped: ([0-9]+) requests .*, ([0-9]+) completions .*, ([0-9]+) in flight.*/\1 q\1 \2 req \3 done \4 inflight/p' |
 		awk '{ q[$1 + 0] = $0; if ($1 + 0 > m) m = $1 + 0 }
 			END { for (i = 0; i <= m; i++) if (i in q) { sub(/^[0-9]+ /, "", q[i]); printf "%s%s", s, q[i]; s = ", " } }')
+	# Finished, but say so when the outer kernel log has a report.
+	# (run-stress.sh runs a copy of this script beside one of check-log.sh)
+	C=$(dirname "$0")/check-log.sh
+	[ -f "$C" ] || C=$(dirname "$0")/../vm/check-log.sh
+	if ! bash "$C" "$D/console.log" > "$D/check-log.txt" 2>&1; then
+		reason+="${reason:+; }outer kernel log not clean: $(sed -n 's/^>> //p' "$D/check-log.txt" | head -n1 | tr -d '\r' | cut -c1-120)"
+	fi
 elif [ $status != finished ]; then
 	r=()
 	vm=$(tail -n1 "$D/run-vm.log" 2>/dev/null | sed 's/^run-vm.sh: //')
@@ -77,8 +84,8 @@ elif [ $status != finished ]; then
 	if [ "$BACKEND" = launcher ]; then
 		q=$(grep -E 'queue [0-9]+ (running|idle|stopped): ' "$V/backend.log" 2>/dev/null |
 			sed -nE 's/.*queue ([0-9]+) ([a-z]+): ([0-9]+) requests from ([0-9]+) kicks in ([0-9]+) passes, ([0-9]+) completions in ([0-9]+) used-ring updates, ([0-9]+) in flight.*/\1 \2 \3 \4 \6 \7 \8/p' |
-			awk -v gs="${gsubm:-0}" '{ q[$1] = $0 } END {
-				for (i in q) { split(q[i], a, " "); req += a[3]; cmp += a[5]; fl += a[7]
+			awk -v gs="${gsubm:-0}" '{ q[$1 + 0] = $0; if ($1 + 0 > m) m = $1 + 0 } END {
+				for (i = 0; i <= m; i++) { if (!(i in q)) continue; split(q[i], a, " "); req += a[3]; cmp += a[5]; fl += a[7]
 					s = s sprintf("queue %s %s: %s requests from %s kicks, %s completions in %s used-ring updates, %s in flight; ", a[1], a[2], a[3], a[4], a[5], a[6], a[7]) }
 				if (s == "") { print "the launcher logged no queue counters"; exit }
 				printf "%svhost_blk level %s", s, fl ? "busy: requests taken and not completed" : "idle: every request taken was completed"
@@ -91,12 +98,12 @@ elif [ $status != finished ]; then
 	[ -n "$l" ] && r+=("vhost_blk debugfs: $l")
 	# The outer kernel log.
 	rep=$(grep -aE 'rcu: INFO|detected stall|INFO: task .* blocked|soft lockup|hard LOCKUP|Kernel panic|Oops|BUG:|WARNING:|vhost_blk|vblk' "$D/console.log" 2>/dev/null |
-		grep -v 'vhost_blk: loading out-of-tree\|module verification failed' | tr -d '\r' | sed 's/^\[ *[0-9.]*\] //' | sort | uniq -c | sort -rn | head -n 4 |
+		grep -v 'vhost_blk: loading out-of-tree\|module verification failed\|/dev/vhost-blk ready' | tr -d '\r' | sed 's/^\[ *[0-9.]*\] //' | sort | uniq -c | sort -rn | head -n 4 |
 		awk '{ c = $1; $1 = ""; printf "%s%dx%s", (NR > 1 ? "; " : ""), c, $0 }')
 	r+=("outer kernel log: ${rep:-no RCU stall, hung task, soft lockup, panic or vhost_blk report}")
 	grep -aqE 'INFO: task .* blocked|soft lockup|detected stall' "$D/vmlogs/guest-console.log" 2>/dev/null &&
 		r+=("guest kernel: $(grep -aE -m1 'INFO: task .* blocked|soft lockup|detected stall' "$D/vmlogs/guest-console.log" | tr -d '\r' | sed 's/^\[ *[0-9.]*\] //')")
-	r+=("outer VM: $vm")
+	[ -z "$secs" ] || r+=("outer VM: $vm")
 	reason=$(printf '%s. ' "${r[@]}")
 	reason=${reason% }
 fi

@@ -77,7 +77,7 @@ main() {
 	mkdir -p "$OUT/bin"
 	# Run from copies: bash reads a script as it runs, and these may be
 	# edited during a run of an hour.
-	cp "$HERE/boot.sh" "$HERE/classify.sh" "$HERE/summary.sh" "$TOP/tools/testing/vm/run-vm.sh" "$OUT/bin/"
+	cp "$HERE/boot.sh" "$HERE/classify.sh" "$HERE/summary.sh" "$TOP/tools/testing/vm/run-vm.sh" "$TOP/tools/testing/vm/check-log.sh" "$OUT/bin/"
 	echo "$PROG${*:+ $*}: boots=$BOOTS backends='$BACKENDS' outer=$KVER guest=$GUEST_KVER limit=${LIMIT}s module $(git -C "$TOP" rev-parse --short HEAD 2>/dev/null)$(git -C "$TOP" diff --quiet HEAD -- drivers/vhost 2>/dev/null || echo '+changes')" > "$OUT/meta.txt"
 	# The guest's deadline, in outer uptime: 35 s before the VM's limit,
 	# so that the outer VM dumps its state and writes its results first.
