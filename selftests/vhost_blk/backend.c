@@ -131,7 +131,7 @@ int nullb_create(struct nullb *nb, const struct nullb_opts *o)
 	if (!ret)
 		ret = nullb_attr(nb, "blocksize", o->blocksize ? o->blocksize : 512);
 	if (!ret)
-		ret = nullb_attr(nb, "memory_backed", 1);
+		ret = nullb_attr(nb, "memory_backed", o->no_memory ? 0 : 1);
 	if (!ret && o->completion_nsec) {
 		ret = nullb_attr(nb, "irqmode", 2);
 		if (!ret)

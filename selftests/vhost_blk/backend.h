@@ -28,9 +28,10 @@ struct nullb_opts {
 	unsigned int blocksize;		/* default 512 */
 	unsigned long completion_nsec;	/* > 0: irqmode=2 (timer) */
 	unsigned int hw_queue_depth;	/* 0: default */
+	bool no_memory;			/* memory_backed=0: reads return zeros */
 };
 
-/* Creates and powers a memory-backed null_blk; returns 0 or -errno. */
+/* Creates and powers a (memory-backed unless o->no_memory) null_blk; returns 0 or -errno. */
 int nullb_create(struct nullb *nb, const struct nullb_opts *o);
 /* Writes "+start-end" (or "-start-end") to the badblocks attribute. */
 int nullb_badblocks(struct nullb *nb, const char *spec);
