@@ -607,7 +607,9 @@ struct cg_report {
 
 #define CHILD_CHECK(cond, rep, e) do {				\
 	if (!(cond)) {						\
-		(rep)->err = (e) ? (e) : -EIO;			\
+		int __e = (e);					\
+								\
+		(rep)->err = __e ? __e : -EIO;			\
 		(rep)->line = __LINE__;				\
 		goto out;					\
 	}							\
@@ -731,12 +733,13 @@ TEST_F_TIMEOUT(guard, cgroup_threads, 60)
 #define IO_TOTAL	(16 * MiB)
 #define IO_CHUNK	(256 * KiB)
 #define IO_QD		4
+#define IO_NUM		16	/* ring size */
 #define IO_WBPS		(1 * MiB)
 
 /* Child: join the cgroup, write IO_TOTAL at QD IO_QD, time it. */
 static void child_io(struct cg *cg, int bfd, struct cg_report *rep)
 {
-	struct one_req rq[IO_QD];
+	struct one_req rq[IO_NUM];	/* per head */
 	struct vring_used_elem e;
 	uint64_t submitted = 0, done = 0;
 	struct vq_drv *q;
@@ -749,10 +752,10 @@ static void child_io(struct cg *cg, int bfd, struct cg_report *rep)
 	v.fd = -1;
 	r = cg_write(cg, "cgroup.procs", "0");
 	CHILD_CHECK(!r, rep, r);
-	r = vmm_quick(&v, VBLK_FEATURES_DEFAULT, 1, 16, bfd, 0, NULL);
+	r = vmm_quick(&v, VBLK_FEATURES_DEFAULT, 1, IO_NUM, bfd, 0, NULL);
 	CHILD_CHECK(!r, rep, r);
 	q = v.q[0];
-	for (i = 0; i < IO_QD; i++) {
+	for (i = 0; i < IO_NUM; i++) {
 		rq[i].data = vmm_alloc(&v, IO_CHUNK, 4096);
 		rq[i].hs = vmm_alloc(&v, sizeof(*rq[i].hs), 64);
 		CHILD_CHECK(rq[i].data && rq[i].hs, rep, -ENOMEM);
@@ -762,7 +765,8 @@ static void child_io(struct cg *cg, int bfd, struct cg_report *rep)
 	while (done < IO_TOTAL / IO_CHUNK) {
 		while (submitted < IO_TOTAL / IO_CHUNK &&
 		       submitted - done < IO_QD) {
-			struct one_req *x = &rq[submitted % IO_QD];
+			/* drv_add() takes the head from the top of the free stack */
+			struct one_req *x = &rq[q->free_stack[q->num_free - 1]];
 			struct seg s[3];
 			int h;
 
@@ -773,13 +777,13 @@ static void child_io(struct cg *cg, int bfd, struct cg_report *rep)
 			s[1] = (struct seg){ x->data, IO_CHUNK, false };
 			s[2] = (struct seg){ &x->hs->status, 1, true };
 			h = drv_submit(q, s, 3, true);
-			CHILD_CHECK(h >= 0, rep, h);
+			CHILD_CHECK(h >= 0 && x == &rq[h], rep, h < 0 ? h : -EPROTO);
 			submitted++;
 		}
 		r = drv_wait_used(q, &e, 30000);
 		CHILD_CHECK(!r, rep, r);
-		/* completions come in order here: one slot per request */
-		CHILD_CHECK(rq[done % IO_QD].hs->status == VIRTIO_BLK_S_OK, rep, -EIO);
+		CHILD_CHECK(e.id < IO_NUM && rq[e.id].hs->status == VIRTIO_BLK_S_OK,
+			    rep, -EIO);
 		done++;
 	}
 	rep->elapsed_ms = now_ms() - t0;
@@ -1066,7 +1070,12 @@ static void index_race(struct __test_metadata *_metadata,
 	       r->kick_ok + r->kick_err, r->kick_err, r->gb_ok + r->gb_err,
 	       r->gb_err, r->flips, r->io_submitted, r->io_done);
 	ASSERT_EQ(0, r->io_err);
-	ASSERT_LT(1000, r->kick_ok + r->kick_err);
+	/* TCG and KASAN are slow: a few hundred rounds are enough to hit it */
+	if (get_base) {
+		ASSERT_LT(20, r->gb_ok + r->gb_err);
+	} else {
+		ASSERT_LT(200, r->kick_ok + r->kick_err);
+	}
 
 	/* proper kick eventfds again: every queue takes its kicks */
 	for (qi = 0; qi < 2; qi++) {
@@ -1104,7 +1113,7 @@ static void index_race(struct __test_metadata *_metadata,
 			TH_LOG("%lu GET_VRING_BASE returned for a queue still running: last q%u with %u in flight (the ioctl stopped the other queue)",
 			       r->gb_not_drained, r->bad_idx, r->bad_inflight);
 		EXPECT_EQ(0, r->gb_not_drained);
-		EXPECT_LT(100, r->gb_ok);
+		EXPECT_LT(20, r->gb_ok);
 	}
 	vmm_close(v);
 	ASSERT_QUIESCENT(10000);
