@@ -100,5 +100,5 @@ main() {
 	echo "$PROG: $(( (SECONDS - t0) / 60 )) min; results in $OUT" >&2
 	! grep -qE '^[0-9]+ passed, [1-9]' "$OUT/summary.txt"
 }
-main "$@"
-exit
+# (one line: bash reads a script as it runs, and this one may be edited meanwhile)
+main "$@"; exit $?
