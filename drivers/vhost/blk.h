@@ -59,6 +59,11 @@
 
 #define VHOST_BLK_MAX_QUEUES	256
 
+/* Adaptive avail-ring polling: the first step, and the default factors. */
+#define VHOST_BLK_POLL_START_NS	2000U
+#define VHOST_BLK_POLL_GROW	2U
+#define VHOST_BLK_POLL_SHRINK	2U
+
 /**
  * struct vhost_blk_disk - an attached backend
  * @file: the block device file handed in by the owner; holding it keeps
@@ -100,6 +105,8 @@ struct vhost_blk_req;
  * @rekicks: submit passes started by the completion thread, with guest
  *	notifications still off, because it saw new requests on the ring.
  * @dup_heads: chains not taken because their head was still in flight.
+ * @polls: avail-ring polls before notifications went back on.
+ * @poll_hits: polls that found a request.
  *
  * Counted since the device was opened.  Atomic because kicks arrive in the
  * eventfd's wake-up and both threads add used entries, while readers take
@@ -113,6 +120,8 @@ struct vhost_blk_vq_stats {
 	atomic64_t publishes;
 	atomic64_t rekicks;
 	atomic64_t dup_heads;
+	atomic64_t polls;
+	atomic64_t poll_hits;
 };
 
 /**
@@ -144,6 +153,13 @@ struct vhost_blk_vq_stats {
  *	notifications off because requests were in flight: the completion
  *	thread looks at the ring after each update instead, and turns
  *	notifications back on when nothing is left in flight (vq.mutex).
+ * @poll_max_ns: longest avail-ring poll when the queue goes idle, 0: off.
+ * @poll_grow: factor @poll_ns grows by.
+ * @poll_shrink: divisor @poll_ns shrinks by.
+ * @poll_ns: the current, adaptive, poll time (<= @poll_max_ns).
+ * @idle_since: local_clock() when a poll found nothing and notifications
+ *	went back on; the next pass measures the idle time from it.
+ *	All five under vq.mutex; @poll_ns is also read without it.
  * @drain_wq: woken when @inflight drops to zero.
  * @stats: counters for VHOST_BLK_GET_VRING_STATS.
  */
@@ -164,6 +180,11 @@ struct vhost_blk_vq {
 	unsigned int nreqs;
 	atomic_t inflight;
 	bool notify_held;
+	u32 poll_max_ns;
+	u32 poll_grow;
+	u32 poll_shrink;
+	u32 poll_ns;
+	u64 idle_since;
 	wait_queue_head_t drain_wq;
 	struct vhost_blk_vq_stats stats;
 };
@@ -246,6 +267,8 @@ void vhost_blk_vq_kick(struct vhost_blk_vq *bvq);
 void vhost_blk_kick_arm(struct vhost_blk_vq *bvq);
 void vhost_blk_kick_disarm(struct vhost_blk_vq *bvq);
 void vhost_blk_req_done(struct vhost_blk_req *req);
+void vhost_blk_complete_batch(struct vhost_blk_vq *bvq, bool locked);
+void vhost_blk_poll_adapt(struct vhost_blk_vq *bvq);
 
 /* blk_stats.c: debugfs counters the selftests use to find leaks */
 enum vhost_blk_counter {

@@ -613,7 +613,6 @@ vhost_blk_handle_req(struct vhost_blk_vq *bvq, struct vhost_blk_disk *disk,
 		vhost_discard_vq_desc(vq, 1);
 		return VHOST_BLK_BUSY;
 	}
-	vhost_blk_count(VHOST_BLK_CNT_REQS, 1);
 
 	if (!in_len) {
 		/* Nowhere to put a status: give the buffers back, empty. */
@@ -733,6 +732,7 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 		goto unlock;
 
 	atomic64_inc(&bvq->stats.rounds);
+	vhost_blk_poll_adapt(bvq);
 	bvq->notify_held = false;
 	vhost_disable_notify(dev, vq);
 	blk_start_plug(&plug);
@@ -775,9 +775,16 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 	blk_finish_plug(&plug);
 	/*
 	 * Counted once per pass, the requests before their completions: ours
-	 * here, the others' once the completion thread gets vq->mutex.
+	 * here, the others' once the completion thread gets vq->mutex or
+	 * below.
 	 */
 	atomic64_add(n, &bvq->stats.requests);
+	/* What the backend completed inline (see vhost_blk_req_done()). */
+	if (!llist_empty(&bvq->done)) {
+		/* Requests before completions: see vhost_blk_get_vring_stats(). */
+		smp_mb__after_atomic();
+		vhost_blk_complete_batch(bvq, true);
+	}
 	if (ndone) {
 		/* Pairs with smp_rmb() in vhost_blk_get_vring_stats(). */
 		smp_mb__after_atomic();

@@ -32,6 +32,13 @@ MODULE_PARM_DESC(num_queues,
 		 "virtqueues per device, 1-" __stringify(VHOST_BLK_MAX_QUEUES)
 		 " (default 16)");
 
+static unsigned int poll_max_ns;
+module_param(poll_max_ns, uint, 0644);
+MODULE_PARM_DESC(poll_max_ns,
+		 "longest adaptive poll of an idle queue's avail ring in ns, at most "
+		 __stringify(VHOST_BLK_POLL_MAX_NS)
+		 " (0: off, the default; sampled at open)");
+
 static bool hold_notify = true;
 module_param(hold_notify, bool, 0644);
 MODULE_PARM_DESC(hold_notify,
@@ -383,7 +390,69 @@ static long vhost_blk_get_vring_stats(struct vhost_blk *blk,
 	s.kicks = atomic64_read(&bvq->stats.kicks);
 	s.rekicks = atomic64_read(&bvq->stats.rekicks);
 	s.dup_heads = atomic64_read(&bvq->stats.dup_heads);
+	s.polls = atomic64_read(&bvq->stats.polls);
+	s.poll_hits = atomic64_read(&bvq->stats.poll_hits);
 	return copy_to_user(argp, &s, sizeof(s)) ? -EFAULT : 0;
+}
+
+/*
+ * VHOST_BLK_SET_VRING_POLL: the queue's longest poll and its adaptation
+ * factors; the current poll time is clamped to the new maximum.
+ */
+static long vhost_blk_set_vring_poll(struct vhost_blk *blk,
+				     struct vhost_blk_vring_poll __user *argp)
+{
+	struct vhost_blk_vring_poll p;
+	struct vhost_blk_vq *bvq;
+	long ret;
+
+	if (copy_from_user(&p, argp, sizeof(p)))
+		return -EFAULT;
+	if (p.max_ns > VHOST_BLK_POLL_MAX_NS ||
+	    (p.reserved[0] | p.reserved[1] | p.reserved[2]))
+		return -EINVAL;
+
+	mutex_lock(&blk->dev.mutex);
+	ret = vhost_dev_check_owner(&blk->dev);
+	if (ret)
+		goto unlock;
+	ret = -ENOBUFS;
+	if (p.index >= blk->nvqs)
+		goto unlock;
+	bvq = &blk->vqs[array_index_nospec(p.index, blk->nvqs)];
+	mutex_lock(&bvq->vq.mutex);
+	bvq->poll_max_ns = p.max_ns;
+	bvq->poll_grow = p.grow ?: VHOST_BLK_POLL_GROW;
+	bvq->poll_shrink = p.shrink ?: VHOST_BLK_POLL_SHRINK;
+	WRITE_ONCE(bvq->poll_ns, min(bvq->poll_ns, p.max_ns));
+	bvq->idle_since = 0;
+	mutex_unlock(&bvq->vq.mutex);
+	ret = 0;
+unlock:
+	mutex_unlock(&blk->dev.mutex);
+	return ret;
+}
+
+/* VHOST_BLK_GET_VRING_POLL: lock-free, like the counters. */
+static long vhost_blk_get_vring_poll(struct vhost_blk *blk,
+				     struct vhost_blk_vring_poll __user *argp)
+{
+	struct vhost_blk_vring_poll p;
+	struct vhost_blk_vq *bvq;
+	u32 idx;
+
+	if (get_user(idx, &argp->index))
+		return -EFAULT;
+	if (idx >= blk->nvqs)
+		return -ENOBUFS;
+	bvq = &blk->vqs[array_index_nospec(idx, blk->nvqs)];
+	memset(&p, 0, sizeof(p));
+	p.index = idx;
+	p.max_ns = READ_ONCE(bvq->poll_max_ns);
+	p.grow = READ_ONCE(bvq->poll_grow);
+	p.shrink = READ_ONCE(bvq->poll_shrink);
+	p.poll_ns = READ_ONCE(bvq->poll_ns);
+	return copy_to_user(argp, &p, sizeof(p)) ? -EFAULT : 0;
 }
 
 /*
@@ -456,7 +525,8 @@ static long vhost_blk_set_vring_kick(struct vhost_blk *blk, void __user *argp)
 /*
  * VHOST_SET_MEM_TABLE: requests in flight hold status and bounce
  * addresses translated under the old table, so the running queues are
- * stopped and drained around the swap and restarted after it.
+ * stopped and drained around the swap and restarted after it.  Return:
+ * the core's answer, or the first restart error other than -EFAULT.
  */
 static long vhost_blk_set_mem_table(struct vhost_blk *blk, void __user *argp)
 {
@@ -477,9 +547,10 @@ static long vhost_blk_set_mem_table(struct vhost_blk *blk, void __user *argp)
 		vhost_blk_vq_stop(&blk->vqs[i]);
 	}
 	ret = vhost_dev_ioctl(&blk->dev, VHOST_SET_MEM_TABLE, argp);
+	/* As for VHOST_BLK_SET_BACKEND: an unreadable ring stays stopped. */
 	for_each_set_bit(i, running, blk->nvqs) {
 		r = vhost_blk_vq_try_start(&blk->vqs[i]);
-		if (r && !ret)
+		if (r && r != -EFAULT && !ret)
 			ret = r;
 	}
 	bitmap_free(running);
@@ -516,6 +587,10 @@ static long vhost_blk_ioctl(struct file *f, unsigned int ioctl,
 		return vhost_blk_set_vring_enable(blk, argp);
 	case VHOST_BLK_GET_VRING_STATS:
 		return vhost_blk_get_vring_stats(blk, argp);
+	case VHOST_BLK_SET_VRING_POLL:
+		return vhost_blk_set_vring_poll(blk, argp);
+	case VHOST_BLK_GET_VRING_POLL:
+		return vhost_blk_get_vring_poll(blk, argp);
 	}
 
 	mutex_lock(&blk->dev.mutex);
@@ -543,7 +618,7 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 {
 	struct vhost_virtqueue **vqs;
 	struct vhost_blk *blk;
-	unsigned int i, nvqs = clamp(num_queues, 1U, VHOST_BLK_MAX_QUEUES);
+	unsigned int i, max_ns, nvqs = clamp(num_queues, 1U, VHOST_BLK_MAX_QUEUES);
 
 	blk = kzalloc(sizeof(*blk), GFP_KERNEL_ACCOUNT);
 	if (!blk)
@@ -560,12 +635,17 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 
 	blk->nvqs = nvqs;
 	blk->hold_notify = READ_ONCE(hold_notify);
+	max_ns = min_t(unsigned int, READ_ONCE(poll_max_ns),
+		       VHOST_BLK_POLL_MAX_NS);
 	for (i = 0; i < nvqs; i++) {
 		struct vhost_blk_vq *bvq = &blk->vqs[i];
 
 		bvq->blk = blk;
 		bvq->index = i;
 		bvq->enabled = true;
+		bvq->poll_max_ns = max_ns;
+		bvq->poll_grow = VHOST_BLK_POLL_GROW;
+		bvq->poll_shrink = VHOST_BLK_POLL_SHRINK;
 		init_llist_head(&bvq->done);
 		atomic_set(&bvq->inflight, 0);
 		init_waitqueue_head(&bvq->drain_wq);

@@ -17,6 +17,7 @@
 #include <linux/memcontrol.h>
 #include <linux/mmu_context.h>
 #include <linux/sched.h>
+#include <linux/sched/clock.h>
 #include <linux/sched/mm.h>
 
 #include "blk.h"
@@ -109,6 +110,14 @@ void vhost_blk_req_done(struct vhost_blk_req *req)
 {
 	struct vhost_blk_vq *bvq = req->bvq;
 	struct task_struct *task = bvq->compl_task;
+	/*
+	 * In the submit thread's own context (submit_bio() of a backend that
+	 * completes synchronously, such as brd), we are inside a submit pass,
+	 * which finishes what is on the list before it ends: no wake-up, no
+	 * context switch.  Interrupts and other threads wake the completion
+	 * thread.
+	 */
+	bool inline_done = in_task() && current == bvq->submit_task;
 
 	/*
 	 * Once on the list, the request can be published, the queue drained
@@ -118,9 +127,62 @@ void vhost_blk_req_done(struct vhost_blk_req *req)
 	 * Only the first entry on an empty list needs to wake the thread.
 	 */
 	rcu_read_lock();
-	if (llist_add(&req->node, &bvq->done))
+	if (llist_add(&req->node, &bvq->done) && !inline_done)
 		wake_up_process(task);
 	rcu_read_unlock();
+}
+
+/*
+ * Poll the avail ring for up to the queue's adaptive poll time, vq->mutex
+ * held and nothing in flight: a guest that got its last completion posts
+ * its next request within microseconds, and a request found here costs it
+ * no notification (VM exit).  Gives way to anything that needs the CPU.
+ */
+static bool vhost_blk_poll_avail(struct vhost_blk_vq *bvq)
+{
+	struct vhost_virtqueue *vq = &bvq->vq;
+	u64 end;
+
+	if (!bvq->poll_ns)
+		return false;
+	atomic64_inc(&bvq->stats.polls);
+	end = local_clock() + bvq->poll_ns;
+	do {
+		if (!vhost_vq_avail_empty(&bvq->blk->dev, vq)) {
+			atomic64_inc(&bvq->stats.poll_hits);
+			return true;
+		}
+		cpu_relax();
+	} while (!need_resched() && !kthread_should_stop() &&
+		 local_clock() < end);
+	return false;
+}
+
+/**
+ * vhost_blk_poll_adapt() - adapt the poll time to how long the queue idled
+ * @bvq: the queue, vq->mutex held, at the start of a submit pass
+ *
+ * As QEMU's IOThread does: a request that came after the poll gave up but
+ * within the longest poll time means polling a little longer would have
+ * caught it (grow); a queue idle for longer than that wastes its polls
+ * (shrink, down to not polling at all).
+ */
+void vhost_blk_poll_adapt(struct vhost_blk_vq *bvq)
+{
+	u64 idle;
+
+	if (!bvq->idle_since)
+		return;
+	idle = local_clock() - bvq->idle_since;
+	bvq->idle_since = 0;
+	if (idle <= bvq->poll_max_ns) {
+		u64 next = bvq->poll_ns ? (u64)bvq->poll_ns * bvq->poll_grow :
+					  VHOST_BLK_POLL_START_NS;
+
+		WRITE_ONCE(bvq->poll_ns, min_t(u64, next, bvq->poll_max_ns));
+	} else {
+		WRITE_ONCE(bvq->poll_ns, bvq->poll_ns / bvq->poll_shrink);
+	}
 }
 
 /*
@@ -144,6 +206,11 @@ static void vhost_blk_recheck_ring(struct vhost_blk_vq *bvq, bool idle)
 	}
 	if (!idle)
 		return;
+	if (vhost_blk_poll_avail(bvq)) {
+		atomic64_inc(&bvq->stats.rekicks);
+		vhost_blk_vq_kick(bvq);
+		return;
+	}
 	bvq->notify_held = false;
 	if (unlikely(vhost_enable_notify(dev, vq))) {
 		/* Posted as we turned them on: take it now. */
@@ -151,7 +218,10 @@ static void vhost_blk_recheck_ring(struct vhost_blk_vq *bvq, bool idle)
 		bvq->notify_held = true;
 		atomic64_inc(&bvq->stats.rekicks);
 		vhost_blk_vq_kick(bvq);
+		return;
 	}
+	if (bvq->poll_max_ns)
+		bvq->idle_since = local_clock() ?: 1;
 }
 
 /*
@@ -162,13 +232,14 @@ static void vhost_blk_recheck_ring(struct vhost_blk_vq *bvq, bool idle)
 static void vhost_blk_publish(struct vhost_blk_vq *bvq,
 			      struct vring_used_elem *heads,
 			      struct vhost_blk_req **reqs, unsigned int n,
-			      bool status_fault)
+			      bool status_fault, bool locked)
 {
 	struct vhost_virtqueue *vq = &bvq->vq;
 	unsigned int i;
 	bool idle;
 
-	mutex_lock(&vq->mutex);
+	if (!locked)
+		mutex_lock(&vq->mutex);
 	/* error_ctx may only be used under vq->mutex: report here. */
 	if (status_fault)
 		vq_err(vq, "vhost-blk: status byte not writable\n");
@@ -183,18 +254,23 @@ static void vhost_blk_publish(struct vhost_blk_vq *bvq,
 		vhost_blk_req_put(reqs[i]);
 	idle = atomic_sub_and_test(n, &bvq->inflight);
 	vhost_blk_recheck_ring(bvq, idle);
-	mutex_unlock(&vq->mutex);
+	if (!locked)
+		mutex_unlock(&vq->mutex);
 
 	if (idle)
 		wake_up_all(&bvq->drain_wq);
 }
 
-/*
- * Finish every request on the done list: the data pages first (a read's
- * data must be in guest memory before the status says so), then the
- * status byte, then the used ring, in batches.
+/**
+ * vhost_blk_complete_batch() - finish every request on the done list
+ * @bvq: the queue, from one of its threads (the owner's mm)
+ * @locked: vq->mutex is held (a submit pass finishing what completed
+ *	inline); otherwise each used-ring update takes it
+ *
+ * The data pages first (a read's data must be in guest memory before the
+ * status says so), then the status byte, then the used ring, in batches.
  */
-static void vhost_blk_complete_batch(struct vhost_blk_vq *bvq)
+void vhost_blk_complete_batch(struct vhost_blk_vq *bvq, bool locked)
 {
 	struct vring_used_elem heads[VHOST_BLK_COMPL_BATCH];
 	struct vhost_blk_req *reqs[VHOST_BLK_COMPL_BATCH];
@@ -224,14 +300,15 @@ static void vhost_blk_complete_batch(struct vhost_blk_vq *bvq)
 		heads[n].len = cpu_to_vhost32(vq, len);
 		reqs[n] = req;
 		if (++n == max) {
-			vhost_blk_publish(bvq, heads, reqs, n, status_fault);
+			vhost_blk_publish(bvq, heads, reqs, n, status_fault,
+					  locked);
 			status_fault = false;
 			n = 0;
 		}
 		cond_resched();
 	}
 	if (n)
-		vhost_blk_publish(bvq, heads, reqs, n, status_fault);
+		vhost_blk_publish(bvq, heads, reqs, n, status_fault, locked);
 }
 
 /*
@@ -275,7 +352,7 @@ static int vhost_blk_compl_thread(void *data)
 			continue;
 		}
 		__set_current_state(TASK_RUNNING);
-		vhost_blk_complete_batch(bvq);
+		vhost_blk_complete_batch(bvq, false);
 	}
 	__set_current_state(TASK_RUNNING);
 	vhost_blk_thread_exit(mm, memcg, old);

@@ -437,7 +437,8 @@ TEST_F(ring, vring_stats)
 		EXPECT_EQ(0, a[i].requests);
 		EXPECT_EQ(0, a[i].completed);
 		EXPECT_EQ(0, a[i].publishes);
-		EXPECT_EQ(0, a[i].reserved[0] | a[i].reserved[3]);
+		EXPECT_EQ(0, a[i].rekicks | a[i].dup_heads);
+		EXPECT_EQ(0, a[i].polls | a[i].poll_hits);
 	}
 	/* n writes, then n reads, on queue 0 only */
 	ASSERT_EQ(0, full_round(&self->v, self->v.q[0], self->nb.path, n, 0,

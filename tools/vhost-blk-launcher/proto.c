@@ -339,11 +339,13 @@ static void log_vring_stats(struct vu_dev *d, unsigned int idx, const char *stat
 	    d->kd.ops->get_vring_stats(&d->kd, &st))
 		return;
 	log_info("%s: queue %u %s: %llu requests from %llu kicks in %llu passes, "
-		 "%llu completions in %llu used-ring updates, %u in flight",
+		 "%llu completions in %llu used-ring updates, %u in flight; "
+		 "%llu passes without a kick, %llu heads posted while in flight",
 		 d->c.name, idx, state, (unsigned long long)st.requests,
 		 (unsigned long long)st.kicks, (unsigned long long)st.rounds,
 		 (unsigned long long)st.completed, (unsigned long long)st.publishes,
-		 st.inflight);
+		 st.inflight, (unsigned long long)st.rekicks,
+		 (unsigned long long)st.dup_heads);
 }
 
 void vu_dev_log_stats(struct vu_dev *d)

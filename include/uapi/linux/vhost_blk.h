@@ -67,7 +67,12 @@ struct vhost_blk_backend {
  * @completed: entries added to the used ring.
  * @publishes: used-ring updates; each is followed by a call eventfd
  *	signal unless the guest suppressed it (EVENT_IDX, NO_INTERRUPT).
- * @reserved: zero.
+ * @rekicks: submit passes started because the device saw new requests
+ *	with guest notifications off (requests that cost the guest no kick).
+ * @dup_heads: chains left on the ring because their head was in flight.
+ * @polls: times the queue polled its avail ring before turning guest
+ *	notifications back on (VHOST_BLK_SET_VRING_POLL).
+ * @poll_hits: polls that found a request.
  *
  * Counters run from the open of /dev/vhost-blk; every field but @index is
  * written by the kernel.  requests / kicks is how many requests one
@@ -84,10 +89,40 @@ struct vhost_blk_vring_stats {
 	__u64 publishes;
 	__u64 rekicks;
 	__u64 dup_heads;
-	__u64 reserved[2];
+	__u64 polls;
+	__u64 poll_hits;
 };
 
 /* Read one virtqueue's counters (no ownership needed: nothing changes). */
 #define VHOST_BLK_GET_VRING_STATS _IOWR(VHOST_VIRTIO, 0x93, struct vhost_blk_vring_stats)
+
+/**
+ * struct vhost_blk_vring_poll - argument of VHOST_BLK_{SET,GET}_VRING_POLL
+ * @index: the virtqueue (set by the caller).
+ * @max_ns: longest poll of the avail ring, in nanoseconds, when the queue
+ *	runs out of requests; 0 turns polling off.  At most
+ *	VHOST_BLK_POLL_MAX_NS.
+ * @grow: factor the poll time grows by when a request arrived within
+ *	@max_ns of the queue going idle (0: the default, 2).
+ * @shrink: divisor it shrinks by when the queue stayed idle longer
+ *	than @max_ns (0: the default, 2).
+ * @poll_ns: GET only: the queue's current adaptive poll time.
+ * @reserved: zero.
+ */
+struct vhost_blk_vring_poll {
+	__u32 index;
+	__u32 max_ns;
+	__u32 grow;
+	__u32 shrink;
+	__u32 poll_ns;
+	__u32 reserved[3];
+};
+
+#define VHOST_BLK_POLL_MAX_NS		1000000
+
+/* Adaptive polling of one virtqueue's avail ring (owner only). */
+#define VHOST_BLK_SET_VRING_POLL _IOW(VHOST_VIRTIO, 0x94, struct vhost_blk_vring_poll)
+/* Read it back, with the current poll time (no ownership needed). */
+#define VHOST_BLK_GET_VRING_POLL _IOWR(VHOST_VIRTIO, 0x95, struct vhost_blk_vring_poll)
 
 #endif /* _UAPI_LINUX_VHOST_BLK_H */

@@ -37,6 +37,7 @@ for b in launcher qsd; do
 	VERIFY=$VERIFY
 	GUEST_DEADLINE=$GUEST_DEADLINE
 	KVM_AMD_OPTS="$KVM_AMD_OPTS"
+	VHOST_BLK_PARAMS="${VHOST_BLK_PARAMS:-}"
 	CONF
 	args=(--kver "$KVER" --out "$OUT/outer-$b.cpio.gz" --payload "$P")
 	for m in kvm kvm_amd ccp irqbypass brd vhost vhost_iotlb 9p 9pnet_virtio; do args+=(--kmod "$m"); done

@@ -35,7 +35,7 @@ usage: $PROG [--boots N] [--kver KVER] [--guest-kver KVER] [--out DIR]
 Environment: STRESS_RUNTIME (s per fio job, 10), STRESS_SAMPLE (s between
 counter samples, 10), STRESS_VERIFY (1: verify pass), STRESS_GUEST_CPU
 (host), STRESS_HEARTBEAT (90), VHOST_BLK_E2E_KVM_AMD (kvm_amd parameters,
-npt=0).
+npt=0), VHOST_BLK_PARAMS (vhost_blk module parameters, e.g. poll_max_ns=50000).
 USAGE
 }
 die() { echo "$PROG: error: $*" >&2; exit 2; }

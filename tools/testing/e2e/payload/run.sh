@@ -47,7 +47,9 @@ modprobe brd rd_nr=1 rd_size=$((RAMDISK_MB * 1024)) max_part=0 ||
 	err "modprobe brd failed"
 case "$BACKEND" in
 launcher|wrapper)
-	modprobe vhost_blk || err "modprobe vhost_blk failed" ;;
+	# shellcheck disable=SC2086 # VHOST_BLK_PARAMS (e2e.conf): module parameters
+	modprobe vhost_blk ${VHOST_BLK_PARAMS:-} ||
+		err "modprobe vhost_blk ${VHOST_BLK_PARAMS:-} failed" ;;
 esac
 
 mount -t debugfs debugfs $R/sys/kernel/debug || err "cannot mount debugfs"
