@@ -11,7 +11,11 @@
 
 #define SERIAL_MAX 20
 
-enum { OPT_SERIAL = 256, OPT_SYSLOG, OPT_PIDFILE };
+enum { OPT_SERIAL = 256, OPT_SYSLOG, OPT_PIDFILE, OPT_POLL_MAX, OPT_POLL_GROW,
+	OPT_POLL_SHRINK };
+
+/* VHOST_BLK_POLL_MAX_NS of <linux/vhost_blk.h>, not needed elsewhere. */
+#define POLL_MAX_NS 1000000UL
 
 static const struct option longopts[] = {
 	{ "socket", required_argument, NULL, 's' },
@@ -21,6 +25,9 @@ static const struct option longopts[] = {
 	{ "serial", required_argument, NULL, OPT_SERIAL },
 	{ "syslog", no_argument, NULL, OPT_SYSLOG },
 	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
+	{ "poll-max-ns", required_argument, NULL, OPT_POLL_MAX },
+	{ "poll-grow", required_argument, NULL, OPT_POLL_GROW },
+	{ "poll-shrink", required_argument, NULL, OPT_POLL_SHRINK },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -42,12 +49,16 @@ void cli_usage(const char *prog, bool full)
 	       "                        by the vhost_blk module)\n"
 	       "  -r, --read-only       open the disk read-only and advertise VIRTIO_BLK_F_RO\n"
 	       "      --serial STR      serial number (at most 20 bytes)\n"
+	       "      --poll-max-ns N   longest adaptive poll of an idle queue's ring\n"
+	       "                        in ns, 0-1000000 (0: off; default: the module's)\n"
+	       "      --poll-grow N     factor the poll time grows by (0: default 2)\n"
+	       "      --poll-shrink N   divisor it shrinks by (0: default 2)\n"
 	       "      --syslog          log to syslog instead of stderr\n"
 	       "      --pidfile FILE    write the daemon's pid to FILE\n"
 	       "  -v, --verbose         log every vhost-user message\n"
 	       "  -h, --help            show this help\n"
 	       "  -V, --version         show the version\n\n"
-	       "--num-queues, --read-only and --serial before the first pair apply to\n"
+	       "--num-queues, --read-only, --serial and --poll-* before the first pair apply to\n"
 	       "all disks; after a --socket/--disk pair, to that pair only.\n",
 	       prog);
 }
@@ -117,6 +128,34 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, char *err, size_t errle
 			}
 			cur->serial = optarg;
 			break;
+		case OPT_POLL_MAX:
+		case OPT_POLL_GROW:
+		case OPT_POLL_SHRINK: {
+			unsigned long lim = c == OPT_POLL_MAX ? POLL_MAX_NS : 1000;
+			const char *name = c == OPT_POLL_MAX ? "--poll-max-ns" :
+					   c == OPT_POLL_GROW ? "--poll-grow" : "--poll-shrink";
+
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || v > lim || optarg[0] == '-') {
+				snprintf(err, errlen, "invalid %s '%s' (0..%lu)", name,
+					 optarg, lim);
+				return -1;
+			}
+			if (!cur->poll_set) {
+				cur->poll_set = true;
+				cur->poll_max_ns = 0;
+				cur->poll_grow = 0;
+				cur->poll_shrink = 0;
+			}
+			if (c == OPT_POLL_MAX)
+				cur->poll_max_ns = (unsigned int)v;
+			else if (c == OPT_POLL_GROW)
+				cur->poll_grow = (unsigned int)v;
+			else
+				cur->poll_shrink = (unsigned int)v;
+			break;
+		}
 		case OPT_SYSLOG:
 			o->use_syslog = true;
 			break;

@@ -15,6 +15,9 @@ struct cli_disk {
 	bool readonly;
 	const char *serial;		/* NULL: none */
 	unsigned int num_queues;	/* 0: default */
+	/* Avail-ring polling (VHOST_BLK_SET_VRING_POLL); module default if !set */
+	bool poll_set;
+	unsigned int poll_max_ns, poll_grow, poll_shrink;
 };
 
 struct cli_opts {

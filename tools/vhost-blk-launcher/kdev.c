@@ -152,6 +152,11 @@ static int real_get_vring_stats(struct kdev *kd, struct vhost_blk_vring_stats *s
 	return xioctl(kd, VHOST_BLK_GET_VRING_STATS, s);
 }
 
+static int real_set_vring_poll(struct kdev *kd, const struct vhost_blk_vring_poll *p)
+{
+	return xioctl(kd, VHOST_BLK_SET_VRING_POLL, (void *)p);
+}
+
 const struct kdev_ops kdev_real_ops = {
 	.open = real_open,
 	.close = real_close,
@@ -167,4 +172,5 @@ const struct kdev_ops kdev_real_ops = {
 	.set_vring_enable = real_set_vring_enable,
 	.set_backend = real_set_backend,
 	.get_vring_stats = real_get_vring_stats,
+	.set_vring_poll = real_set_vring_poll,
 };

@@ -35,6 +35,8 @@ struct kdev_ops {
 	int (*set_backend)(struct kdev *kd, const struct vhost_blk_backend *b);
 	/* Optional (NULL in fakes); s->index selects the queue. */
 	int (*get_vring_stats)(struct kdev *kd, struct vhost_blk_vring_stats *s);
+	/* Optional (NULL in fakes): p->index selects the queue. */
+	int (*set_vring_poll)(struct kdev *kd, const struct vhost_blk_vring_poll *p);
 };
 
 struct kdev {

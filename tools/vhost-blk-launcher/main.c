@@ -140,6 +140,10 @@ int main(int argc, char **argv)
 		if (cd->serial)
 			memcpy(c.serial, cd->serial, strlen(cd->serial));
 		c.num_queues = cd->num_queues;
+		c.poll_set = cd->poll_set;
+		c.poll_max_ns = cd->poll_max_ns;
+		c.poll_grow = cd->poll_grow;
+		c.poll_shrink = cd->poll_shrink;
 		c.ops = &kdev_real_ops;
 		disks[i].dev.c = c;
 		disks[i].socket_path = cd->socket;

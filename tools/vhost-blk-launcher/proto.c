@@ -110,6 +110,22 @@ int vu_dev_open(struct vu_dev *d)
 		     BIT(VU_F_PROTOCOL_FEATURES);
 	if (!d->c.readonly)
 		d->offered &= ~BIT(VIRTIO_BLK_F_RO);
+	if (d->c.poll_set && d->kd.ops->set_vring_poll) {
+		for (unsigned int i = 0; i < d->c.num_queues; i++) {
+			struct vhost_blk_vring_poll p = {
+				.index = i, .max_ns = d->c.poll_max_ns,
+				.grow = d->c.poll_grow, .shrink = d->c.poll_shrink,
+			};
+
+			err = d->kd.ops->set_vring_poll(&d->kd, &p);
+			if (err) {
+				log_err("%s: cannot set queue %u's polling: %s",
+					d->c.name, i, strerror(-err));
+				d->kd.ops->close(&d->kd);
+				return err;
+			}
+		}
+	}
 	d->kd_open = true;
 	reset_state(d);
 	return 0;
@@ -340,12 +356,14 @@ static void log_vring_stats(struct vu_dev *d, unsigned int idx, const char *stat
 		return;
 	log_info("%s: queue %u %s: %llu requests from %llu kicks in %llu passes, "
 		 "%llu completions in %llu used-ring updates, %u in flight; "
-		 "%llu passes without a kick, %llu heads posted while in flight",
+		 "%llu passes without a kick, %llu heads posted while in flight, "
+		 "%llu polls (%llu found a request)",
 		 d->c.name, idx, state, (unsigned long long)st.requests,
 		 (unsigned long long)st.kicks, (unsigned long long)st.rounds,
 		 (unsigned long long)st.completed, (unsigned long long)st.publishes,
 		 st.inflight, (unsigned long long)st.rekicks,
-		 (unsigned long long)st.dup_heads);
+		 (unsigned long long)st.dup_heads, (unsigned long long)st.polls,
+		 (unsigned long long)st.poll_hits);
 }
 
 void vu_dev_log_stats(struct vu_dev *d)

@@ -21,6 +21,8 @@ struct vu_dev_conf {
 	bool readonly;
 	uint8_t serial[VHOST_BLK_SERIAL_BYTES];
 	unsigned int num_queues;	/* 0: pick the default at open */
+	bool poll_set;			/* else the module's default polling */
+	unsigned int poll_max_ns, poll_grow, poll_shrink;
 	const struct kdev_ops *ops;
 	void *ops_priv;
 	const char *kdev_path;

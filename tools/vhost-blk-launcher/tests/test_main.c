@@ -861,6 +861,18 @@ static void test_cli(void)
 	ok(PARSE("-s", "/a", "-d", "/x", "stray") < 0, "cli: stray argument");
 	ok(PARSE("-s", "/a", "-d", "/x", "--pidfile") < 0, "cli: missing argument");
 	ok(PARSE("--help") == 0 && o.help, "cli: --help");
+	ok(PARSE("--poll-max-ns", "50000", "-s", "/a", "-d", "/x", "-s", "/b", "-d", "/y",
+		 "--poll-max-ns", "0", "--poll-grow", "4") == 0 &&
+	   o.disks[0].poll_set && o.disks[0].poll_max_ns == 50000 &&
+	   o.disks[0].poll_grow == 0 && o.disks[1].poll_set &&
+	   o.disks[1].poll_max_ns == 0 && o.disks[1].poll_grow == 4,
+	   "cli: --poll-* globally and per pair");
+	ok(PARSE("-s", "/a", "-d", "/x") == 0 && !o.disks[0].poll_set,
+	   "cli: no --poll-*: the module's default");
+	ok(PARSE("-s", "/a", "-d", "/x", "--poll-max-ns", "1000001") < 0 &&
+	   strstr(err, "--poll-max-ns"), "cli: --poll-max-ns over 1 ms");
+	ok(PARSE("-s", "/a", "-d", "/x", "--poll-shrink", "-2") < 0 &&
+	   strstr(err, "--poll-shrink"), "cli: negative --poll-shrink");
 }
 
 int main(void)
