@@ -51,6 +51,11 @@ launcher|wrapper)
 	modprobe vhost_blk ${VHOST_BLK_PARAMS:-} ||
 		err "modprobe vhost_blk ${VHOST_BLK_PARAMS:-} failed" ;;
 esac
+# EXTRA_MODULES (e2e.conf, optional): more modules of the initramfs to load,
+# e.g. the LIO target and vhost_scsi for tools/testing/bench-guest.
+for m in ${EXTRA_MODULES:-}; do
+	modprobe "$m" || err "modprobe $m failed"
+done
 
 mount -t debugfs debugfs $R/sys/kernel/debug || err "cannot mount debugfs"
 mkdir -p $R/tmp/e2e/logs

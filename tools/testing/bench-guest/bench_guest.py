@@ -1,0 +1,1 @@
+import sys; print("bench_guest.py: placeholder")

@@ -1,0 +1,241 @@
+#!/bin/bash
+# vhost-blk bench-guest, outer VM, stage 2: bash chrooted into the host's
+# root, started by tools/testing/e2e/payload/run.sh (stage 1: modules, brd,
+# vhost_blk for BACKEND=launcher with VHOST_BLK_PARAMS, EXTRA_MODULES, the
+# root, the logs share) with STAGE2=bench-guest.sh in e2e.conf.  One
+# backend per outer VM, on /dev/ram0 (RAMDISK_MB, written once in full):
+#   launcher    vhost-blk-launcher --num-queues 2 -> vhost_blk.ko
+#   qsd         qemu-storage-daemon vhost-user-blk export, 2 queues
+#   virtio-blk  QEMU's virtio-blk, one IOThread, aio=native, cache=none
+#   vhost-scsi  LIO iblock backstore + vhost fabric tpg (configfs), as in
+#               tools/testing/bench/outer/bench.sh, vhost-scsi-pci
+#   native      fio on /dev/ram0 here, no guest
+# The guest backends boot one nested guest (Debian's QEMU -accel kvm,
+# 2 vCPUs -cpu GUEST_CPU, 512 MiB memfd) running guest/run.sh, which gates
+# every job through the share: at each "pre JOB"/"post JOB" this script
+# snapshots the CPU time of the backend's threads (snaps.txt) and, for the
+# launcher, has it log the module's per-queue counters (SIGUSR1, after a
+# "=== snap JOB pre|post" line in backend.log), then answers.
+# Results on the host's share (the boot's vmlogs/): result.txt (boot_ok=1
+# when every job ran), outer.log, snaps.txt, backend.log, gio/ (the
+# guest's events, gstat.txt, JOB.json), native/JOB.json, guest-*.log,
+# outer-dmesg.txt.
+set -u
+E=/tmp/e2e
+cd "$E" || exit 2
+# shellcheck source=/dev/null
+. ./e2e.conf
+# shellcheck source=../lib/jobs.sh
+. ./jobs.sh
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root TMPDIR=/tmp
+LOG=$E/logs SOCK=$E/bench.sock GIO=$E/logs/gio
+# Sleeps without forking (a read that never gets data): the loops below
+# run beside the measured jobs and must cost next to nothing.
+mkfifo "$E/sleep.fifo"
+exec 7<>"$E/sleep.fifo"
+nap() { read -r -t "$1" -u 7 _; }
+( while :; do printf '%(%s)T\n' -1 > "$LOG/heartbeat"; nap 5; done ) > /dev/null 2>&1 &
+HBPID=$!
+log() { local up; read -r up _ < /proc/uptime; echo "bench-guest: $up $*" >> "$LOG/outer.log"; }
+res() { echo "$*" >> "$LOG/result.txt"; }
+: > "$LOG/result.txt"
+BPID= KPID= QPID=
+cleanup() {
+	local p
+	for p in $QPID $BPID $KPID; do kill -TERM "$p" 2>/dev/null; done
+	sleep 1
+	for p in $QPID $BPID $KPID; do kill -KILL "$p" 2>/dev/null; done
+	dmesg > "$LOG/outer-dmesg.txt" 2>&1
+	kill "$HBPID" 2>/dev/null
+}
+trap cleanup EXIT
+setup_fail() { res "setup_error=$*"; log "setup failed: $*"; exit 1; }
+
+why=
+[ -s setup-errors ] && why+="$(tr '\n' ';' < setup-errors) "
+[ -c /dev/kvm ] || why+="no /dev/kvm; "
+[ "$(blockdev --getsize64 /dev/ram0 2>/dev/null)" = $((RAMDISK_MB << 20)) ] || why+="no ${RAMDISK_MB} MiB /dev/ram0; "
+[ "$BACKEND" != launcher ] || [ -c /dev/vhost-blk ] || why+="no /dev/vhost-blk; "
+[ -z "$why" ] || setup_fail "$why"
+res "backend=$BACKEND outer_kernel=$(uname -r) nproc=$(nproc) kvm_amd_npt=$(cat /sys/module/kvm_amd/parameters/npt 2>/dev/null) clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource) hz=$(getconf CLK_TCK) fio=$(fio --version)"
+if [ "$BACKEND" = launcher ]; then
+	p=
+	for f in /sys/module/vhost_blk/parameters/*; do p+="${f##*/}=$(cat "$f") "; done
+	res "vhost_blk_params=${VHOST_BLK_PARAMS:-} module: $p"
+fi
+# Reads of brd pages never written are not the device's data path.
+dd if=/dev/zero of=/dev/ram0 bs=1M count="$RAMDISK_MB" oflag=direct status=none
+echo none > /sys/block/ram0/queue/scheduler 2>/dev/null
+IFS=, read -r -a JOBLIST <<< "$JOBS"
+
+if [ "$BACKEND" = native ]; then
+	mkdir -p "$LOG/native"
+	ok=1
+	for j in "${JOBLIST[@]}"; do
+		fio_job "$j" /dev/ram0 "$RUNTIME" "$RAMP" > "$E/$j.fio"
+		log "native $j"
+		fio --output-format=json --output="$LOG/native/$j.json" "$E/$j.fio" > "$LOG/native/$j.err" 2>&1 || {
+			ok=0; log "native fio $j failed: $(tail -n1 "$LOG/native/$j.err")"; }
+	done
+	res "boot_ok=$ok"
+	exit 0
+fi
+
+# A paused VM holding KVM's apic_sw_disabled static key (see
+# tools/testing/stress/outer/stress.sh).
+qemu-system-x86_64 -accel kvm -S -nodefaults -display none -monitor none \
+	-m 16 -smp 1 -name bench-keeper < /dev/null > "$LOG/keeper.log" 2>&1 &
+KPID=$!
+for ((i = 0; i < 300; i++)); do
+	ls -l "/proc/$KPID/fd" 2>/dev/null | grep -q kvm-vcpu && break
+	kill -0 "$KPID" 2>/dev/null || setup_fail "the keeper VM exited: $(tail -n1 "$LOG/keeper.log")"
+	nap 0.2
+done
+log "keeper VM pid $KPID"
+
+DISK=vda DEVARGS=()
+case "$BACKEND" in
+launcher)
+	"$LAUNCHER" --socket "$SOCK" --disk /dev/ram0 --num-queues 2 >> "$LOG/backend.log" 2>&1 &
+	BPID=$!
+	DEVARGS=(-chardev "socket,id=c0,path=$SOCK" -device vhost-user-blk-pci,chardev=c0,num-queues=2) ;;
+qsd)
+	qemu-storage-daemon \
+		--blockdev driver=host_device,filename=/dev/ram0,node-name=d0,cache.direct=on,aio=native,locking=off \
+		--export type=vhost-user-blk,id=e0,node-name=d0,addr.type=unix,addr.path=$SOCK,writable=on,num-queues=2 \
+		>> "$LOG/backend.log" 2>&1 &
+	BPID=$!
+	DEVARGS=(-chardev "socket,id=c0,path=$SOCK" -device vhost-user-blk-pci,chardev=c0,num-queues=2) ;;
+virtio-blk)
+	DEVARGS=(-object iothread,id=io0
+		-drive file=/dev/ram0,if=none,id=d0,format=raw,cache=none,aio=native,file.locking=off
+		-device virtio-blk-pci,drive=d0,iothread=io0,num-queues=2) ;;
+vhost-scsi)
+	# LIO: an iblock backstore on the disk, exported by a vhost fabric
+	# tpg (tools/testing/bench/outer/bench.sh, setup_lio).
+	C=/sys/kernel/config/target W=naa.5001405000000001 NEXUS=naa.5001405000010001
+	SO=$C/core/iblock_1/bench1
+	mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config ||
+		setup_fail "cannot mount configfs"
+	mkdir -p "$SO" &&
+		echo "udev_path=/dev/ram0" > "$SO/control" &&
+		echo 1 > "$SO/enable" &&
+		mkdir -p "$C/vhost/$W/tpgt_1/lun/lun_0" &&
+		ln -s "$SO" "$C/vhost/$W/tpgt_1/lun/lun_0/port0" &&
+		echo -n "$NEXUS" > "$C/vhost/$W/tpgt_1/nexus" || setup_fail "LIO setup on /dev/ram0 failed"
+	log "LIO: iblock_1/bench1 on /dev/ram0, vhost tpg $W/tpgt_1"
+	DISK=sda
+	DEVARGS=(-device vhost-scsi-pci,wwpn=$W,num_queues=2) ;;
+*) setup_fail "unknown backend $BACKEND" ;;
+esac
+if [ -n "$BPID" ]; then
+	for ((i = 0; i < 100; i++)); do
+		awk -v p="$SOCK" '$NF == p { f = 1 } END { exit !f }' /proc/net/unix && break
+		kill -0 "$BPID" 2>/dev/null || setup_fail "$BACKEND exited before listening"
+		nap 0.1
+	done
+	log "backend $BACKEND pid $BPID"
+fi
+
+mkdir -p "$GIO/ack"
+APPEND="console=ttyS0 panic=-1 loglevel=5 vbt.hostroot=1 bench.runtime=$RUNTIME bench.ramp=$RAMP bench.jobs=$JOBS bench.disk=$DISK bench.idle=$IDLE"
+args=(-accel kvm -cpu "$GUEST_CPU" -smp 2 -m 512
+	-object memory-backend-memfd,id=mem,size=512M,share=on -numa node,memdev=mem
+	-kernel "/boot/vmlinuz-$GUEST_KVER" -initrd "$E/guest.cpio.gz" -append "$APPEND"
+	-name bench,debug-threads=on -nographic -no-reboot -monitor none -nic none
+	-chardev "file,id=gcon,path=$LOG/guest-console.log" -serial chardev:gcon
+	-chardev "file,id=gtap,path=$LOG/guest-tap.log" -serial chardev:gtap
+	-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap
+	-virtfs "local,path=$GIO,mount_tag=benchio,security_model=none"
+	"${DEVARGS[@]}")
+printf '%q ' qemu-system-x86_64 "${args[@]}" > "$LOG/guest-cmdline.txt"
+
+# snap JOB pre|post: "cpu JOB WHEN UPTIME" and one "task TAG TID COMM
+# UTIME STIME RUN_NS" line per thread of interest (TAG be: the backend's
+# threads; qemu: the rest of the guest's QEMU; aux: the launcher process),
+# /proc/PID/task/TID/stat and schedstat; builtins only.
+is_backend() { # PID COMM
+	case "$BACKEND" in
+	launcher)   [[ "$2" == vblk-* || "$2" == vblkc-* ]] ;;
+	qsd)        [ "$1" = "$BPID" ] ;;
+	virtio-blk) [ "$1" = "$QPID" ] && [[ "$2" == "IO io0" ]] ;;
+	vhost-scsi) [[ "$2" == "vhost-$QPID"* ]] ;;
+	esac
+}
+snap() {
+	local t pid tid c st rest ns tag up out
+	read -r up _ < /proc/uptime
+	out="cpu $1 $2 $up"$'\n'
+	for t in /proc/[0-9]*/task/[0-9]*; do
+		read -r c < "$t/comm" 2>/dev/null || continue
+		pid=${t#/proc/}; pid=${pid%%/*}; tid=${t##*/}
+		if is_backend "$pid" "$c"; then tag=be
+		elif [ "$pid" = "$QPID" ]; then tag=qemu
+		elif [ "$BACKEND" = launcher ] && [ "$pid" = "$BPID" ]; then tag=aux
+		else continue
+		fi
+		read -r st < "$t/stat" 2>/dev/null || continue
+		read -r ns _ < "$t/schedstat" 2>/dev/null || ns=-
+		rest=${st##*) }
+		# shellcheck disable=SC2086 # the fields of stat after the comm
+		set -- $rest
+		out+="task $tag $tid ${c// /_} ${12} ${13} $ns"$'\n'
+	done
+	printf '%s' "$out" >> "$LOG/snaps.txt"
+}
+vq_snap() { # JOB pre|post
+	[ "$BACKEND" = launcher ] || return 0
+	echo "=== snap $1 $2" >> "$LOG/backend.log"
+	kill -USR1 "$BPID" 2>/dev/null
+	# (the launcher logs within milliseconds; the guest waits for the answer)
+	nap 0.5
+}
+
+read -r up _ < /proc/uptime
+LEFT=$((GUEST_DEADLINE - ${up%.*}))
+log "guest starts; $LEFT s before its deadline"
+t0=$SECONDS
+qemu-system-x86_64 "${args[@]}" < /dev/null > "$LOG/guest-qemu.log" 2>&1 &
+QPID=$!
+n=1 killed=0 gdone=0
+while :; do
+	if [ -e "$GIO/ev/$n" ] && read -r kind job < "$GIO/ev/$n" && [ -n "$kind" ]; then
+		read -r up _ < /proc/uptime
+		log "event $n: $kind $job"
+		case "$kind" in
+		pre|post) snap "$job" "$kind"; vq_snap "$job" "$kind" ;;
+		done) gdone=1; break ;;
+		error) log "guest error: $job"; break ;;
+		esac
+		: > "$GIO/ack/$n"
+		n=$((n + 1))
+		continue
+	fi
+	kill -0 "$QPID" 2>/dev/null || break
+	if [ $((SECONDS - t0)) -ge "$LEFT" ]; then
+		log "guest still running at its deadline: killing it"
+		killed=1
+		break
+	fi
+	nap 0.1
+done
+if [ $gdone = 1 ] || [ $killed = 1 ]; then
+	# A finished guest powers off by itself; give it a few seconds.
+	for ((i = 0; i < 100; i++)); do kill -0 "$QPID" 2>/dev/null || break; nap 0.1; done
+	kill -TERM "$QPID" 2>/dev/null
+	for ((i = 0; i < 50; i++)); do kill -0 "$QPID" 2>/dev/null || break; nap 0.1; done
+	kill -KILL "$QPID" 2>/dev/null
+fi
+wait "$QPID"
+qrc=$?
+secs=$((SECONDS - t0))
+nap 1
+ok=$gdone
+for j in "${JOBLIST[@]}"; do
+	grep -q "^end $j rc=0 " "$GIO/events" 2>/dev/null && [ -s "$GIO/$j.json" ] || ok=0
+done
+res "guest_secs=$secs qemu_rc=$qrc killed=$killed guest_done=$gdone"
+res "boot_ok=$ok"
+log "guest ended after ${secs}s: qemu status $qrc, killed $killed, finished $gdone, ok $ok"
+exit 0

@@ -1,0 +1,162 @@
+#!/bin/bash
+# vhost-blk bench-guest (`make bench-guest`, not part of make check): the
+# backends of one nested guest's disk, each in an outer VM boot of its own
+# on the bed of tools/testing/stress (TCG outer VM, -cpu max, 2 CPUs,
+# default clocksource, kvm_amd npt=0; Debian's QEMU -accel kvm; a 6.1
+# guest, 2 vCPUs -cpu host, 512 MiB memfd; one 2-queue disk on a 256 MiB
+# brd), interleaved round-robin per repetition (the order rotates by one
+# each repetition):
+#   vhost-blk   vhost-blk-launcher --num-queues 2 -> vhost_blk.ko (one boot
+#               kind per BENCH_VBLK_VARIANTS entry: module parameters)
+#   qsd         qemu-storage-daemon's vhost-user-blk export, 2 queues
+#   virtio-blk  QEMU virtio-blk, IOThread, aio=native, cache=none, 2 queues
+#   vhost-scsi  LIO iblock on the brd, vhost-scsi-pci, 2 queues
+#   native      fio in the outer VM on the brd: the ceiling
+# Jobs (lib/jobs.sh): qd1 rr32 rw32 seq64k, 10 s + 2 s ramp each; vhost-blk
+# boots also idle 20 s first.  Per job: IOPS, p50/p99, guest interrupts
+# per I/O, the backend threads' CPU per I/O and vhost-blk's queue
+# counters (outer/bench-guest.sh, guest/run.sh).  A boot that fails is
+# reported and booted again once.  Summary: bench_guest.py (results.md,
+# results.json).  Results: OUT (default build/bench-guest/YYYYmmdd-HHMMSS).
+# Exit status 1 if a repetition of a backend has no successful boot, 2 on
+# usage errors.
+set -euo pipefail
+PROG=${0##*/}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TOP=$(cd "$HERE/../../.." && pwd)
+ALL_BACKENDS="vhost-blk qsd virtio-blk vhost-scsi native"
+
+usage() {
+	cat <<USAGE
+usage: $PROG [--reps N] [--backends "$ALL_BACKENDS"]
+          [--variants "default:;poll:poll_max_ns=50000"] [--jobs "qd1 rr32 rw32 seq64k"]
+          [--kver KVER] [--guest-kver KVER] [--out DIR] [--limit SEC] [--no-build]
+
+  --reps N       repetitions (default \$BENCH_REPS or 3)
+  --backends L   backends, in this order in the first repetition
+                 (default \$BENCH_BACKENDS or all)
+  --variants V   vhost-blk variants, NAME:PARAMS separated by ';', PARAMS
+                 vhost_blk module parameters separated by ','; NAME default
+                 is reported as vhost-blk, others as vhost-blk-NAME
+                 (default \$BENCH_VBLK_VARIANTS or "default:")
+  --jobs L       fio jobs (default \$BENCH_JOBS or all four)
+  --kver         outer VM kernel (default: the 6.12 kernel)
+  --guest-kver   nested guest kernel (default: the 6.1 kernel)
+  --limit SEC    wall-clock limit of one outer VM (default 420)
+  --no-build     use build/KVER/vhost_blk.ko and build/tools as they are
+
+Environment: BENCH_RUNTIME (s per job, 10), BENCH_RAMP (2), BENCH_IDLE
+(s of the vhost-blk idle phase, 20; 0: none), STRESS_GUEST_CPU (host),
+STRESS_HEARTBEAT (90), VHOST_BLK_E2E_KVM_AMD (npt=0).
+USAGE
+}
+die() { echo "$PROG: error: $*" >&2; exit 2; }
+
+# why DIR: one line on a boot that did not finish.
+why() {
+	local V=$1/vmlogs r
+	r=$(sed -n 's/^setup_error=//p' "$V/result.txt" 2>/dev/null)
+	[ -z "$r" ] || { echo "outer setup failed: $r"; return; }
+	r=$(grep -E '^(guest_secs|boot_ok)=' "$V/result.txt" 2>/dev/null | tr '\n' ' ')
+	echo "${r:-the outer VM ended before its harness finished}; outer VM: $(tail -n1 "$1/run-vm.log" 2>/dev/null | sed 's/^run-vm.sh: //'); guest's last step: $(tail -n1 "$V/gio/events" 2>/dev/null || echo none)"
+}
+
+main() {
+	local REPS=${BENCH_REPS:-3} BACKENDS=${BENCH_BACKENDS:-$ALL_BACKENDS} VARIANTS=${BENCH_VBLK_VARIANTS:-default:}
+	local JOBS=${BENCH_JOBS:-qd1 rr32 rw32 seq64k} KVER= GUEST_KVER= OUT= LIMIT=420 BUILD=1
+	while [ $# -gt 0 ]; do
+		case "$1" in
+		--reps)       [ $# -ge 2 ] || die "$1 needs a value"; REPS=$2; shift 2 ;;
+		--backends)   [ $# -ge 2 ] || die "$1 needs a value"; BACKENDS=$2; shift 2 ;;
+		--variants)   [ $# -ge 2 ] || die "$1 needs a value"; VARIANTS=$2; shift 2 ;;
+		--jobs)       [ $# -ge 2 ] || die "$1 needs a value"; JOBS=$2; shift 2 ;;
+		--kver)       [ $# -ge 2 ] || die "$1 needs a value"; KVER=$2; shift 2 ;;
+		--guest-kver) [ $# -ge 2 ] || die "$1 needs a value"; GUEST_KVER=$2; shift 2 ;;
+		--out)        [ $# -ge 2 ] || die "$1 needs a value"; OUT=$2; shift 2 ;;
+		--limit)      [ $# -ge 2 ] || die "$1 needs a value"; LIMIT=$2; shift 2 ;;
+		--no-build)   BUILD=0; shift ;;
+		-h|--help)    usage; exit 0 ;;
+		*)            usage >&2; die "unknown argument: $1" ;;
+		esac
+	done
+	[[ "$REPS" =~ ^[1-9][0-9]*$ ]] || die "--reps must be a positive integer"
+	[[ "$LIMIT" =~ ^[1-9][0-9]*$ ]] && [ "$LIMIT" -ge 180 ] || die "--limit must be at least 180"
+	local b j v vname vparams KINDS=() NAMES=()
+	for j in $JOBS; do
+		case " qd1 rr32 rw32 seq64k " in *" $j "*) ;; *) die "unknown job $j" ;; esac
+	done
+	for b in $BACKENDS; do
+		case "$b" in
+		vhost-blk)
+			IFS=';' read -r -a vs <<< "$VARIANTS"
+			for v in "${vs[@]}"; do
+				[ -n "$v" ] || continue
+				vname=${v%%:*} vparams=${v#*:}
+				[ "$v" != "$vname" ] || vparams=
+				[[ "$vname" =~ ^[a-z0-9_]+$ ]] || die "bad variant name '$vname'"
+				[[ "$vparams" =~ ^[a-z0-9_=,]*$ ]] || die "bad module parameters '$vparams'"
+				[ "$vname" = default ] && vname=vhost-blk || vname=vhost-blk-$vname
+				KINDS+=("$vname:launcher:$vparams"); NAMES+=("$vname")
+			done ;;
+		qsd|virtio-blk|vhost-scsi|native) KINDS+=("$b:$b:"); NAMES+=("$b") ;;
+		*) die "unknown backend $b (known: $ALL_BACKENDS)" ;;
+		esac
+	done
+	[ ${#NAMES[@]} -gt 0 ] || die "no backend"
+	[ -n "$KVER" ] || KVER=$(sh "$TOP/scripts/kernels.sh" 6.12) || die "no 6.12 kernel (make setup)"
+	[ -n "$GUEST_KVER" ] || GUEST_KVER=$(sh "$TOP/scripts/kernels.sh" 6.1) || die "no 6.1 kernel (make setup)"
+	[ -r "/boot/vmlinuz-$KVER" ] && [ -r "/boot/vmlinuz-$GUEST_KVER" ] || die "no /boot/vmlinuz-$KVER or -$GUEST_KVER"
+	OUT=${OUT:-$TOP/build/bench-guest/$(date +%Y%m%d-%H%M%S)}
+	case "$OUT" in /*) ;; *) OUT=$PWD/$OUT ;; esac
+	case "$OUT" in /tmp/*|/run/*|/dev/*) die "$OUT is not visible inside the VM" ;; esac
+	local KO=$TOP/build/$KVER/vhost_blk.ko LAUNCHER=$TOP/build/tools/vhost-blk-launcher
+	if [ $BUILD = 1 ]; then
+		"$TOP/scripts/build-module.sh" "$KVER" > /dev/null || die "module build failed"
+		make -s -C "$TOP" tools > /dev/null || die "launcher build failed"
+	fi
+	[ -f "$KO" ] && [ -x "$LAUNCHER" ] || die "no $KO or $LAUNCHER (make -s modules tools)"
+
+	mkdir -p "$OUT/bin"
+	# Run from copies: bash reads a script as it runs.
+	cp "$TOP/tools/testing/stress/boot.sh" "$HERE/bench_guest.py" "$TOP/tools/testing/vm/run-vm.sh" "$OUT/bin/"
+	{
+		echo "command=$PROG${*:+ $*}"
+		echo "reps=$REPS"
+		echo "backends=${NAMES[*]}"
+		echo "kinds=${KINDS[*]}"
+		echo "jobs=$JOBS"
+		echo "runtime=${BENCH_RUNTIME:-10} ramp=${BENCH_RAMP:-2} idle=${BENCH_IDLE:-20}"
+		echo "outer=$KVER guest=$GUEST_KVER limit=${LIMIT}s"
+		echo "commit=$(git -C "$TOP" rev-parse --short HEAD 2>/dev/null)$(git -C "$TOP" diff --quiet HEAD -- drivers/vhost tools/vhost-blk-launcher 2>/dev/null || echo '+changes')"
+	} > "$OUT/meta.txt"
+	RUNTIME=${BENCH_RUNTIME:-10} RAMP=${BENCH_RAMP:-2} IDLE=${BENCH_IDLE:-20} JOBS=$(tr ' ' , <<< "$JOBS") \
+	GUEST_CPU=${STRESS_GUEST_CPU:-host} GUEST_DEADLINE=$((LIMIT - 35)) \
+	KVM_AMD_OPTS=${VHOST_BLK_E2E_KVM_AMD-npt=0} \
+		"$HERE/images.sh" "$OUT/img" "$KVER" "$GUEST_KVER" "$KO" "$LAUNCHER" "${KINDS[@]}" || die "images failed"
+
+	local r i k n name d a t0=$SECONDS lost=0
+	n=${#NAMES[@]}
+	: > "$OUT/failures.txt"
+	for ((r = 1; r <= REPS; r++)); do
+		for ((i = 0; i < n; i++)); do
+			k=$(( (i + r - 1) % n ))
+			name=${NAMES[$k]}
+			for a in 1 2; do
+				d=$OUT/rep-$r-$name$([ $a = 1 ] || echo -retry)
+				echo "$PROG: repetition $r/$REPS, $name$([ $a = 1 ] || echo ', again'): $d" >&2
+				STRESS_RUN_VM=$OUT/bin/run-vm.sh "$OUT/bin/boot.sh" "$d" "$name" "$OUT/img" "$KVER" "$LIMIT" || true
+				if grep -q '^boot_ok=1$' "$d/vmlogs/result.txt" 2>/dev/null; then
+					echo "$PROG: repetition $r/$REPS, $name: ok" >&2
+					break
+				fi
+				echo "rep $r $name attempt $a FAILED: $(why "$d")" | tee -a "$OUT/failures.txt" >&2
+				[ $a = 2 ] && lost=$((lost + 1))
+			done
+		done
+	done
+	python3 "$OUT/bin/bench_guest.py" "$OUT" | tee "$OUT/summary.txt"
+	echo "$PROG: $(( (SECONDS - t0) / 60 )) min; results in $OUT" >&2
+	[ $lost = 0 ]
+}
+# (one line: bash reads a script as it runs)
+main "$@"; exit $?
