@@ -31,6 +31,7 @@ help:
 	@echo "make check        build all, run the whole test suite in VMs"
 	@echo "make bench        benchmarks, vhost-blk against every other backend (VM, ~35 min): BENCH_ARGS=--update-doc"
 	@echo "make bench-quick  a short benchmark: brd, 3 jobs, 1 repetition (VM, ~6 min)"
+	@echo "make bench-guest  each backend in its own outer-VM boot on the stress bed, BENCH_REPS=3 rounds (VM, ~2-3 min a boot): BENCH_VBLK_VARIANTS= BENCH_BACKENDS="
 	@echo "make stress       STRESS_BOOTS=10 boots each of vhost-blk and qsd under fio in nested guests (VM, ~3 min a boot): STRESS_ARGS="
 	@echo "make check-style  checkpatch --strict and sparse on the module"
 	@echo "make debug-kernel the KASAN + lockdep + fault-injection 6.12 kernel"
@@ -85,6 +86,13 @@ bench-quick:
 .PHONY: bench-guestless
 bench-guestless:
 	tools/vhost-blk-perf/run-guestless.sh $(BENCH_ARGS)
+
+# The real-guest bed (not part of make check): tools/testing/bench-guest/run-bench-guest.sh,
+# one outer VM per backend and repetition, results in build/bench-guest/<date>/.
+.PHONY: bench-guest
+BENCH_REPS ?= 3
+bench-guest: modules tools
+	BENCH_REPS=$(BENCH_REPS) tools/testing/bench-guest/run-bench-guest.sh --no-build $(BENCH_ARGS)
 
 # Stress (not part of make check): tools/testing/stress/run-stress.sh, one
 # outer VM per boot, results in build/stress/<date>/.

@@ -1,1 +1,440 @@
-import sys; print("bench_guest.py: placeholder")
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""vhost-blk bench-guest: the summary of a run (run-bench-guest.sh calls it).
+
+    bench_guest.py OUT [--json FILE] [--md FILE]
+
+Reads OUT/meta.txt, OUT/failures.txt and every boot directory
+OUT/rep-R-NAME[-retry]/vmlogs/ (outer/bench-guest.sh, guest/run.sh):
+
+  result.txt      boot_ok=1 when every job ran; hz=
+  gio/JOB.json    the guest's fio JSON (native/JOB.json for native)
+  gio/gstat.txt   "JOB pre|post UPTIME IOS IRQS": the guest's completed
+                  I/Os and the disk's virtio interrupts around each job
+  snaps.txt       "cpu JOB pre|post UPTIME", then "task TAG TID COMM UTIME
+                  STIME RUN_NS" (TAG be: the backend's threads)
+  backend.log     the launcher's "=== snap JOB pre|post" markers, each
+                  followed by its "queue N running: ..." counter lines
+
+and writes OUT/results.md (printed too) and OUT/results.json: per backend
+and job the median [min-max] over the repetitions of IOPS, p50/p99 latency,
+interrupts per I/O, backend CPU per I/O and vhost-blk's requests per kick
+and completions per used-ring update; IOPS ratios of vhost-blk (each
+variant) to qsd, virtio-blk and native; the idle CPU; the issue's targets.
+"""
+
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+
+JOBS = ["qd1", "rr32", "rw32", "seq64k"]
+JOB_TEXT = {
+    "qd1": "4k randread QD1",
+    "rr32": "4k randread QD32x2",
+    "rw32": "4k randwrite QD32x2",
+    "seq64k": "64k read QD8x2",
+}
+BACKEND_ORDER = ["vhost-blk", "qsd", "virtio-blk", "vhost-scsi", "native"]
+
+VQ_RE = re.compile(
+    r"queue (\d+) (\w+): (\d+) requests from (\d+) kicks in (\d+) passes, "
+    r"(\d+) completions in (\d+) used-ring updates, (\d+) in flight"
+    r"(?:; (\d+) passes without a kick, (\d+) heads posted while in flight"
+    r"(?:, (\d+) polls \((\d+) found a request\))?)?")
+VQ_FIELDS = ["requests", "kicks", "passes", "completions", "updates", "inflight",
+             "rekicks", "dup_heads", "polls", "poll_hits"]
+BOOT_RE = re.compile(r"^rep-(\d+)-(.+?)(-retry)?$")
+
+
+def read_kv(path):
+    """key=value words of a file (later ones win)."""
+    kv = {}
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                for w in line.split():
+                    if "=" in w:
+                        k, v = w.split("=", 1)
+                        kv[k] = v
+    except OSError:
+        pass
+    return kv
+
+
+def parse_fio(path):
+    """IOPS, p50/p99 total latency (us), MiB/s of one fio JSON file."""
+    try:
+        with open(path, errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return None
+    i = text.find("{")
+    if i < 0:
+        return None
+    try:
+        data = json.loads(text[i:])
+        job = data["jobs"][0]
+    except (ValueError, KeyError, IndexError):
+        return None
+    if job.get("error"):
+        return None
+    iops = bw = ios = 0.0
+    pct = {}
+    for d in ("read", "write"):
+        s = job.get(d, {})
+        if not s.get("total_ios"):
+            continue
+        iops += s.get("iops", 0.0)
+        bw += s.get("bw", 0) / 1024.0
+        ios += s.get("total_ios", 0)
+        p = (s.get("lat_ns") or {}).get("percentile") or (s.get("clat_ns") or {}).get("percentile") or {}
+        for k, v in p.items():
+            pct.setdefault(float(k), []).append(v)
+    def lat(q):
+        v = pct.get(q)
+        return max(v) / 1000.0 if v else None
+    return {"iops": iops, "mibps": bw, "fio_ios": ios, "p50_us": lat(50.0), "p99_us": lat(99.0)}
+
+
+def parse_gstat(path):
+    """{(job, when): (uptime, ios, irqs)}"""
+    out = {}
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                w = line.split()
+                if len(w) == 5:
+                    try:
+                        out[(w[0], w[1])] = (float(w[2]), int(w[3]), int(w[4]))
+                    except ValueError:
+                        pass
+    except OSError:
+        pass
+    return out
+
+
+def parse_snaps(path):
+    """{(job, when): {"up": uptime, "tasks": {tid: (tag, comm, ticks, run_ns)}}}"""
+    out, cur = {}, None
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                w = line.split()
+                if len(w) == 4 and w[0] == "cpu":
+                    cur = {"up": float(w[3]), "tasks": {}}
+                    out[(w[1], w[2])] = cur
+                elif len(w) == 7 and w[0] == "task" and cur is not None:
+                    ns = int(w[6]) if w[6].isdigit() else None
+                    cur["tasks"][w[2]] = (w[1], w[3], int(w[4]) + int(w[5]), ns)
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+def parse_vq(path):
+    """{(job, when): {queue: {field: value}}} from the launcher's log."""
+    out, cur = {}, None
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                if line.startswith("=== snap "):
+                    w = line.split()
+                    cur = {}
+                    if len(w) >= 4:
+                        out[(w[2], w[3])] = cur
+                    continue
+                m = VQ_RE.search(line)
+                if m and cur is not None and m.group(2) == "running":
+                    q = int(m.group(1))
+                    if q not in cur:   # the first dump after the marker
+                        vals = [int(x) if x is not None else 0 for x in m.groups()[2:]]
+                        cur[q] = dict(zip(VQ_FIELDS, vals))
+    except OSError:
+        pass
+    return out
+
+
+def cpu_ns(snaps, job, tag="be", hz=100):
+    """CPU time (ns) of the threads tagged TAG between JOB's pre and post."""
+    a, b = snaps.get((job, "pre")), snaps.get((job, "post"))
+    if not a or not b:
+        return None, None
+    tot = seen = 0
+    for tid, (t, _comm, ticks, ns) in b["tasks"].items():
+        if t != tag:
+            continue
+        seen += 1
+        pre = a["tasks"].get(tid)
+        if ns is not None and (pre is None or pre[3] is not None):
+            tot += ns - (pre[3] if pre else 0)
+        else:
+            tot += (ticks - (pre[2] if pre else 0)) * 1e9 / hz
+    return (tot if seen else None), (b["up"] - a["up"]) * 1e9
+
+
+def vq_delta(vq, job):
+    a, b = vq.get((job, "pre")), vq.get((job, "post"))
+    if not a or not b:
+        return None
+    d = {f: 0 for f in VQ_FIELDS}
+    for q, vals in b.items():
+        pre = a.get(q, {})
+        for f in VQ_FIELDS:
+            if f == "inflight":
+                continue
+            d[f] += vals[f] - pre.get(f, 0)
+    return d
+
+
+def div(a, b):
+    return a / b if a is not None and b else None
+
+
+def boot_metrics(bdir, jobs):
+    """Per-job metrics of one boot directory, and its idle CPU %."""
+    v = os.path.join(bdir, "vmlogs")
+    res = read_kv(os.path.join(v, "result.txt"))
+    hz = int(res.get("hz", "100") or 100)
+    native = res.get("backend") == "native" or os.path.isdir(os.path.join(v, "native"))
+    gst = parse_gstat(os.path.join(v, "gio", "gstat.txt"))
+    snaps = parse_snaps(os.path.join(v, "snaps.txt"))
+    vq = parse_vq(os.path.join(v, "backend.log"))
+    out = {}
+    for j in jobs:
+        fio = parse_fio(os.path.join(v, "native" if native else "gio", j + ".json"))
+        if fio is None:
+            continue
+        m = dict(fio)
+        g0, g1 = gst.get((j, "pre")), gst.get((j, "post"))
+        ios = (g1[1] - g0[1]) if g0 and g1 else None
+        m["ios"] = ios
+        m["irq_per_io"] = div((g1[2] - g0[2]) if g0 and g1 else None, ios)
+        be, _ = cpu_ns(snaps, j, "be", hz)
+        qe, _ = cpu_ns(snaps, j, "qemu", hz)
+        m["cpu_us_per_io"] = div(be / 1000.0 if be is not None else None, ios)
+        m["qemu_cpu_us_per_io"] = div(qe / 1000.0 if qe is not None else None, ios)
+        d = vq_delta(vq, j)
+        if d:
+            m["req_per_kick"] = div(d["requests"], d["kicks"])
+            m["compl_per_update"] = div(d["completions"], d["updates"])
+            m["kicks_per_io"] = div(d["kicks"], ios)
+            m["vq"] = d
+        out[j] = m
+    idle = None
+    be, wall = cpu_ns(snaps, "idle", "be", hz)
+    if be is not None and wall:
+        idle = 100.0 * be / wall
+    return out, idle
+
+
+def find_boots(out_dir):
+    """[(rep, name, retry, dir, ok)] sorted by repetition, as run."""
+    boots = []
+    for e in sorted(os.listdir(out_dir)):
+        m = BOOT_RE.match(e)
+        d = os.path.join(out_dir, e)
+        if not m or not os.path.isdir(d):
+            continue
+        ok = read_kv(os.path.join(d, "vmlogs", "result.txt")).get("boot_ok") == "1"
+        boots.append((int(m.group(1)), m.group(2), bool(m.group(3)), d, ok))
+    boots.sort(key=lambda b: (b[0], b[1], b[2]))
+    return boots
+
+
+def stats(vals):
+    vals = [x for x in vals if x is not None]
+    if not vals:
+        return None
+    return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "n": len(vals)}
+
+
+def read_meta(path):
+    """key=value lines of meta.txt (the value is the rest of the line)."""
+    meta = {}
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                if "=" in line:
+                    k, v = line.rstrip("\n").split("=", 1)
+                    meta[k] = v
+    except OSError:
+        pass
+    return meta
+
+
+def collect(out_dir):
+    meta = read_meta(os.path.join(out_dir, "meta.txt"))
+    jobs = meta.get("jobs", "").split()
+    jobs = jobs or JOBS
+    boots = find_boots(out_dir)
+    per = {}     # name -> job -> metric -> [values per repetition]
+    idle = {}    # name -> [idle %]
+    reps = {}    # name -> {rep: ok}
+    failed = []
+    for rep, name, retry, d, ok in boots:
+        reps.setdefault(name, {})
+        if not ok:
+            failed.append((rep, name, retry, os.path.basename(d)))
+            reps[name].setdefault(rep, False)
+            continue
+        reps[name][rep] = True
+        m, idl = boot_metrics(d, jobs)
+        for j, vals in m.items():
+            for k, x in vals.items():
+                if k != "vq":
+                    per.setdefault(name, {}).setdefault(j, {}).setdefault(k, []).append(x)
+        if idl is not None:
+            idle.setdefault(name, []).append(idl)
+    reasons = {}
+    try:
+        with open(os.path.join(out_dir, "failures.txt"), errors="replace") as f:
+            for line in f:
+                m = re.match(r"rep (\d+) (\S+) attempt (\d+) FAILED: (.*)", line)
+                if m:
+                    reasons[(int(m.group(1)), m.group(2), int(m.group(3)))] = m.group(4)
+    except OSError:
+        pass
+    names = meta.get("backends", "").split() or sorted(per)
+    for n in list(per) + list(reps):
+        if n not in names:
+            names.append(n)
+    summary = {n: {j: {k: stats(v) for k, v in per.get(n, {}).get(j, {}).items()} for j in jobs} for n in names}
+    return {
+        "jobs": jobs, "backends": names, "summary": summary, "raw": per,
+        "idle": {n: stats(v) for n, v in idle.items()},
+        "reps": reps, "failed": failed, "meta": meta, "failure_reasons": reasons,
+    }
+
+
+def med(r, name, job, key):
+    s = r["summary"].get(name, {}).get(job, {}).get(key)
+    return s["median"] if s else None
+
+
+def ratio(r, a, b, job):
+    x, y = med(r, a, job, "iops"), med(r, b, job, "iops")
+    return x / y if x is not None and y else None
+
+
+def fmt(s, nd=0, scale=1.0):
+    if not s:
+        return "-"
+    f = "%%.%df" % nd
+    m = f % (s["median"] * scale)
+    if s["n"] > 1:
+        m += " [" + f % (s["min"] * scale) + "-" + f % (s["max"] * scale) + "]"
+    return m
+
+
+def verdicts(r, vb):
+    """The issue's targets for the vhost-blk variant VB: [(text, met, value)]."""
+    out = []
+    def tgt(text, val, ok, shown):
+        out.append("target %s%s: %s (%s)" % (
+            text, "" if vb == "vhost-blk" else " [%s]" % vb,
+            "MET" if val is not None and ok(val) else "NOT MET",
+            shown if val is not None else "no data"))
+    x = ratio(r, vb, "qsd", "rr32")
+    tgt("4k randread QD32x2 vhost-blk >= 1.5x qsd", x, lambda v: v >= 1.5, "%.2fx" % x if x else None)
+    x = ratio(r, vb, "virtio-blk", "rr32")
+    tgt("4k randread QD32x2 vhost-blk >= 2x virtio-blk", x, lambda v: v >= 2.0, "%.2fx" % x if x else None)
+    x = ratio(r, vb, "qsd", "qd1")
+    tgt("4k randread QD1 vhost-blk >= 1.5x qsd", x, lambda v: v >= 1.5, "%.2fx" % x if x else None)
+    x = med(r, vb, "rr32", "req_per_kick")
+    tgt("QD32x2 requests per kick >= 8", x, lambda v: v >= 8, "%.2f" % x if x is not None else None)
+    x = med(r, vb, "rr32", "irq_per_io")
+    tgt("QD32x2 completion interrupts per I/O <= 0.2", x, lambda v: v <= 0.2, "%.3f" % x if x is not None else None)
+    s = r["idle"].get(vb)
+    x = s["median"] if s else None
+    tgt("idle CPU of the queue threads <= 1 %", x, lambda v: v <= 1.0, "%.2f %%" % x if x is not None else None)
+    return out
+
+
+def vblk_names(r):
+    return [n for n in r["backends"] if n == "vhost-blk" or n.startswith("vhost-blk-")]
+
+
+def render(r):
+    L = []
+    meta = r["meta"]
+    L.append("# bench-guest results")
+    L.append("")
+    L.append("%s; reps %s; outer %s, guest %s; commit %s" % (
+        meta.get("command", "run-bench-guest.sh"), meta.get("reps", "?"),
+        meta.get("outer", "?"), meta.get("guest", "?"), meta.get("commit", "?")))
+    L.append("")
+    L.append("Median [min-max] over the repetitions. CPU/IO: the backend's threads in the outer VM "
+             "(us per guest I/O); irq/IO: the guest's interrupts of the disk's virtio device per I/O; "
+             "req/kick and compl/upd: vhost_blk's queue counters.")
+    L.append("")
+    L.append("| backend | job | IOPS | MiB/s | p50 us | p99 us | irq/IO | CPU us/IO | QEMU us/IO | req/kick | compl/upd |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    for n in r["backends"]:
+        for j in r["jobs"]:
+            s = r["summary"].get(n, {}).get(j, {})
+            if not s:
+                L.append("| %s | %s | no data | | | | | | | | |" % (n, j))
+                continue
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                n, j, fmt(s.get("iops")), fmt(s.get("mibps"), 1), fmt(s.get("p50_us")), fmt(s.get("p99_us")),
+                fmt(s.get("irq_per_io"), 3), fmt(s.get("cpu_us_per_io"), 1), fmt(s.get("qemu_cpu_us_per_io"), 1),
+                fmt(s.get("req_per_kick"), 2), fmt(s.get("compl_per_update"), 2)))
+    L.append("")
+    L.append("IOPS ratios (medians):")
+    L.append("")
+    vbs = vblk_names(r)
+    refs = [b for b in ("qsd", "virtio-blk", "vhost-scsi", "native") if b in r["backends"]]
+    L.append("| job | " + " | ".join("%s/%s" % (v, b) for v in vbs for b in refs) + " |")
+    L.append("|---|" + "---|" * (len(vbs) * len(refs)))
+    for j in r["jobs"]:
+        cells = []
+        for v in vbs:
+            for b in refs:
+                x = ratio(r, v, b, j)
+                cells.append("%.2f" % x if x is not None else "-")
+        L.append("| %s | %s |" % (j, " | ".join(cells)))
+    L.append("")
+    for v in vbs:
+        s = r["idle"].get(v)
+        L.append("idle (guest asleep): %s queue threads %s %% of one CPU" % (v, fmt(s, 2)))
+    L.append("")
+    for v in vbs:
+        L.extend(verdicts(r, v))
+    L.append("")
+    nok = sum(1 for x in r["reps"].values() for y in x.values() if y)
+    L.append("boots: %d repetition(s) measured, %d failed boot(s)" % (nok, len(r["failed"])))
+    for rep, name, retry, d in r["failed"]:
+        why = r["failure_reasons"].get((rep, name, 2 if retry else 1), "")
+        L.append("FAILED boot: repetition %d, %s%s (%s)%s" % (
+            rep, name, ", retry" if retry else "", d, ": " + why if why else ""))
+    for name, x in sorted(r["reps"].items()):
+        for rep, ok in sorted(x.items()):
+            if not ok:
+                L.append("MISSING: repetition %d of %s has no successful boot" % (rep, name))
+    return "\n".join(L) + "\n"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("out")
+    ap.add_argument("--json")
+    ap.add_argument("--md")
+    a = ap.parse_args(argv)
+    r = collect(a.out)
+    md = render(r)
+    with open(a.md or os.path.join(a.out, "results.md"), "w") as f:
+        f.write(md)
+    js = {k: r[k] for k in ("jobs", "backends", "summary", "raw", "idle", "failed")}
+    js["reps"] = {n: {str(k): v for k, v in x.items()} for n, x in r["reps"].items()}
+    js["verdicts"] = [t for v in vblk_names(r) for t in verdicts(r, v)]
+    with open(a.json or os.path.join(a.out, "results.json"), "w") as f:
+        json.dump(js, f, indent=1, sort_keys=True)
+    sys.stdout.write(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

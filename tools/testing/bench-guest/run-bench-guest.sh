@@ -126,7 +126,9 @@ main() {
 		echo "kinds=${KINDS[*]}"
 		echo "jobs=$JOBS"
 		echo "runtime=${BENCH_RUNTIME:-10} ramp=${BENCH_RAMP:-2} idle=${BENCH_IDLE:-20}"
-		echo "outer=$KVER guest=$GUEST_KVER limit=${LIMIT}s"
+		echo "outer=$KVER"
+		echo "guest=$GUEST_KVER"
+		echo "limit=${LIMIT}s"
 		echo "commit=$(git -C "$TOP" rev-parse --short HEAD 2>/dev/null)$(git -C "$TOP" diff --quiet HEAD -- drivers/vhost tools/vhost-blk-launcher 2>/dev/null || echo '+changes')"
 	} > "$OUT/meta.txt"
 	RUNTIME=${BENCH_RUNTIME:-10} RAMP=${BENCH_RAMP:-2} IDLE=${BENCH_IDLE:-20} JOBS=$(tr ' ' , <<< "$JOBS") \

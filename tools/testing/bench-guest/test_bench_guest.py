@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Unit tests of bench_guest.py on the canned run in testdata/run:
+python3 -m unittest (or make -C tools/testing/bench-guest test)."""
+
+import io
+import os
+import shutil
+import tempfile
+import unittest
+from contextlib import redirect_stdout
+
+import bench_guest as bg
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RUN = os.path.join(HERE, "testdata", "run")
+
+
+class Parsers(unittest.TestCase):
+    def test_fio_json_after_a_warning(self):
+        m = bg.parse_fio(os.path.join(RUN, "rep-1-vhost-blk/vmlogs/gio/qd1.json"))
+        self.assertEqual(m["iops"], 3000)
+        self.assertEqual(m["p50_us"], 300)
+        self.assertEqual(m["p99_us"], 900)
+
+    def test_fio_missing(self):
+        self.assertIsNone(bg.parse_fio(os.path.join(RUN, "nothing.json")))
+
+    def test_vq_lines_old_and_new_format(self):
+        vq = bg.parse_vq(os.path.join(RUN, "rep-1-vhost-blk/vmlogs/backend.log"))
+        self.assertEqual(vq[("rr32", "pre")][0]["requests"], 1000)
+        self.assertEqual(vq[("rr32", "pre")][0]["polls"], 0)
+        self.assertEqual(vq[("rr32", "post")][1]["polls"], 7)
+        self.assertEqual(vq[("rr32", "post")][1]["poll_hits"], 5)
+        # a "stopped" line after the last marker is not a snapshot
+        self.assertEqual(vq[("rr32", "post")][0]["requests"], 121000)
+        d = bg.vq_delta(vq, "rr32")
+        self.assertEqual((d["requests"], d["kicks"], d["completions"], d["updates"]),
+                         (240000, 20000, 240000, 40000))
+
+    def test_cpu_new_thread_and_ticks(self):
+        s = bg.parse_snaps(os.path.join(RUN, "rep-1-vhost-blk/vmlogs/snaps.txt"))
+        ns, wall = bg.cpu_ns(s, "rr32")
+        # 2.4 s of vblk-400-0, 0.6 s of vblkc-400-1 (absent at pre)
+        self.assertAlmostEqual(ns, 3.0e9)
+        self.assertAlmostEqual(wall, 12e9)
+        self.assertIsNone(bg.cpu_ns(s, "rr32", "qemu")[0])
+        # without schedstat: ticks at hz
+        s[("x", "pre")] = {"up": 0.0, "tasks": {"1": ("be", "c", 10, None)}}
+        s[("x", "post")] = {"up": 1.0, "tasks": {"1": ("be", "c", 60, None)}}
+        self.assertAlmostEqual(bg.cpu_ns(s, "x", hz=100)[0], 0.5e9)
+
+
+class Summary(unittest.TestCase):
+    def setUp(self):
+        self.r = bg.collect(RUN)
+
+    def test_boot_metrics(self):
+        s = self.r["summary"]["vhost-blk"]["rr32"]
+        self.assertEqual(s["iops"]["median"], 20000)
+        self.assertAlmostEqual(s["irq_per_io"]["median"], 0.1)
+        self.assertAlmostEqual(s["cpu_us_per_io"]["median"], 12.5)
+        self.assertAlmostEqual(s["req_per_kick"]["median"], 12.0)
+        self.assertAlmostEqual(s["compl_per_update"]["median"], 6.0)
+        self.assertAlmostEqual(self.r["summary"]["qsd"]["rr32"]["cpu_us_per_io"]["median"], 20.0)
+        self.assertAlmostEqual(self.r["idle"]["vhost-blk"]["median"], 0.5)
+
+    def test_failed_boot_reported_and_not_used(self):
+        self.assertEqual(self.r["failed"], [(1, "virtio-blk", False, "rep-1-virtio-blk")])
+        self.assertEqual(self.r["summary"]["virtio-blk"]["qd1"]["iops"]["median"], 1000)
+        self.assertTrue(self.r["reps"]["virtio-blk"][1])
+        md = bg.render(self.r)
+        self.assertIn("FAILED boot: repetition 1, virtio-blk (rep-1-virtio-blk): guest_secs=300", md)
+        self.assertNotIn("MISSING", md)
+
+    def test_verdicts(self):
+        v = bg.verdicts(self.r, "vhost-blk")
+        self.assertEqual(v[0], "target 4k randread QD32x2 vhost-blk >= 1.5x qsd: MET (2.00x)")
+        self.assertEqual(v[1], "target 4k randread QD32x2 vhost-blk >= 2x virtio-blk: NOT MET (1.67x)")
+        self.assertEqual(v[2], "target 4k randread QD1 vhost-blk >= 1.5x qsd: NOT MET (1.20x)")
+        self.assertEqual(v[3], "target QD32x2 requests per kick >= 8: MET (12.00)")
+        self.assertEqual(v[4], "target QD32x2 completion interrupts per I/O <= 0.2: MET (0.100)")
+        self.assertEqual(v[5], "target idle CPU of the queue threads <= 1 %: MET (0.50 %)")
+        p = bg.verdicts(self.r, "vhost-blk-poll")
+        self.assertEqual(p[2], "target 4k randread QD1 vhost-blk >= 1.5x qsd [vhost-blk-poll]: MET (2.00x)")
+        self.assertTrue(p[0].endswith("NOT MET (no data)"))
+
+    def test_median_min_max(self):
+        self.assertEqual(bg.stats([3, 1, 2, None]), {"median": 2, "min": 1, "max": 3, "n": 3})
+        self.assertEqual(bg.fmt(bg.stats([3, 1, 2])), "2 [1-3]")
+        self.assertEqual(bg.fmt(None), "-")
+
+    def test_missing_repetition(self):
+        d = tempfile.mkdtemp()
+        try:
+            shutil.copytree(RUN, os.path.join(d, "run"))
+            shutil.rmtree(os.path.join(d, "run", "rep-1-virtio-blk-retry"))
+            r = bg.collect(os.path.join(d, "run"))
+            self.assertIn("MISSING: repetition 1 of virtio-blk has no successful boot", bg.render(r))
+            with redirect_stdout(io.StringIO()) as out:
+                self.assertEqual(bg.main([os.path.join(d, "run")]), 0)
+            self.assertIn("| job | vhost-blk/qsd |", out.getvalue())
+            self.assertTrue(os.path.exists(os.path.join(d, "run", "results.json")))
+        finally:
+            shutil.rmtree(d)
+
+
+if __name__ == "__main__":
+    unittest.main()
