@@ -60,7 +60,10 @@ flake_reason() {
 	# by its writer's SIGPIPE.
 	local -
 	set +o pipefail
-	local out=$1 tap=$2 sig= l logs=() premod=0 srcu=0
+	local out=$1 tap=$1/tap-current.txt sig= l logs=() premod=0 srcu=0 key=
+	mkdir -p "$out"
+	rm -f "$out/flake-key"
+	current_tap "$2" > "$tap"
 	local outer_log=$1/console-srcu-filtered.log
 	# In the outer console, hung-task reports of tasks waiting in
 	# synchronize_srcu() for KVM are left out when no vhost code is on
@@ -173,39 +176,53 @@ flake_reason() {
 		return 1
 	fi
 	if grep -q 'the outer VM triple-faulted' "$tap"; then
+		key=outer-triple-fault
 		sig="the outer VM triple-faulted"
 	elif [ $premod = 1 ]; then
+		key=outer-panic-before-module
+		flake_key "$tap" "$key" > "$out/flake-key"
 		echo "the outer VM panicked before vhost_blk was loaded"
 		return 0
 	elif [ $qpanic = 1 ]; then
+		key=kvm-run-crash
 		sig="a nested QEMU vCPU thread crashed the outer kernel ($(sed -n "${first}p" "$out/console.log" | cut -c1-100)), no vhost code in the report"
 		# The panic itself is the signature: the log before it, the
 		# guests' logs and the backend's are still checked below.
 		outer_log=$out/console-before-panic.log
 	elif [ $starve = 1 ]; then
+		key=outer-starved
 		sig="the host starved the outer VM (RCU: its grace-period kthread's timer did not fire), no vhost code in the reports"
 		outer_log=$out/console-before-stall.log
 	elif [ $lockup = 1 ]; then
+		key=lost-ipi-lockup
 		sig="a nested guest's QEMU waited for an IPI that an outer CPU inside the nested guest never answered (soft lockup in smp_call_function_many_cond), no vhost code in the reports"
 		outer_log=$out/console-before-lockup.log
 	elif [ $srcu = 1 ]; then
+		key=outer-srcu
 		sig="an outer CPU stuck in a nested guest (only tasks waiting for KVM's SRCU, per-CPU work or the host's 9p server hung, none in vhost code)"
 	elif grep -q 'run-vm.sh: FAIL: timeout after' "$tap"; then
 		# The whole outer VM stopped answering: its harness never
 		# reported.  Our bugs show up in its kernel log (hung task,
 		# soft lockup, Oops), which is checked below.
+		key=outer-stopped
 		sig="the outer VM stopped responding"
 	elif grep -q 'the guest froze: ' "$tap"; then
+		key=guest-froze
 		sig="a nested guest froze (its vCPUs stopped, nothing in flight)"
 	elif grep -q 'the guest was too slow: ' "$tap"; then
+		key=guest-too-slow
 		sig="a nested guest was too slow for its time limit (still running, nothing in flight)"
 	elif grep -q 'the guest kernel never reached userspace' "$tap"; then
+		key=guest-early-boot
 		sig="a nested guest never left early boot (its firmware's disk reads had completed, virtio_blk not loaded)"
 	elif grep -q 'KVM_EXIT_SHUTDOWN: the guest triple-faulted' "$tap"; then
+		key=guest-triple-fault
 		sig="a nested guest triple-faulted"
 	elif grep -q 'nested VMRUN failed' "$tap"; then
+		key=nested-vmrun
 		sig="a nested VMRUN failed"
 	elif grep -q 'the guest reset itself' "$tap"; then
+		key=guest-reset
 		sig="a nested guest reset itself"
 	else
 		echo "no known nested-SVM flake signature"
@@ -227,14 +244,28 @@ flake_reason() {
 		echo "$sig, but the backend logged errors ($out/flake-backend.txt)"
 		return 1
 	fi
-	# Said out loud: a guest that died after the backend was SIGKILLed
-	# and restarted could also be a restart bug of ours.  Such a run is
-	# run again; the data checks after the restart are verdicts.
-	if grep -q "died after the backend-kill's kill" "$tap"; then
-		sig+=" after the backend kill (a restart bug could look the same)"
+	# QEMU's own stderr (the wrapper's launchers log there too).
+	if qemu_log_errors "$out"/vmlogs/guest-?-qemu.log > "$out/flake-qemu.txt"; then
+		echo "$sig, but QEMU's stderr has errors ($out/flake-qemu.txt)"
+		return 1
 	fi
+	# A guest that died after the backend was SIGKILLed and restarted
+	# may be a restart bug of ours (corrupted guest memory looks like
+	# nested SVM's own deaths): a verdict, never the test bed's.
+	if grep -q "died after the backend-kill's kill\|the guest died after the backend was SIGKILLed" "$tap"; then
+		echo "$sig after the backend kill: a restart bug looks the same, so it is a failure"
+		return 1
+	fi
+	flake_key "$tap" "$key" > "$out/flake-key"
 	echo "$sig; all kernel logs clean, backend logged no error"
 	return 0
+}
+
+# flake_key TAPFILE KEY: what the rule "the same test failing with the same
+# signature in every attempt is a failure" compares: the first failed
+# test's name and the signature's kind.
+flake_key() {
+	echo "$(grep -m1 '^not ok ' "$1" | awk '{ print $4 }') $2"
 }
 
 # keep_attempt OUT TAPFILE N: set a failed attempt's logs aside as
@@ -243,4 +274,200 @@ keep_attempt() {
 	rm -rf "$1.attempt$3"
 	mv "$1" "$1.attempt$3"
 	cp "$2" "$1.attempt$3/run.tap"
+}
+
+# --- The guest's I/O watch (payload/outer.sh, while a guest runs) ----------
+# The guest (guest/run.sh) appends a line every 3 s to its watch file:
+#   "T s inflight(r w): R W done(r w): R W irqs: ... flush(done ticks busy): F T B"
+# R W from /sys/block/vda/inflight and stat fields 1 and 5; F T are stat
+# fields 15-16 (flushes completed, their ticks), B the FLUSH requests in
+# the driver's hands (blk-mq debugfs hctx*/busy; "-" if unreadable): a pure
+# FLUSH is not counted in /sys/block/vda/inflight.  Lines without the flush
+# part (older guests) read as no flush information.  The outer harness
+# appends "T reqs_inflight N" every 3 s to VWATCH (vhost_blk's debugfs
+# counter, T in the outer's seconds), and dump_state sets DUMP_INFLIGHT
+# (that counter) and LAUNCHER_INFLIGHT (the sum of the launcher's SIGUSR1
+# lines "queue N running: ... F in flight", last line per queue) just
+# before a guest is stopped.  Empty means not known (qsd: no vhost_blk).
+COUNTERS=${COUNTERS:-/sys/kernel/debug/vhost-blk/counters}
+DUMP_INFLIGHT=${DUMP_INFLIGHT:-} LAUNCHER_INFLIGHT=${LAUNCHER_INFLIGHT:-} VWATCH=${VWATCH:-}
+
+# vhost_busy_window [SECONDS]: vhost_blk held requests in every VWATCH
+# sample of the last SECONDS (default 30, at least 3 samples): a request
+# the module took and never completed, whatever the guest shows.
+vhost_busy_window() {
+	[ -n "$VWATCH" ] && [ -s "$VWATCH" ] || return 1
+	awk -v win="${1:-30}" '$2 == "reqs_inflight" { n++; t[n] = $1 + 0; v[n] = $3 + 0 }
+	END {
+		if (n < 3) exit 1
+		for (i = n; i > 1 && t[n] - t[i - 1] <= win; i--)
+			;
+		if (n - i + 1 < 3) exit 1
+		for (j = i; j <= n; j++) if (!v[j]) exit 1
+		printf "vhost_blk held %d request(s) in every sample of the last %ds\n", v[n], t[n] - t[i]
+	}' "$VWATCH"
+}
+
+# io_progress WATCHFILE SILENT-SECONDS: at a phase's limit, is the guest
+# still getting work done?  Its I/O watch must have been written in the
+# last 10 s, and over its last 30 s (or all of it, if it started less than
+# 30 s ago) requests (reads, writes or flushes) completed, or nothing was
+# in flight at all, in the guest (reads, writes, flushes) or in vhost_blk
+# (the guest busy on its CPUs: booting, starting fio, fsck, checksums).
+# A lost kick or a lost completion leaves the opposite: requests in
+# flight, none completing.  A flush in flight at every sample of the
+# window with no flush completing is a stalled flush, also while reads
+# and writes still complete.  Prints what it saw; fails (saying why on
+# stderr) if the guest is not progressing.
+io_progress() {
+	local w=$1 silent=$2 vb
+	[ -s "$w" ] && [ "$silent" -lt 10 ] || return 1
+	vb=$(vhost_busy_window 30) || vb=
+	awk -v vb="$vb" '
+	$2 == "inflight(r" && $6 == "done(r" {
+		n++; t[n] = $1 + 0; busy[n] = $4 + $5; done[n] = $8 + $9
+		fd[n] = -1; fb[n] = -1
+		for (k = 10; k + 5 <= NF; k++)
+			if ($k == "flush(done" && $(k + 5) ~ /^[0-9]+$/) {
+				fd[n] = $(k + 3) + 0; fb[n] = $(k + 5) + 0
+			}
+	}
+	END {
+		if (n < 1) exit 1
+		for (i = n; i > 1 && t[n] - t[i] < 30; i--)
+			;
+		stalled = (t[n] - t[i] >= 20)
+		for (j = i; j <= n; j++) if (fb[j] < 1) stalled = 0
+		if (stalled && fd[n] == fd[i]) {
+			printf "a flush stalled: %d in flight for %ds, none completed\n", fb[n], t[n] - t[i] > "/dev/stderr"
+			exit 1
+		}
+		if (done[n] > done[i] || (fd[i] >= 0 && fd[n] > fd[i])) {
+			printf "%d requests and %d flushes completed in the last %ds", done[n] - done[i],
+				(fd[i] >= 0 ? fd[n] - fd[i] : 0), t[n] - t[i]
+			exit 0
+		}
+		for (j = i; j <= n; j++)
+			if (busy[j] || fb[j] > 0) {
+				printf "requests in flight, none completing for %ds\n", t[n] - t[i] > "/dev/stderr"
+				exit 1
+			}
+		if (vb != "") {
+			printf "nothing in flight in the guest, but %s\n", vb > "/dev/stderr"
+			exit 1
+		}
+		printf "nothing in flight for %ds, busy on its CPUs", t[n] - t[i]
+	}' "$w"
+}
+# watch_idle WATCHFILE: the guest's last I/O watch line shows nothing in
+# flight (its own /sys/block/vda/inflight, and no FLUSH in the driver's
+# hands when the line says).
+watch_idle() {
+	tail -n1 "$1" | grep -qE 'inflight\(r w\): +0 +0( |$)' || return 1
+	! tail -n1 "$1" | grep -qE 'flush\(done ticks busy\): +[0-9]+ +[0-9]+ +[1-9]'
+}
+# vhost_idle: vhost_blk holds nothing, as far as we know: its debugfs
+# counter now (if readable), at the dump (DUMP_INFLIGHT) and in the
+# launcher's last per-queue lines (LAUNCHER_INFLIGHT).
+vhost_idle() {
+	local n
+	if [ -r "$COUNTERS" ]; then
+		n=$(awk '$1 == "reqs_inflight" { print $2 }' "$COUNTERS")
+		[ "${n:-0}" = 0 ] || return 1
+	fi
+	[ -z "$DUMP_INFLIGHT" ] || [ "$DUMP_INFLIGHT" = 0 ] || return 1
+	[ -z "$LAUNCHER_INFLIGHT" ] || [ "$LAUNCHER_INFLIGHT" = 0 ]
+}
+# guest_froze WATCHFILE SILENT-SECONDS: a guest that timed out, told apart
+# from a guest whose I/O hangs.  The guest appends a line to its I/O watch
+# every 3 s whatever its disk does; when that stops for 20 s while nothing
+# was in flight (the guest's last line and vhost_blk's counters), its vCPUs
+# stopped running: nested SVM under TCG does that now and then (seen with
+# qemu-storage-daemon too).  A lost notification leaves the watch going on
+# with requests in flight.  Prints the reason; fails if it is not that.
+guest_froze() {
+	local w=$1 silent=$2
+	[ -s "$w" ] && [ "$silent" -ge 20 ] || return 1
+	watch_idle "$w" || return 1
+	vhost_idle || return 1
+	echo "the guest froze: its I/O watch went silent ${silent}s before the timeout, nothing in flight"
+}
+# guest_never_started CONSOLE: a guest that timed out in early boot.  Its
+# firmware's disk reads had all completed (SeaBIOS polls the used ring with
+# no timeout, so "Probing EDD ... ok" means every int13 read was answered),
+# and its kernel never started /init: virtio_blk, which the payload loads,
+# never drove the disk.  Seen with the kernel silent after "Probing EDD"
+# for the whole phase.  Prints the reason; fails if it is not that.
+guest_never_started() {
+	local con=$1
+	[ -r "$con" ] && grep -q 'Probing EDD.*ok' "$con" || return 1
+	! grep -q 'vbt-init:' "$con" || return 1
+	echo "the guest kernel never reached userspace: stuck in early boot after its firmware's disk reads completed (Probing EDD ... ok), before virtio_blk was loaded"
+}
+# guest_shut_down_hung EXITLOG WATCHFILE SILENT-SECONDS: a guest that timed
+# out after a vCPU of it had triple-faulted: QEMU's trace of KVM exits has a
+# shutdown (reason 8) and the guest's I/O watch (a line every 3 s whatever
+# its disk does) went silent for 10 s, but QEMU never exited (seen twice on
+# 2026-11-26, once with the other vCPU still exiting for MMIO).  Like any
+# other triple fault, the guest died with requests in flight or not; a lost
+# completion instead leaves the watch going on.  Prints the reason; fails
+# if it is not that.
+guest_shut_down_hung() {
+	local ex=$1 w=$2 silent=$3
+	grep -q 'reason 8$' "$ex" 2>/dev/null || return 1
+	[ -s "$w" ] && [ "$silent" -ge 10 ] || return 1
+	echo "KVM_EXIT_SHUTDOWN: the guest triple-faulted (its I/O watch silent ${silent}s), and its QEMU did not exit until killed"
+}
+# guest_too_slow WATCHFILE SILENT-SECONDS: a guest that timed out while it
+# was still running (its I/O watch wrote within the last 10 s) and either
+# nothing was in flight (not in the guest's last watch line: its own
+# /sys/block/vda/inflight, which holds every read and write a lost kick or
+# a lost completion leaves behind, and its FLUSH requests; nor in vhost_blk:
+# its counter and the launcher's per-queue lines when the state was dumped
+# before the timeout, and its samples of the last 30 s), or its requests
+# were still completing at the end of the extended limit with no flush
+# stalled (io_progress: a slow host).  Slow, not hung.  Prints the reason;
+# fails if it is not that.
+guest_too_slow() {
+	local w=$1 silent=$2 prog
+	[ -s "$w" ] && [ "$silent" -lt 10 ] || return 1
+	if watch_idle "$w" && vhost_idle && ! vhost_busy_window 30 > /dev/null; then
+		echo "the guest was too slow: still running at the timeout, nothing in flight in the guest or in vhost_blk"
+	elif prog=$(io_progress "$w" "$silent" 2>/dev/null); then
+		echo "the guest was too slow: still running at its extended limit, I/O still completing ($prog)"
+	else
+		return 1
+	fi
+}
+
+# launcher_inflight: reads the launcher's per-queue SIGUSR1 lines ("queue N
+# running|idle: ... F in flight") on stdin and prints the sum of F over
+# each queue's last line; prints nothing if there is none.
+launcher_inflight() {
+	sed -nE 's/.*queue ([0-9]+) (running|idle): .* ([0-9]+) in flight.*/\1 \3/p' |
+		awk '{ v[$1] = $2; n++ } END { if (n) { for (q in v) s += v[q]; print s + 0 } }'
+}
+
+# qemu_log_errors LOG...: the lines of a guest QEMU's stderr (where the
+# wrapper's launchers log, and QEMU its vhost-user trouble) that look like
+# an error; fails if there are none.  Left out: what a failed nested VMRUN
+# prints (its own signature: "KVM: entry failed, hardware error ...", "KVM
+# internal error") and "terminating on signal" (the harness stopping it).
+qemu_log_errors() {
+	local f
+	for f in "$@"; do [ -f "$f" ] && cat "$f"; done |
+		grep -iE 'error|fail|closing connection|abort|segmentation|assert|core dumped' |
+		grep -vE 'KVM: entry failed|KVM internal error|hardware error 0x|terminating on signal'
+}
+
+# current_tap TAPFILE: the TAP stream without the comments of guest boots
+# that the outer harness retried (everything since the previous result or
+# RETRY line up to "# RETRY guest phase X"): a signature is looked for in
+# the attempt that is reported only.
+current_tap() {
+	awk '
+	/^(not )?ok / { printf "%s", buf; buf = ""; print; next }
+	/^# RETRY guest phase / { buf = ""; print "# (the comments of a guest boot retried here are left out)"; next }
+	{ buf = buf $0 "\n" }
+	END { printf "%s", buf }' "$1"
 }

@@ -280,7 +280,11 @@ handle_line() {
 # boot_guest PHASE TIMEOUT "EXTRA CMDLINE": runs the inner guest to the end,
 # handling its output lines as they come.  Sets QRC, GSECS, GDONE.
 boot_guest() {
-	PH=$1 GEND= DUMPED=0 GFAIL= DUMP_INFLIGHT=
+	PH=$1 GEND= DUMPED=0 GFAIL= DUMP_INFLIGHT= LAUNCHER_INFLIGHT=
+	# vhost_blk's in-flight counter every 3 s beside the guest's own
+	# watch (lib/flake.sh: vhost_busy_window, io_progress).
+	VWATCH=$LOG/guest-$1-vwatch.txt
+	: > "$VWATCH"
 	# On the host's e2elogs share (when mounted), so that they survive an
 	# outer VM that dies.
 	local to=$2 app=$3 con=$LOG/guest-$1-console.log gt=$LOG/guest-$1-tap.txt
@@ -312,7 +316,7 @@ boot_guest() {
 	printf '%q ' "${cmd[@]}" "${args[@]}" > "$LOG/guest-$PH-cmdline.txt"
 	: > "$gt"
 	: > "$con"
-	local t0=$SECONDS n=0 total alive line wsize=0 ws wt=$SECONDS el prog
+	local t0=$SECONDS n=0 total alive line wsize=0 ws wt=$SECONDS el prog vt=-3
 	# The phase's limit TO is where a guest is stopped unless it is still
 	# getting work done (io_progress): then 30 s more at a time, up to
 	# GUEST_SLOW_FACTOR x TO (a slow host, not a hang).  timeout(1) is the
@@ -332,6 +336,10 @@ boot_guest() {
 			n=$total
 		fi
 		[ $alive = 1 ] || break
+		if [ $((SECONDS - vt)) -ge 3 ] && [ -r $COUNTERS ]; then
+			vt=$SECONDS
+			echo "$((SECONDS - t0)) reqs_inflight $(awk '$1 == "reqs_inflight" { print $2 }' $COUNTERS)" >> "$VWATCH"
+		fi
 		# When the guest last wrote its I/O watch (see guest_froze).
 		ws=$(stat -c %s "$gio/watch" 2>/dev/null || echo 0)
 		[ "$ws" = "$wsize" ] || wsize=$ws wt=$SECONDS
@@ -418,101 +426,10 @@ boot_guest() {
 		diag_file "$LOG/backend.log" 10 "backend log"
 	fi
 }
-# io_progress WATCHFILE SILENT-SECONDS: at a phase's limit, is the guest
-# still getting work done?  Its I/O watch (a line every 3 s: requests in
-# flight, requests completed) must have been written in the last 10 s, and
-# over its last 30 s (or all of it, if it started less than 30 s ago)
-# requests completed, or nothing was in flight at all (the guest busy on
-# its CPUs: booting, starting fio, fsck, checksums).  A lost kick or a lost
-# completion leaves the opposite: requests in flight, none completing.
-# Prints what it saw; fails if the guest is not progressing.
-io_progress() {
-	local w=$1 silent=$2
-	[ -s "$w" ] && [ "$silent" -lt 10 ] || return 1
-	awk '
-	$2 == "inflight(r" && $6 == "done(r" {
-		n++; t[n] = $1 + 0; busy[n] = $4 + $5; done[n] = $8 + $9
-	}
-	END {
-		if (n < 1) exit 1
-		for (i = n; i > 1 && t[n] - t[i] < 30; i--)
-			;
-		if (done[n] > done[i]) {
-			printf "%d requests completed in the last %ds", done[n] - done[i], t[n] - t[i]
-			exit 0
-		}
-		for (j = i; j <= n; j++)
-			if (busy[j]) exit 1
-		printf "nothing in flight for %ds, busy on its CPUs", t[n] - t[i]
-	}' "$w"
-}
-# watch_idle WATCHFILE: the guest's last I/O watch line shows nothing in
-# flight (its own /sys/block/vda/inflight).
-watch_idle() {
-	tail -n1 "$1" | grep -qE 'inflight\(r w\): +0 +0( |$)'
-}
-# guest_froze WATCHFILE SILENT-SECONDS: a guest that timed out, told apart
-# from a guest whose I/O hangs.  The guest appends a line to its I/O watch
-# every 3 s whatever its disk does; when that stops for 20 s while nothing
-# was in flight (the guest's last line and vhost_blk's counter), its vCPUs
-# stopped running: nested SVM under TCG does that now and then (seen with
-# qemu-storage-daemon too).  A lost notification leaves the watch going on
-# with requests in flight.  Prints the reason; fails if it is not that.
-guest_froze() {
-	local w=$1 silent=$2 n
-	[ -s "$w" ] && [ "$silent" -ge 20 ] || return 1
-	watch_idle "$w" || return 1
-	if [ -r $COUNTERS ]; then
-		n=$(awk '$1 == "reqs_inflight" { print $2 }' $COUNTERS)
-		[ "$n" = 0 ] || return 1
-	fi
-	echo "the guest froze: its I/O watch went silent ${silent}s before the timeout, nothing in flight"
-}
-# guest_never_started CONSOLE: a guest that timed out in early boot.  Its
-# firmware's disk reads had all completed (SeaBIOS polls the used ring with
-# no timeout, so "Probing EDD ... ok" means every int13 read was answered),
-# and its kernel never started /init: virtio_blk, which the payload loads,
-# never drove the disk.  Seen with the kernel silent after "Probing EDD"
-# for the whole phase.  Prints the reason; fails if it is not that.
-guest_never_started() {
-	local con=$1
-	[ -r "$con" ] && grep -q 'Probing EDD.*ok' "$con" || return 1
-	! grep -q 'vbt-init:' "$con" || return 1
-	echo "the guest kernel never reached userspace: stuck in early boot after its firmware's disk reads completed (Probing EDD ... ok), before virtio_blk was loaded"
-}
-# guest_shut_down_hung EXITLOG WATCHFILE SILENT-SECONDS: a guest that timed
-# out after a vCPU of it had triple-faulted: QEMU's trace of KVM exits has a
-# shutdown (reason 8) and the guest's I/O watch (a line every 3 s whatever
-# its disk does) went silent for 10 s, but QEMU never exited (seen twice on
-# 2026-11-26, once with the other vCPU still exiting for MMIO).  Like any
-# other triple fault, the guest died with requests in flight or not; a lost
-# completion instead leaves the watch going on.  Prints the reason; fails
-# if it is not that.
-guest_shut_down_hung() {
-	local ex=$1 w=$2 silent=$3
-	grep -q 'reason 8$' "$ex" 2>/dev/null || return 1
-	[ -s "$w" ] && [ "$silent" -ge 10 ] || return 1
-	echo "KVM_EXIT_SHUTDOWN: the guest triple-faulted (its I/O watch silent ${silent}s), and its QEMU did not exit until killed"
-}
-# guest_too_slow WATCHFILE SILENT-SECONDS: a guest that timed out while it
-# was still running (its I/O watch wrote within the last 10 s) and either
-# nothing was in flight (not in the guest's last watch line, the guest's own
-# /sys/block/vda/inflight, which holds every request a lost kick or a lost
-# completion leaves behind, nor in vhost_blk when the state was dumped
-# before the timeout), or its requests were still completing at the end of
-# the extended limit (io_progress: a slow host).  Slow, not hung.  Prints
-# the reason; fails if it is not that.
-guest_too_slow() {
-	local w=$1 silent=$2 prog
-	[ -s "$w" ] && [ "$silent" -lt 10 ] || return 1
-	if watch_idle "$w" && { [ -z "$DUMP_INFLIGHT" ] || [ "$DUMP_INFLIGHT" = 0 ]; }; then
-		echo "the guest was too slow: still running at the timeout, nothing in flight in the guest or in vhost_blk"
-	elif prog=$(io_progress "$w" "$silent"); then
-		echo "the guest was too slow: still running at its extended limit, I/O still completing ($prog)"
-	else
-		return 1
-	fi
-}
+# io_progress, watch_idle, guest_froze, guest_never_started,
+# guest_shut_down_hung and guest_too_slow: lib/flake.sh (unit-tested by
+# tests/test-flake.sh).  They read COUNTERS, DUMP_INFLIGHT and
+# LAUNCHER_INFLIGHT (dump_state) and VWATCH (boot_guest).
 # queue_stats_check: the launcher logs the module's per-queue counters
 # (VHOST_BLK_GET_VRING_STATS) for each queue QEMU stops at a guest's
 # shutdown; a stopped queue has answered every request it took, and every
@@ -588,6 +505,10 @@ dump_state() {
 		grep -h -E 'queue [0-9]+ (running|idle): ' "$LOG/backend.log" \
 			"$LOG/guest-$PH-qemu.log" 2>/dev/null | tail -n 4 |
 			while IFS= read -r l; do diag "launcher: ${l#*: }"; done
+		# What the queues hold, summed over each queue's last line: a
+		# guest waiting on them is not "too slow" (lib/flake.sh).
+		LAUNCHER_INFLIGHT=$(grep -h -E 'queue [0-9]+ (running|idle): ' "$LOG/backend.log" \
+			"$LOG/guest-$PH-qemu.log" 2>/dev/null | tail -n 4 | launcher_inflight)
 	fi
 	diag "thread stacks: logs/state-$PH.txt"
 }
@@ -655,6 +576,11 @@ flake_why() {
 	if tail -n +"$((blines + 1))" "$LOG/backend.log" | grep -v '^===' |
 		grep -qiE 'error|fail|closing connection|abort|segmentation'; then
 		echo "the backend logged an error"; return 1
+	fi
+	# QEMU's stderr: the wrapper's launchers log there, and QEMU reports
+	# vhost-user trouble there (lib/flake.sh: qemu_log_errors).
+	if qemu_log_errors "$LOG/guest-$PH-qemu.log" > /dev/null; then
+		echo "QEMU's stderr has errors (logs/guest-$PH-qemu.log)"; return 1
 	fi
 	dmesg > "$LOG/outer-dmesg-retry.txt" 2>&1
 	# The guest's own RCU stall or soft lockup with no block-path frame is
@@ -862,7 +788,14 @@ else
 	fi
 	extra=${extra%; }
 	[ -n "$KILL_NOTE" ] && [ -n "${GRES[backend-kill]:-}" ] && GCMT[backend-kill]="$KILL_NOTE; ${GCMT[backend-kill]}"
-	guest_tap backend-kill "$extra"
+	# A guest that died after the kill and restart is a verdict: a
+	# restart bug that corrupted guest memory looks the same as nested
+	# SVM's own deaths (lib/flake.sh never calls it the test bed's).
+	if [ $KILLED = 1 ] && [ "$GDONE_B" != 1 ] && [ -z "${GRES[backend-kill]:-}" ]; then
+		tap not-ok backend-kill "${KILL_NOTE:+$KILL_NOTE; }the guest died after the backend was SIGKILLed and restarted ($(guest_why | sed 's/^no result: //'))${extra:+; $extra}"
+	else
+		guest_tap backend-kill "$extra"
+	fi
 fi
 
 # --- kernel logs -------------------------------------------------------------------------
