@@ -2,7 +2,8 @@
 # The whole vhost-blk test suite: what `make check` runs.
 #
 #   1. build: vhost_blk.ko for every tested kernel, the selftests, the tools
-#   2. host-side unit tests (launcher message handling, with a fake device)
+#   2. host-side unit tests (launcher message handling, with a fake device;
+#      the e2e classifier on made-up logs, tools/testing/e2e/tests)
 #      and a bounded libFuzzer pass over the launcher's vhost-user handling
 #   3. kselftests in VMs (including a bounded fuzz pass and the fault
 #      injection tests): Debian 6.1 and Debian 6.12
@@ -24,7 +25,10 @@ cd "$TOP" || exit 2
 RESULTS=$TOP/build/results
 mkdir -p "$RESULTS"
 
-PASS=0 FAIL=0 SKIP=0 STAGES=() NOTES=()
+PASS=0 FAIL=0 SKIP=0 STAGES=() NOTES=() TIMES=()
+# stage_done NAME T0: record a stage's wall-clock time (since SECONDS was
+# T0) for the summary's "stage NAME: N s" lines.
+stage_done() { TIMES+=("stage $1: $((SECONDS - $2)) s"); }
 
 # count_summary FILE: add the counts of the "N passed, N failed[, N skipped]"
 # line a sub-suite printed last; a missing line is one failure.
@@ -77,20 +81,33 @@ step() {
 	return 1
 }
 
-step build-modules make -s modules
-step build-selftests make -s selftests
-step build-tools make -s tools
+t=$SECONDS; step build-modules make -s modules; stage_done build-modules $t
+t=$SECONDS; step build-selftests make -s selftests; stage_done build-selftests $t
+t=$SECONDS; step build-tools make -s tools; stage_done build-tools $t
 
 echo "== host unit tests"
+t=$SECONDS
 if make -s -C tools/vhost-blk-launcher O="$TOP/build/tools" test \
 	>"$RESULTS/host-unit.tap" 2>"$RESULTS/host-unit.err"; then :; fi
 count_tap "$RESULTS/host-unit.tap"
+stage_done host-unit $t
+
+# The e2e classifier (tools/testing/e2e/lib/flake.sh, run-all.sh's test-bed
+# rules) on made-up logs: no VM.
+echo "== e2e classifier unit tests"
+t=$SECONDS
+tools/testing/e2e/tests/test-flake.sh >"$RESULTS/e2e-flake.tap" 2>"$RESULTS/e2e-flake.err" || true
+tail -n 1 "$RESULTS/e2e-flake.tap"
+count_tap "$RESULTS/e2e-flake.tap"
+stage_done e2e-flake-unit $t
 
 echo "== launcher fuzzing (libFuzzer, ASan + UBSan; bounded)"
+t=$SECONDS
 make -s -C tools/vhost-blk-launcher O="$TOP/build/tools" fuzz-check \
 	>"$RESULTS/launcher-fuzz.tap" 2>"$RESULTS/launcher-fuzz.err" || true
 tail -n 3 "$RESULTS/launcher-fuzz.tap"
 count_tap "$RESULTS/launcher-fuzz.tap"
+stage_done launcher-fuzz $t
 
 # The debug kernel takes 10-15 minutes to build on a fresh machine: build it
 # in the background (its make runs at nice 19, idle I/O class) while the
@@ -100,26 +117,34 @@ DEBUG_KERNEL=0 dbg_pid=
 if [ "${VHOST_BLK_DEBUG_KERNEL:-1}" != 0 ] && [ -x tools/testing/debug-kernel/build.sh ]; then
 	DEBUG_KERNEL=1
 	echo "== debug-kernel (building in the background: $RESULTS/debug-kernel.log)"
+	t_dbg=$SECONDS
 	tools/testing/debug-kernel/build.sh >"$RESULTS/debug-kernel.log" 2>&1 &
 	dbg_pid=$!
 fi
 
 echo "== kselftests in VMs: Debian kernels"
+t=$SECONDS
 targets=()
 for k in $(scripts/kernels.sh); do
 	targets+=(--target "$k:/boot/vmlinuz-$k:$k:/:build/$k/vhost_blk.ko")
 done
 tools/testing/run-suite.sh "${targets[@]}" 2>&1 | tee "$RESULTS/kselftests.log"
 count_summary "$RESULTS/kselftests.log"
+stage_done kselftests $t
 
 echo "== mutation check (the suite must fail a broken module)"
+t=$SECONDS
 scripts/mutant-check.sh >"$RESULTS/mutant.tap" 2>&1
 cat "$RESULTS/mutant.tap"
 count_tap "$RESULTS/mutant.tap"
+stage_done mutant $t
 
 if [ "$DEBUG_KERNEL" = 1 ]; then
 	echo "== debug-kernel"
-	if wait "$dbg_pid"; then
+	t=$SECONDS
+	wait "$dbg_pid"; dbg_rc=$?
+	TIMES+=("stage debug-kernel: $((SECONDS - t_dbg)) s (in the background; $((SECONDS - t)) s waited for)")
+	if [ $dbg_rc = 0 ]; then
 		PASS=$((PASS + 1))
 		tail -n 5 "$RESULTS/debug-kernel.log"
 	else
@@ -130,6 +155,7 @@ if [ "$DEBUG_KERNEL" = 1 ]; then
 		DEBUG_KERNEL=0
 	fi
 fi
+t=$SECONDS
 if [ "$DEBUG_KERNEL" = 1 ] && . build/debug-kernel/current.env &&
 	step debug-module scripts/build-module.sh "$KVER" "$KDIR" "$KPKGVER"; then
 	echo "== kselftests in a VM: the KASAN + lockdep debug kernel"
@@ -137,6 +163,7 @@ if [ "$DEBUG_KERNEL" = 1 ] && . build/debug-kernel/current.env &&
 		--target "debug-$KVER:$BZIMAGE:$KVER:$MODROOT:build/$KVER/vhost_blk.ko" \
 		2>&1 | tee "$RESULTS/kselftests-debug.log"
 	count_summary "$RESULTS/kselftests-debug.log"
+	stage_done kselftests-debug $t
 fi
 
 # Last, with nothing else running on the host: nested SVM under TCG needs
@@ -145,8 +172,12 @@ fi
 # VMs at once).
 if [ -x tools/testing/e2e/run-all.sh ]; then
 	echo "== end-to-end guests"
+	# run-all.sh's hard deadline (VHOST_BLK_E2E_DEADLINE, default 2400 s)
+	# turns the runs left into failures instead of a hang of CI.
+	t=$SECONDS
 	tools/testing/e2e/run-all.sh 2>&1 | tee "$RESULTS/e2e.log"
 	count_summary "$RESULTS/e2e.log"
+	stage_done e2e $t
 fi
 
 # The failures again, last, where the tail of a long log shows them (the
@@ -157,7 +188,7 @@ for f in "${STAGES[@]}"; do
 	case "${f##*/}" in
 	# e2e.log also holds the failures of attempts that were retried: its
 	# per-run lines (and the first kernel-log reports of failed runs).
-	e2e.log) re='^# e2e: (.* on .*: [0-9]+ passed|  )' ;;
+	e2e.log) re='^# e2e: (.* on .*: [0-9]+ passed|  )|^not ok - ' ;;
 	# run-suite.sh: a VM that died, a target that could not run, a
 	# kernel log that is not clean (and its first offending lines).
 	kselftests*.log) re='^not ok |^    FAIL |^[^ ]+: (FAIL|could not run|RETRY)|NOT clean|^    (>> |[^ ]+: [0-9]+ suspicious)' ;;
@@ -165,5 +196,6 @@ for f in "${STAGES[@]}"; do
 	esac
 	grep -hE "$re" "$f" | cut -c1-300 | sed "s|^|${f##*/}: |" | head -n 24 || true
 done
+printf '%s\n' "${TIMES[@]}" "stage total: $SECONDS s"
 echo "$PASS passed, $FAIL failed, $SKIP skipped"
 [ "$FAIL" -eq 0 ]

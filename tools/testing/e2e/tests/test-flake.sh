@@ -1,0 +1,194 @@
+#!/bin/bash
+# Unit tests of the e2e classifier (lib/flake.sh, run-all.sh's test-bed
+# rules) on made-up logs: every rule both ways, a case it turns into a
+# failure and one it leaves a SKIP or a retry.  No VM.  Part of `make
+# check` (scripts/check.sh).  Prints TAP and "N passed, N failed".
+set -uo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+TOP=$(cd "$HERE/../../../.." && pwd)
+export TOP
+# shellcheck source=../lib/flake.sh
+. "$HERE/../lib/flake.sh"
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+N=0 P=0 F=0
+ok() { # DESCRIPTION CMD...: passes if CMD succeeds
+	local d=$1; shift
+	N=$((N + 1))
+	if "$@" > "$W/last.out" 2>&1; then P=$((P + 1)); echo "ok $N $d"
+	else F=$((F + 1)); echo "not ok $N $d"; sed 's/^/#   /' "$W/last.out" | head -n 20; fi
+}
+no() { # DESCRIPTION CMD...: passes if CMD fails
+	local d=$1; shift
+	N=$((N + 1))
+	if ! "$@" > "$W/last.out" 2>&1; then P=$((P + 1)); echo "ok $N $d"
+	else F=$((F + 1)); echo "not ok $N $d"; sed 's/^/#   /' "$W/last.out" | head -n 20; fi
+}
+has() { grep -q -- "$1" "$2"; } # REGEX FILE
+echo "TAP version 13"
+
+# --- the guest's I/O watch ------------------------------------------------------
+COUNTERS=$W/no-counters
+watch() { # FILE R_INFLIGHT W_INFLIGHT DONE_STEP FLUSH_DONE_STEP FLUSH_BUSY [old]
+	local t
+	for t in 0 3 6 9 12 15 18 21 24 27 30 33; do
+		printf '%s.0s inflight(r w): %s %s done(r w): %d %d irqs: virtio0-req.0=5 virtio0-req.1=6 ' \
+			$t "$2" "$3" $((100 + t * $4)) $((200 + t * $4))
+		[ "${7:-}" = old ] && { echo; continue; }
+		echo " flush(done ticks busy): $((7 + t * $5)) 20 $6"
+	done > "$1"
+}
+vwatch() { # FILE N
+	local t; for t in 0 3 6 9 12 15 18 21 24 27 30 33; do echo "$t reqs_inflight $2"; done > "$1"
+}
+watch "$W/flush-stalled" 0 4 1 0 1
+watch "$W/flush-moving" 0 4 1 1 1
+watch "$W/flush-only" 0 0 0 0 1
+watch "$W/idle" 0 0 0 0 0
+watch "$W/idle-old" 0 0 0 0 0 old
+watch "$W/rw-stuck" 0 32 0 0 0
+vwatch "$W/vbusy" 2
+vwatch "$W/vidle" 0
+VWATCH= DUMP_INFLIGHT= LAUNCHER_INFLIGHT=
+no "watch: a flush in flight for 30 s with none completing is no progress, while writes complete" io_progress "$W/flush-stalled" 2
+ok "watch: writes and flushes completing is progress" io_progress "$W/flush-moving" 2
+no "watch: a guest whose only request is a stalled flush is not too slow (a hang)" guest_too_slow "$W/flush-only" 2
+no "watch: a guest waiting on a flush is not idle" watch_idle "$W/flush-only"
+ok "watch: an idle guest is idle (also with an old watch line without flushes)" watch_idle "$W/idle-old"
+ok "watch: nothing in flight anywhere is too slow, not hung" guest_too_slow "$W/idle" 2
+no "watch: reads/writes in flight, none completing, is a hang" guest_too_slow "$W/rw-stuck" 2
+VWATCH=$W/vbusy
+no "watch: vhost_blk holding requests for 30 s while the guest shows none is not too slow" guest_too_slow "$W/idle" 2
+VWATCH=$W/vidle
+ok "watch: vhost_blk's samples all zero leave it too slow" guest_too_slow "$W/idle" 2
+VWATCH= LAUNCHER_INFLIGHT=2
+no "watch: the launcher's queues holding requests at the dump is not too slow" guest_too_slow "$W/idle" 2
+LAUNCHER_INFLIGHT=0 DUMP_INFLIGHT=1
+no "watch: vhost_blk's counter at the dump non-zero is not too slow" guest_too_slow "$W/idle" 2
+DUMP_INFLIGHT=0
+ok "watch: counters zero at the dump: too slow" guest_too_slow "$W/idle" 2
+LAUNCHER_INFLIGHT= DUMP_INFLIGHT=
+printf 'l: queue 0 running: 5 requests, 1 in flight; x\nl: queue 1 running: 5 requests, 3 in flight; x\nl: queue 0 running: 9 requests, 0 in flight; x\n' > "$W/qlines"
+ok "watch: launcher_inflight sums each queue's last line" test "$(launcher_inflight < "$W/qlines")" = 3
+
+# --- flake_reason on made-up runs ---------------------------------------------------
+TESTS=(outer-setup fio-verify backend-cpu multiqueue ext4-write-fsck ext4-reboot backend-kill
+	guest-kernel-log vhost-blk-counters outer-kernel-log vm-completed vm-console-log)
+# mktap BACKEND PHASE-B-SIGNATURE [extra comment lines...]: a run whose
+# phase b guest died with the signature (empty: a pass).
+mktap() {
+	local b=$1 sig=$2 i=0 t; shift 2
+	echo "TAP version 13"; echo "1..${#TESTS[@]}"
+	for t in "${TESTS[@]}"; do
+		i=$((i + 1))
+		if [ -n "$sig" ] && [ "$t" = ext4-reboot ]; then
+			printf '%s\n' "$@"
+			echo "# guest phase b end: $sig"
+			echo "not ok $i e2e.$b.$t # no result: guest phase b died (qemu exit status 0 after 50s; $sig)"
+		elif [ -n "$sig" ] && [ "$t" = backend-kill ]; then
+			echo "not ok $i e2e.$b.$t # no result: guest phase b died (qemu exit status 0 after 50s; $sig)"
+		elif [ -n "$sig" ] && [ "$t" = guest-kernel-log ]; then
+			echo "not ok $i e2e.$b.$t # guest phase b did not finish"
+		else
+			echo "ok $i e2e.$b.$t"
+		fi
+	done
+}
+RESET="the guest reset itself (no panic, no reboot on its console; last KVM exit: kvm_run_exit 0 reason 2)"
+TRIPLE="KVM_EXIT_SHUTDOWN: the guest triple-faulted"
+fakeout() { # DIR: a run's logs with a clean outer console
+	rm -rf "$1"; mkdir -p "$1/vmlogs"
+	printf '[    0.000000] Linux version 6.12.0 (fake)\n' > "$1/console.log"
+	echo "=== start" > "$1/vmlogs/backend.log"
+}
+fakeout "$W/o1"
+mktap launcher "$RESET" > "$W/reset.tap"
+ok "flake_reason: a nested reset before any kill, logs clean: the test bed's (a retry)" flake_reason "$W/o1" "$W/reset.tap"
+ok "flake_reason: it writes the signature key (first failed test, kind)" has 'e2e.launcher.ext4-reboot guest-reset$' "$W/o1/flake-key"
+mktap launcher "$RESET" "# guest phase b not retried: it died after the backend-kill's kill" > "$W/killed.tap"
+no "flake_reason: a guest that died after the backend kill is a failure (flake_why's note)" flake_reason "$W/o1" "$W/killed.tap"
+mktap launcher "$RESET" | sed 's|^not ok 7 \(.*\) # .*|not ok 7 \1 # pid 9 SIGKILLed 3s into the I/O, restarted as pid 10; the guest died after the backend was SIGKILLed and restarted (guest phase b died)|' > "$W/killed2.tap"
+no "flake_reason: backend-kill's verdict \"the guest died after the backend was SIGKILLed\" is a failure" flake_reason "$W/o1" "$W/killed2.tap"
+# Only the current attempt: a reset in a retried boot, then a death with
+# no known signature.
+mktap launcher "last KVM exit: kvm_run_exit 0 reason 2" \
+	"# guest phase b end: $RESET" "# RETRY guest phase b (boot 2): the guest died by a nested-SVM flake: $RESET; backend alive" > "$W/stale.tap"
+no "flake_reason: a retried boot's \"reset itself\" does not explain the current boot's death" flake_reason "$W/o1" "$W/stale.tap"
+mktap launcher "$RESET" "# guest phase b end: something else" "# RETRY guest phase b (boot 2): the guest died by a nested-SVM flake: x" > "$W/fresh.tap"
+ok "flake_reason: the current boot's own reset still counts after a retried boot" flake_reason "$W/o1" "$W/fresh.tap"
+# QEMU's stderr.
+fakeout "$W/o2"
+echo "vhost-blk-launcher: queue 0: error: used ring update failed" > "$W/o2/vmlogs/guest-b-qemu.log"
+no "flake_reason: a launcher error in QEMU's stderr (the wrapper's launchers) is a failure" flake_reason "$W/o2" "$W/reset.tap"
+fakeout "$W/o3"
+printf 'KVM: entry failed, hardware error 0x80000021\nqemu-system-x86_64: terminating on signal 15 from pid 1\n' > "$W/o3/vmlogs/guest-b-qemu.log"
+ok "flake_reason: QEMU's stderr with only the failed VMRUN and its stop is the test bed's" flake_reason "$W/o3" "$W/reset.tap"
+ok "current_tap: drops a retried boot's comments" bash -c ". '$HERE/../lib/flake.sh'; current_tap '$W/stale.tap' | grep -c 'reset itself' | grep -qx 0"
+
+# --- run-all.sh's rules, with a fake run-e2e.sh ----------------------------------------
+# runall NAME ARGS...: run-all.sh on the scenario in $W/NAME (BACKEND[.N].tap).
+runall() {
+	local d=$W/$1; shift
+	FAKE_DIR=$d VHOST_BLK_E2E_RUNNER=$HERE/fake-run-e2e.sh VHOST_BLK_E2E_KERNELS="k61 k612" \
+		"$TOP/tools/testing/e2e/run-all.sh" --results "$d/results" "$@" > "$d/out" 2>&1
+}
+scen() { rm -rf "$W/$1"; mkdir -p "$W/$1"; }
+passall() { local b; for b in launcher wrapper qsd; do mktap $b "" > "$W/$1/$b.tap"; done; }
+
+scen healthy; passall healthy
+ok "run-all: a healthy run passes (4 runs, no retry)" runall healthy
+ok "run-all: healthy: one attempt each, deadline line printed" bash -c "grep -q 'attempt 2' '$W/healthy/out' && exit 1; grep -q 'deadline 2400s' '$W/healthy/out'"
+
+# Same test, same signature, every attempt: a failure, even with qsd flaky.
+scen same; passall same
+mktap launcher "$RESET" > "$W/same/launcher.tap"
+mktap qsd "$TRIPLE" > "$W/same/qsd.1.tap"
+no "run-all: the same test failing with the same signature in all 3 attempts fails" runall same --only launcher:k612 --only qsd:k612
+ok "run-all: ... and says so" has 'same signature in all 3 attempts' "$W/same/out"
+# Different signatures each attempt, qsd met the test bed too: SKIPs.
+scen diff; passall diff
+mktap launcher "$RESET" > "$W/diff/launcher.1.tap"
+mktap launcher "$TRIPLE" > "$W/diff/launcher.2.tap"
+mktap launcher "$RESET" > "$W/diff/launcher.3.tap"
+mktap qsd "$TRIPLE" > "$W/diff/qsd.1.tap"
+ok "run-all: different signatures per attempt, qsd also hit by the test bed: SKIPs, the stage passes" runall diff --only launcher:k612 --only qsd:k612
+ok "run-all: ... with 3 test-bed SKIPs" bash -c "grep -c '^ok .*# SKIP test bed: ' '$W/diff/results/e2e-launcher-k612.tap' | grep -qx 3"
+# The qsd cross-check: qsd clean, so the launcher's test-bed failures fail.
+scen xcheck; passall xcheck
+mktap launcher "$RESET" > "$W/xcheck/launcher.1.tap"
+mktap launcher "$TRIPLE" > "$W/xcheck/launcher.2.tap"
+no "run-all: a launcher run that only met the test bed while qsd met none fails" runall xcheck --only launcher:k612 --only qsd:k612 --retries 1
+ok "run-all: ... and says the reference met no test-bed failure" has 'reference run (qsd) met no test-bed failure' "$W/xcheck/out"
+scen xrun; passall xrun
+mktap launcher "$RESET" > "$W/xrun/launcher.1.tap"
+mktap launcher "$TRIPLE" > "$W/xrun/launcher.2.tap"
+mktap qsd "$RESET" > "$W/xrun/qsd.1.tap"
+ok "run-all: --only launcher: qsd is run as the cross-check, met the test bed, so SKIPs" runall xrun --only launcher:k612 --retries 1
+ok "run-all: ... the cross-check ran" has 'running the reference (qsd) as its cross-check' "$W/xrun/out"
+# More than 3 test-bed SKIPs in one run-all fail the stage.
+scen many; passall many
+mktap launcher "$RESET" > "$W/many/launcher.1.tap"
+mktap launcher "$TRIPLE" > "$W/many/launcher.2.tap"
+mktap wrapper "$TRIPLE" > "$W/many/wrapper.1.tap"
+mktap wrapper "$RESET" > "$W/many/wrapper.2.tap"
+mktap qsd "$RESET" > "$W/many/qsd.1.tap"
+no "run-all: 6 test-bed SKIPs (more than 3) fail the stage" runall many --only launcher:k612 --only wrapper:k612 --only qsd:k612 --retries 1
+ok "run-all: ... by the skip limit" has 'e2e.test-bed-skips # 6 results skipped' "$W/many/out"
+ok "run-all: VHOST_BLK_E2E_MAX_TESTBED_SKIPS=6 lets the same run pass" env VHOST_BLK_E2E_MAX_TESTBED_SKIPS=6 bash -c "$(declare -f runall); W='$W' HERE='$HERE' TOP='$TOP'; rm -f '$W'/many/*.n; runall many --only launcher:k612 --only wrapper:k612 --only qsd:k612 --retries 1"
+# A hang is never retried, never a SKIP.
+scen hang; passall hang
+mktap launcher "" | sed 's|^not ok||; s|^ok 2 \(.*\)|not ok 2 \1 # no result: guest phase a timed out after 300s (hang)|' > "$W/hang/launcher.tap"
+no "run-all: a hang fails at once" runall hang --only launcher:k612
+ok "run-all: ... in one attempt" bash -c "grep -q 'attempt 2' '$W/hang/out' && exit 1; grep -q 'a hang is never retried' '$W/hang/out'"
+# The stage deadline.
+scen late; passall late
+no "run-all: runs left at the deadline fail (could not run: e2e stage deadline)" env VHOST_BLK_E2E_DEADLINE=100 bash -c "$(declare -f runall); W='$W' HERE='$HERE' TOP='$TOP'; runall late"
+ok "run-all: ... one failure per run left" bash -c "grep -c '^not ok - e2e\..*could not run: e2e stage deadline' '$W/late/out' | grep -qx 4"
+scen cut; passall cut
+mktap launcher "" | sed 's|^ok 2 \(.*\)|not ok 2 \1 # no result: the outer VM stopped (run-vm.sh: FAIL: timeout after @TO@s without VBT-DONE (see c))|' > "$W/cut/launcher.tap"
+no "run-all: a run whose outer VM limit the deadline cut is a failure, not retried" env VHOST_BLK_E2E_DEADLINE=500 bash -c "$(declare -f runall); W='$W' HERE='$HERE' TOP='$TOP'; runall cut --only launcher:k612"
+ok "run-all: ... its missing results 'could not run: e2e stage deadline', limit 500 s" bash -c "grep -q 'launcher 1 timeout=500' '$W/cut/calls' && grep -q '^not ok 2 .*could not run: e2e stage deadline' '$W/cut/out' && ! grep -q 'attempt 2' '$W/cut/out'"
+
+echo "1..$N"
+echo "$P passed, $F failed"
+[ $F = 0 ]
