@@ -323,6 +323,11 @@ io_progress() {
 	local w=$1 silent=$2 vb
 	[ -s "$w" ] && [ "$silent" -lt 10 ] || return 1
 	vb=$(vhost_busy_window 30) || vb=
+	# The launcher's counters and vhost_blk's at the dump before the stop.
+	[ -n "$vb" ] || [ -z "$DUMP_INFLIGHT" ] || [ "$DUMP_INFLIGHT" = 0 ] ||
+		vb="vhost_blk held $DUMP_INFLIGHT request(s) at the dump"
+	[ -n "$vb" ] || [ -z "$LAUNCHER_INFLIGHT" ] || [ "$LAUNCHER_INFLIGHT" = 0 ] ||
+		vb="the launcher's queues held $LAUNCHER_INFLIGHT request(s) at the dump"
 	awk -v vb="$vb" '
 	$2 == "inflight(r" && $6 == "done(r" {
 		n++; t[n] = $1 + 0; busy[n] = $4 + $5; done[n] = $8 + $9
