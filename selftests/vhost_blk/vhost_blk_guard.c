@@ -883,7 +883,7 @@ struct race {
 	/* results */
 	unsigned long kick_ok, kick_err, gb_ok, gb_err, flips;
 	unsigned long gb_not_drained;
-	unsigned int bad_idx, bad_inflight;
+	unsigned int bad_num, bad_inflight[2], bad_req[2];
 	unsigned long io_done, io_bad, io_submitted;
 	int io_err;
 	struct blk_hdr_status *hs[2][RQ_NUM];
@@ -937,7 +937,7 @@ static void *racer(void *arg)
 			r->kick_ok++;
 		close(efd);
 		if (r->get_base) {
-			struct vhost_blk_vring_stats st;
+			struct vhost_blk_vring_stats st[2];
 			unsigned int g, idx;
 			int ret;
 
@@ -953,16 +953,29 @@ static void *racer(void *arg)
 			}
 			r->gb_ok++;
 			/*
-			 * The flipper is idle now: the index is the one the
-			 * kernel wrote back, the queue it reported on.  That
-			 * queue is stopped and drained, nothing restarts it
-			 * before our next ioctl.
+			 * The flipper is idle now, but its last store may have
+			 * come after the kernel wrote the index back: trust only
+			 * num (the flipper never writes it), the next available
+			 * index of the queue reported on.  That queue is stopped
+			 * and drained, nothing restarts it before our next
+			 * ioctl, so one of the two queues must have nothing in
+			 * flight and have taken exactly num chains (they start
+			 * at 0; chains left on the ring are not counted).
 			 */
-			idx = r->gb.index;
-			if (idx < 2 && !vq_stats(r->v, idx, &st) && st.inflight) {
+			for (idx = 0; idx < 2; idx++) {
+				if (vq_stats(r->v, idx, &st[idx]))
+					break;
+				if (!st[idx].inflight &&
+				    (uint16_t)st[idx].requests == (uint16_t)r->gb.num)
+					break;
+			}
+			if (idx == 2) {
 				r->gb_not_drained++;
-				r->bad_idx = idx;
-				r->bad_inflight = st.inflight;
+				r->bad_num = r->gb.num;
+				r->bad_inflight[0] = st[0].inflight;
+				r->bad_inflight[1] = st[1].inflight;
+				r->bad_req[0] = (uint16_t)st[0].requests;
+				r->bad_req[1] = (uint16_t)st[1].requests;
 			}
 		}
 	}
@@ -1110,8 +1123,9 @@ static void index_race(struct __test_metadata *_metadata,
 	}
 	if (get_base) {
 		if (r->gb_not_drained)
-			TH_LOG("%lu GET_VRING_BASE returned for a queue still running: last q%u with %u in flight (the ioctl stopped the other queue)",
-			       r->gb_not_drained, r->bad_idx, r->bad_inflight);
+			TH_LOG("%lu GET_VRING_BASE answers matched no stopped, drained queue: last base %u, q0 %u in flight / %u taken, q1 %u in flight / %u taken (it stopped one queue and reported on the other)",
+			       r->gb_not_drained, r->bad_num, r->bad_inflight[0],
+			       r->bad_req[0], r->bad_inflight[1], r->bad_req[1]);
 		EXPECT_EQ(0, r->gb_not_drained);
 		EXPECT_LT(20, r->gb_ok);
 	}
