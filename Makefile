@@ -92,7 +92,7 @@ bench-guestless:
 .PHONY: bench-guest
 BENCH_REPS ?= 3
 bench-guest: modules tools
-	BENCH_REPS=$(BENCH_REPS) tools/testing/bench-guest/run-bench-guest.sh --no-build $(BENCH_ARGS)
+	BENCH_REPS=$(BENCH_REPS) tools/testing/bench-guest/run-bench-guest.sh --no-build $(BENCH_GUEST_ARGS)
 
 # Stress (not part of make check): tools/testing/stress/run-stress.sh, one
 # outer VM per boot, results in build/stress/<date>/.
