@@ -480,7 +480,7 @@ ladder() {
 
 # Background: every 3 s, requests in flight, requests completed (reads and
 # writes, /sys/block/vda/stat), completion interrupts per queue and the
-# flushes (completed and their ticks: stat fields 15-16; in the driver's
+# flushes (completed and their ticks: stat fields 16-17; in the driver's
 # hands: FLUSH requests in blk-mq's debugfs busy lists, "-" if unreadable,
 # as /sys/block/vda/inflight does not count them), to /e2e/watch: outer.sh
 # tells a slow guest from a hung one by them (I/O or a flush in flight and
@@ -492,7 +492,7 @@ flush_busy() {
 }
 if [ $EV != /dev/stdout ]; then
 	(while :; do
-		echo "$(now)s inflight(r w): $(tr -s ' ' < /sys/block/vda/inflight) done(r w): $(awk '{ print $1, $5 }' /sys/block/vda/stat) irqs: $(req_irqs) flush(done ticks busy): $(awk '{ print ($15 == "" ? "-" : $15), ($16 == "" ? "-" : $16) }' /sys/block/vda/stat) $(flush_busy)" >> /e2e/watch
+		echo "$(now)s inflight(r w): $(tr -s ' ' < /sys/block/vda/inflight) done(r w): $(awk '{ print $1, $5 }' /sys/block/vda/stat) irqs: $(req_irqs) flush(done ticks busy): $(awk '{ print ($16 == "" ? "-" : $16), ($17 == "" ? "-" : $17) }' /sys/block/vda/stat) $(flush_busy)" >> /e2e/watch
 		sleep 3
 	done) &
 	WATCH=$!

@@ -280,7 +280,7 @@ keep_attempt() {
 # The guest (guest/run.sh) appends a line every 3 s to its watch file:
 #   "T s inflight(r w): R W done(r w): R W irqs: ... flush(done ticks busy): F T B"
 # R W from /sys/block/vda/inflight and stat fields 1 and 5; F T are stat
-# fields 15-16 (flushes completed, their ticks), B the FLUSH requests in
+# fields 16-17 (flushes completed, their ticks), B the FLUSH requests in
 # the driver's hands (blk-mq debugfs hctx*/busy; "-" if unreadable): a pure
 # FLUSH is not counted in /sys/block/vda/inflight.  Lines without the flush
 # part (older guests) read as no flush information.  The outer harness
