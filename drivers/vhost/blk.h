@@ -19,6 +19,7 @@
 
 #include <linux/atomic.h>
 #include <linux/blk_types.h>
+#include <linux/hrtimer.h>
 #include <linux/jiffies.h>
 #include <linux/llist.h>
 #include <linux/poll.h>
@@ -64,6 +65,10 @@
 #define VHOST_BLK_POLL_GROW	2U
 #define VHOST_BLK_POLL_SHRINK	2U
 
+/* Completion coalescing: the first window, and the most it may hold. */
+#define VHOST_BLK_COAL_START_NS	10000U
+#define VHOST_BLK_COAL_MAX_NS	1000000U
+
 /**
  * struct vhost_blk_disk - an attached backend
  * @file: the block device file handed in by the owner; holding it keeps
@@ -91,6 +96,7 @@ struct vhost_blk_disk {
 
 enum {
 	VHOST_BLK_VQ_KICKED,	/* submit thread has ring work to look at */
+	VHOST_BLK_VQ_COAL_END,	/* the coalescing window has closed */
 };
 
 struct vhost_blk_req;
@@ -157,6 +163,11 @@ struct vhost_blk_vq_stats {
  * @poll_grow: factor @poll_ns grows by.
  * @poll_shrink: divisor @poll_ns shrinks by.
  * @poll_ns: the current, adaptive, poll time (<= @poll_max_ns).
+ * @coal_max_ns: longest completion-coalescing window, 0: off.
+ * @coal_ns: the current, adaptive, window (<= @coal_max_ns).
+ * @coalescing: a window is open: inline completions wait on @done for
+ *	@coal_timer, guest notifications stay off (vq.mutex).
+ * @coal_timer: closes the window: kicks the submit thread.
  * @idle_since: local_clock() when a poll found nothing and notifications
  *	went back on; the next pass measures the idle time from it.
  *	All five under vq.mutex; @poll_ns is also read without it.
@@ -184,6 +195,10 @@ struct vhost_blk_vq {
 	u32 poll_grow;
 	u32 poll_shrink;
 	u32 poll_ns;
+	u32 coal_max_ns;
+	u32 coal_ns;
+	bool coalescing;
+	struct hrtimer coal_timer;
 	u64 idle_since;
 	wait_queue_head_t drain_wq;
 	struct vhost_blk_vq_stats stats;
@@ -269,6 +284,9 @@ void vhost_blk_kick_disarm(struct vhost_blk_vq *bvq);
 void vhost_blk_req_done(struct vhost_blk_req *req);
 void vhost_blk_complete_batch(struct vhost_blk_vq *bvq, bool locked);
 void vhost_blk_poll_adapt(struct vhost_blk_vq *bvq);
+void vhost_blk_coal_init(struct vhost_blk_vq *bvq);
+bool vhost_blk_coal_hold(struct vhost_blk_vq *bvq, unsigned int taken,
+			 bool window_end);
 
 /* blk_stats.c: debugfs counters the selftests use to find leaks */
 enum vhost_blk_counter {

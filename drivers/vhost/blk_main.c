@@ -39,6 +39,12 @@ MODULE_PARM_DESC(poll_max_ns,
 		 __stringify(VHOST_BLK_POLL_MAX_NS)
 		 " (0: off, the default; sampled at open)");
 
+static unsigned int coalesce_max_ns;
+module_param(coalesce_max_ns, uint, 0644);
+MODULE_PARM_DESC(coalesce_max_ns,
+		 "longest adaptive window, in ns, for which a queue holds completions of a backend that completes inline, taking the guest's next requests without a kick, at most "
+		 __stringify(VHOST_BLK_COAL_MAX_NS) " (0: off; sampled at open)");
+
 static bool hold_notify = true;
 module_param(hold_notify, bool, 0644);
 MODULE_PARM_DESC(hold_notify,
@@ -618,7 +624,7 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 {
 	struct vhost_virtqueue **vqs;
 	struct vhost_blk *blk;
-	unsigned int i, max_ns, nvqs = clamp(num_queues, 1U, VHOST_BLK_MAX_QUEUES);
+	unsigned int i, max_ns, coal_ns, nvqs = clamp(num_queues, 1U, VHOST_BLK_MAX_QUEUES);
 
 	blk = kzalloc(sizeof(*blk), GFP_KERNEL_ACCOUNT);
 	if (!blk)
@@ -637,6 +643,8 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 	blk->hold_notify = READ_ONCE(hold_notify);
 	max_ns = min_t(unsigned int, READ_ONCE(poll_max_ns),
 		       VHOST_BLK_POLL_MAX_NS);
+	coal_ns = min_t(unsigned int, READ_ONCE(coalesce_max_ns),
+			VHOST_BLK_COAL_MAX_NS);
 	for (i = 0; i < nvqs; i++) {
 		struct vhost_blk_vq *bvq = &blk->vqs[i];
 
@@ -646,6 +654,8 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 		bvq->poll_max_ns = max_ns;
 		bvq->poll_grow = VHOST_BLK_POLL_GROW;
 		bvq->poll_shrink = VHOST_BLK_POLL_SHRINK;
+		bvq->coal_max_ns = coal_ns;
+		vhost_blk_coal_init(bvq);
 		init_llist_head(&bvq->done);
 		atomic_set(&bvq->inflight, 0);
 		init_waitqueue_head(&bvq->drain_wq);
