@@ -274,6 +274,7 @@ def collect(out_dir):
     idle = {}    # name -> [idle %]
     reps = {}    # name -> {rep: ok}
     failed = []
+    per_boot = {}
     for rep, name, retry, d, ok in boots:
         reps.setdefault(name, {})
         if not ok:
@@ -282,9 +283,13 @@ def collect(out_dir):
             continue
         reps[name][rep] = True
         m, idl = boot_metrics(d, jobs)
+        per_boot[os.path.basename(d)] = {"jobs": m, "idle_cpu_pct": idl}
         for j, vals in m.items():
             for k, x in vals.items():
-                if k != "vq":
+                if k == "vq":
+                    for f, y in x.items():
+                        per.setdefault(name, {}).setdefault(j, {}).setdefault("vq_" + f, []).append(y)
+                else:
                     per.setdefault(name, {}).setdefault(j, {}).setdefault(k, []).append(x)
         if idl is not None:
             idle.setdefault(name, []).append(idl)
@@ -306,6 +311,7 @@ def collect(out_dir):
         "jobs": jobs, "backends": names, "summary": summary, "raw": per,
         "idle": {n: stats(v) for n, v in idle.items()},
         "reps": reps, "failed": failed, "meta": meta, "failure_reasons": reasons,
+        "boots": per_boot,
     }
 
 
@@ -383,9 +389,25 @@ def render(r):
                 fmt(s.get("irq_per_io"), 3), fmt(s.get("cpu_us_per_io"), 1), fmt(s.get("qemu_cpu_us_per_io"), 1),
                 fmt(s.get("req_per_kick"), 2), fmt(s.get("compl_per_update"), 2)))
     L.append("")
+    vbs = vblk_names(r)
+    cols = ["requests", "kicks", "passes", "completions", "updates", "rekicks", "dup_heads", "polls", "poll_hits"]
+    if any(r["summary"].get(v, {}).get(j, {}).get("vq_kicks") for v in vbs for j in r["jobs"]):
+        L.append("vhost-blk queue counters over each job (both queues; medians): kicks/IO, then "
+                 "VHOST_BLK_GET_VRING_STATS deltas (updates: used-ring updates; rekicks: passes without a kick; "
+                 "dup_heads: heads posted while in flight):")
+        L.append("")
+        L.append("| backend | job | kicks/IO | " + " | ".join(cols) + " |")
+        L.append("|---|---|---|" + "---|" * len(cols))
+        for v in vbs:
+            for j in r["jobs"]:
+                s = r["summary"].get(v, {}).get(j, {})
+                if not s.get("vq_kicks"):
+                    continue
+                L.append("| %s | %s | %s | %s |" % (v, j, fmt(s.get("kicks_per_io"), 3),
+                                                   " | ".join(fmt(s.get("vq_" + c)) for c in cols)))
+        L.append("")
     L.append("IOPS ratios (medians):")
     L.append("")
-    vbs = vblk_names(r)
     refs = [b for b in ("qsd", "virtio-blk", "vhost-scsi", "native") if b in r["backends"]]
     L.append("| job | " + " | ".join("%s/%s" % (v, b) for v in vbs for b in refs) + " |")
     L.append("|---|" + "---|" * (len(vbs) * len(refs)))
@@ -427,7 +449,7 @@ def main(argv=None):
     md = render(r)
     with open(a.md or os.path.join(a.out, "results.md"), "w") as f:
         f.write(md)
-    js = {k: r[k] for k in ("jobs", "backends", "summary", "raw", "idle", "failed")}
+    js = {k: r[k] for k in ("jobs", "backends", "summary", "raw", "idle", "failed", "boots")}
     js["reps"] = {n: {str(k): v for k, v in x.items()} for n, x in r["reps"].items()}
     js["verdicts"] = [t for v in vblk_names(r) for t in verdicts(r, v)]
     with open(a.json or os.path.join(a.out, "results.json"), "w") as f:

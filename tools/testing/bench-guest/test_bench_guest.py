@@ -64,6 +64,8 @@ class Summary(unittest.TestCase):
         self.assertAlmostEqual(s["compl_per_update"]["median"], 6.0)
         self.assertAlmostEqual(self.r["summary"]["qsd"]["rr32"]["cpu_us_per_io"]["median"], 20.0)
         self.assertAlmostEqual(self.r["idle"]["vhost-blk"]["median"], 0.5)
+        self.assertIn("| vhost-blk | rr32 | 0.083 | 240000 | 20000 | 20000 | 240000 | 40000 | 0 | 0 | 14 | 10 |",
+                      bg.render(self.r))
 
     def test_failed_boot_reported_and_not_used(self):
         self.assertEqual(self.r["failed"], [(1, "virtio-blk", False, "rep-1-virtio-blk")])
