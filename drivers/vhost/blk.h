@@ -213,6 +213,8 @@ struct vhost_blk_vq {
  * @disk: the attached backend or NULL (dev.mutex).
  * @hold_notify: keep guest notifications off while requests are in flight
  *	(module parameter, sampled at open).
+ * @inline_complete: the submit pass publishes what completed inline
+ *	(module parameter, sampled at open).
  * @nvqs: number of entries in @vqs.
  * @vqs: the virtqueues.
  */
@@ -222,6 +224,7 @@ struct vhost_blk {
 	pid_t owner_pid;
 	struct vhost_blk_disk *disk;
 	bool hold_notify;
+	bool inline_complete;
 	unsigned int nvqs;
 	struct vhost_blk_vq *vqs;
 };

@@ -45,6 +45,11 @@ MODULE_PARM_DESC(coalesce_max_ns,
 		 "longest adaptive window, in ns, for which a queue holds completions of a backend that completes inline, taking the guest's next requests without a kick, at most "
 		 __stringify(VHOST_BLK_COAL_MAX_NS) " (0: off; sampled at open)");
 
+static bool inline_complete = true;
+module_param(inline_complete, bool, 0644);
+MODULE_PARM_DESC(inline_complete,
+		 "a submit pass finishes the requests the backend completed inside submit_bio() itself, instead of waking the completion thread (default on; sampled at open)");
+
 static bool hold_notify = true;
 module_param(hold_notify, bool, 0644);
 MODULE_PARM_DESC(hold_notify,
@@ -641,6 +646,7 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 
 	blk->nvqs = nvqs;
 	blk->hold_notify = READ_ONCE(hold_notify);
+	blk->inline_complete = READ_ONCE(inline_complete);
 	max_ns = min_t(unsigned int, READ_ONCE(poll_max_ns),
 		       VHOST_BLK_POLL_MAX_NS);
 	coal_ns = min_t(unsigned int, READ_ONCE(coalesce_max_ns),

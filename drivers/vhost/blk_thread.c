@@ -117,7 +117,8 @@ void vhost_blk_req_done(struct vhost_blk_req *req)
 	 * context switch.  Interrupts and other threads wake the completion
 	 * thread.
 	 */
-	bool inline_done = in_task() && current == bvq->submit_task;
+	bool inline_done = bvq->blk->inline_complete && in_task() &&
+			   current == bvq->submit_task;
 
 	/*
 	 * Once on the list, the request can be published, the queue drained
