@@ -57,7 +57,7 @@ why() {
 	local V=$1/vmlogs r
 	r=$(sed -n 's/^setup_error=//p' "$V/result.txt" 2>/dev/null)
 	[ -z "$r" ] || { echo "outer setup failed: $r"; return; }
-	r=$(grep -E '^(guest_secs|boot_ok)=' "$V/result.txt" 2>/dev/null | tr '\n' ' ')
+	r=$(grep -E '^(guest_secs|boot_ok|hung_after_event)=' "$V/result.txt" 2>/dev/null | tr '\n' ' ')
 	echo "${r:-the outer VM ended before its harness finished}; outer VM: $(tail -n1 "$1/run-vm.log" 2>/dev/null | sed 's/^run-vm.sh: //'); guest's last step: $(tail -n1 "$V/gio/events" 2>/dev/null || echo none)"
 }
 
@@ -132,7 +132,7 @@ main() {
 		echo "commit=$(git -C "$TOP" rev-parse --short HEAD 2>/dev/null)$(git -C "$TOP" diff --quiet HEAD -- drivers/vhost tools/vhost-blk-launcher 2>/dev/null || echo '+changes')"
 	} > "$OUT/meta.txt"
 	RUNTIME=${BENCH_RUNTIME:-10} RAMP=${BENCH_RAMP:-2} IDLE=${BENCH_IDLE:-20} JOBS=$(tr ' ' , <<< "$JOBS") \
-	GUEST_CPU=${STRESS_GUEST_CPU:-host} GUEST_DEADLINE=$((LIMIT - 35)) \
+	GUEST_CPU=${STRESS_GUEST_CPU:-host} GUEST_DEADLINE=$((LIMIT - 60)) \
 	KVM_AMD_OPTS=${VHOST_BLK_E2E_KVM_AMD-npt=0} \
 		"$HERE/images.sh" "$OUT/img" "$KVER" "$GUEST_KVER" "$KO" "$LAUNCHER" "${KINDS[@]}" || die "images failed"
 

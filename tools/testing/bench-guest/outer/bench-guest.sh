@@ -66,7 +66,7 @@ if [ "$BACKEND" = launcher ]; then
 fi
 # Reads of brd pages never written are not the device's data path.
 dd if=/dev/zero of=/dev/ram0 bs=1M count="$RAMDISK_MB" oflag=direct status=none
-echo none > /sys/block/ram0/queue/scheduler 2>/dev/null
+echo none 2>/dev/null > /sys/block/ram0/queue/scheduler
 IFS=, read -r -a JOBLIST <<< "$JOBS"
 
 if [ "$BACKEND" = native ]; then
@@ -198,7 +198,10 @@ log "guest starts; $LEFT s before its deadline"
 t0=$SECONDS
 qemu-system-x86_64 "${args[@]}" < /dev/null > "$LOG/guest-qemu.log" 2>&1 &
 QPID=$!
-n=1 killed=0 gdone=0
+# A guest that sends no event for QUIET s is hung (a lost request or
+# interrupt, or nested SVM under TCG): before its first event it boots,
+# later the longest gap is one job.
+n=1 killed=0 gdone=0 last=$SECONDS quiet=180
 while :; do
 	if [ -e "$GIO/ev/$n" ] && read -r kind job < "$GIO/ev/$n" && [ -n "$kind" ]; then
 		read -r up _ < /proc/uptime
@@ -209,12 +212,20 @@ while :; do
 		error) log "guest error: $job"; break ;;
 		esac
 		: > "$GIO/ack/$n"
-		n=$((n + 1))
+		n=$((n + 1)) last=$SECONDS quiet=$((2 * (RUNTIME + RAMP) + 60))
 		continue
 	fi
 	kill -0 "$QPID" 2>/dev/null || break
-	if [ $((SECONDS - t0)) -ge "$LEFT" ]; then
-		log "guest still running at its deadline: killing it"
+	if [ $((SECONDS - t0)) -ge "$LEFT" ] || [ $((SECONDS - last)) -ge $quiet ]; then
+		if [ $((SECONDS - t0)) -ge "$LEFT" ]; then
+			log "guest still running at its deadline: killing it"
+		else
+			log "no event from the guest for ${quiet}s (after event $((n - 1))): hung, killing it"
+		fi
+		res "hung_after_event=$((n - 1)) last_step=$(tail -n1 "$GIO/events" 2>/dev/null | tr ' ' _)"
+		# The evidence: the queues' counters (a lost kick or completion
+		# signal, see classify.sh of tools/testing/stress).
+		vq_snap hang now
 		killed=1
 		break
 	fi
