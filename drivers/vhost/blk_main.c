@@ -32,12 +32,12 @@ MODULE_PARM_DESC(num_queues,
 		 "virtqueues per device, 1-" __stringify(VHOST_BLK_MAX_QUEUES)
 		 " (default 16)");
 
-static unsigned int poll_max_ns;
+static unsigned int poll_max_ns = 50000;
 module_param(poll_max_ns, uint, 0644);
 MODULE_PARM_DESC(poll_max_ns,
 		 "longest adaptive poll of an idle queue's avail ring in ns, at most "
 		 __stringify(VHOST_BLK_POLL_MAX_NS)
-		 " (0: off, the default; sampled at open)");
+		 " (0: off; default 50000; sampled at open)");
 
 static unsigned int coalesce_max_ns;
 module_param(coalesce_max_ns, uint, 0644);
@@ -45,10 +45,10 @@ MODULE_PARM_DESC(coalesce_max_ns,
 		 "longest adaptive window, in ns, for which a queue holds completions of a backend that completes inline, taking the guest's next requests without a kick, at most "
 		 __stringify(VHOST_BLK_COAL_MAX_NS) " (0: off; sampled at open)");
 
-static bool inline_complete = true;
+static bool inline_complete;
 module_param(inline_complete, bool, 0644);
 MODULE_PARM_DESC(inline_complete,
-		 "a submit pass finishes the requests the backend completed inside submit_bio() itself, instead of waking the completion thread (default on; sampled at open)");
+		 "a submit pass finishes the requests the backend completed inside submit_bio() itself, instead of waking the completion thread (default off; sampled at open)");
 
 static bool hold_notify = true;
 module_param(hold_notify, bool, 0644);
