@@ -14,6 +14,7 @@
  *                            past the used ring
  *   cgroup_threads           the queue threads run in the owner's cgroups
  *   cgroup_io_max            ... so the owner's io.max throttles the I/O
+ *   byte_weight              one submit pass takes at most ~1 MiB of data
  *   get_base_race            VHOST_GET_VRING_BASE with an index that
  *                            changes while the ioctl runs: the queue it
  *                            reports on is the one it stopped and drained
@@ -862,6 +863,54 @@ TEST_F_TIMEOUT(guard, cgroup_io_max, 120)
 	ASSERT_LE(0, cpu0);
 	EXPECT_LT(cpu0, cpu1);
 	ASSERT_QUIESCENT(10000);
+}
+
+/* ---------------------------------------------------------------- byte weight */
+
+#define BW_REQS		16
+#define BW_LEN		(256U << 10)
+
+/*
+ * One pass of the submit thread takes at most 1 MiB of data (plus the
+ * request that crosses it) before it yields, as vhost-net weighs bytes:
+ * sixteen 256 KiB reads made available at once, with one kick, take at
+ * least four passes.  Before the byte weight a pass stopped only after 256
+ * requests, however large: one pass took all of them.
+ */
+TEST_F_TIMEOUT(guard, byte_weight, 60)
+{
+	struct nullb_opts o = { .no_memory = true };
+	struct vhost_blk_vring_stats a, b;
+	struct one_req r[BW_REQS];
+	struct vmm *v = &self->v;
+	struct vq_drv *q;
+	unsigned int i;
+
+	ASSERT_EQ(0, nullb_create(&self->nb, &o));
+	self->bfd = backend_open(self->nb.path, O_RDWR);
+	ASSERT_LE(0, self->bfd);
+	ASSERT_EQ(0, vmm_quick(v, VBLK_FEATURES_DEFAULT, 1, 64, self->bfd, 0, NULL));
+	q = v->q[0];
+	for (i = 0; i < BW_REQS; i++) {
+		uint8_t *data = vmm_alloc(v, BW_LEN, 4096);
+
+		ASSERT_NE(NULL, data);
+		ASSERT_EQ(0, req_prepare(q, &r[i], VIRTIO_BLK_T_IN,
+					 (uint64_t)i * (BW_LEN >> 9), data, BW_LEN));
+	}
+	ASSERT_EQ(0, vq_stats(v, 0, &a));
+	for (i = 0; i < BW_REQS; i++)
+		drv_publish(q, (uint16_t)r[i].head);
+	ASSERT_EQ(0, drv_kick_force(q));
+	ASSERT_EQ(0, drv_poll_used_idx(q, q->avail_idx, 10000));
+	ASSERT_EQ(0, vq_stats(v, 0, &b));
+	for (i = 0; i < BW_REQS; i++)
+		EXPECT_EQ(VIRTIO_BLK_S_OK, r[i].hs->status);
+	EXPECT_EQ(BW_REQS, b.requests - a.requests);
+	TH_LOG("%u reads of %u KiB: %llu passes, %llu kicks", BW_REQS, BW_LEN >> 10,
+	       (unsigned long long)(b.rounds - a.rounds),
+	       (unsigned long long)(b.kicks - a.kicks));
+	EXPECT_LE(BW_REQS * BW_LEN / (1U << 20), b.rounds - a.rounds);
 }
 
 /* ---------------------------------------------------------------- index races */
