@@ -457,12 +457,18 @@ launcher_inflight() {
 # wrapper's launchers log, and QEMU its vhost-user trouble) that look like
 # an error; fails if there are none.  Left out: what a failed nested VMRUN
 # prints (its own signature: "KVM: entry failed, hardware error ...", "KVM
-# internal error") and "terminating on signal" (the harness stopping it).
+# internal error"), "terminating on signal" (the harness stopping it), and
+# what QEMU prints when its vhost-user back-end goes away and comes back,
+# as backend-kill makes it do on purpose (seen in every passing run of it,
+# launcher and qsd alike): "Unexpected end-of-file before all data were
+# read", "Failed to set msg fds.", "vhost VQ N ring restore failed: -22",
+# "Unable to connect character device c0: ... Connection refused".
 qemu_log_errors() {
 	local f
 	for f in "$@"; do [ -f "$f" ] && cat "$f"; done |
 		grep -iE 'error|fail|closing connection|abort|segmentation|assert|core dumped' |
-		grep -vE 'KVM: entry failed|KVM internal error|hardware error 0x|terminating on signal'
+		grep -vE 'KVM: entry failed|KVM internal error|hardware error 0x|terminating on signal' |
+		grep -vE 'Unexpected end-of-file before all data were read|Failed to set msg fds|vhost VQ [0-9]+ ring restore failed|Unable to connect character device [^:]*: Failed to connect to .*: Connection refused'
 }
 
 # current_tap TAPFILE: the TAP stream without the comments of guest boots

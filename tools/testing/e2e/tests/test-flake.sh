@@ -123,6 +123,17 @@ no "flake_reason: a launcher error in QEMU's stderr (the wrapper's launchers) is
 fakeout "$W/o3"
 printf 'KVM: entry failed, hardware error 0x80000021\nqemu-system-x86_64: terminating on signal 15 from pid 1\n' > "$W/o3/vmlogs/guest-b-qemu.log"
 ok "flake_reason: QEMU's stderr with only the failed VMRUN and its stop is the test bed's" flake_reason "$W/o3" "$W/reset.tap"
+# What every passing backend-kill leaves in QEMU's stderr (the back-end gone
+# and back): not an error of ours, so the test bed's signature stands.
+cat > "$W/o3/vmlogs/guest-b-qemu.log" <<'QLOG'
+qemu-system-x86_64: Unexpected end-of-file before all data were read
+qemu-system-x86_64: Failed to set msg fds.
+qemu-system-x86_64: vhost VQ 0 ring restore failed: -22: Invalid argument (22)
+qemu-system-x86_64: Unable to connect character device c0: Failed to connect to '/tmp/e2e/vhost-blk.sock': Connection refused
+QLOG
+ok "flake_reason: QEMU's reconnect messages after backend-kill are not errors" flake_reason "$W/o3" "$W/reset.tap"
+echo "qemu-system-x86_64: vhost-user-blk: error: used ring overflow" >> "$W/o3/vmlogs/guest-b-qemu.log"
+no "flake_reason: ... but another error beside them is" flake_reason "$W/o3" "$W/reset.tap"
 ok "current_tap: drops a retried boot's comments" bash -c ". '$HERE/../lib/flake.sh'; current_tap '$W/stale.tap' | grep -c 'reset itself' | grep -qx 0"
 
 # --- run-all.sh's rules, with a fake run-e2e.sh ----------------------------------------
