@@ -329,6 +329,18 @@ unlock:
 	return ret;
 }
 
+/*
+ * The queue a ring index from userspace names, or NULL if there is none
+ * (the ioctls answer -ENOBUFS, as the core's vring ioctls do).  The index
+ * is clamped under speculation too.
+ */
+static struct vhost_blk_vq *vhost_blk_vq_lookup(struct vhost_blk *blk, u32 idx)
+{
+	if (idx >= blk->nvqs)
+		return NULL;
+	return &blk->vqs[array_index_nospec(idx, blk->nvqs)];
+}
+
 static long vhost_blk_set_vring_enable(struct vhost_blk *blk,
 				       struct vhost_vring_state __user *argp)
 {
@@ -346,9 +358,9 @@ static long vhost_blk_set_vring_enable(struct vhost_blk *blk,
 	if (ret)
 		goto unlock;
 	ret = -ENOBUFS;
-	if (s.index >= blk->nvqs)
+	bvq = vhost_blk_vq_lookup(blk, s.index);
+	if (!bvq)
 		goto unlock;
-	bvq = &blk->vqs[array_index_nospec(s.index, blk->nvqs)];
 	bvq->enabled = s.num;
 	ret = 0;
 	if (s.num)
@@ -384,9 +396,9 @@ static long vhost_blk_get_vring_stats(struct vhost_blk *blk,
 
 	if (get_user(idx, &argp->index))
 		return -EFAULT;
-	if (idx >= blk->nvqs)
+	bvq = vhost_blk_vq_lookup(blk, idx);
+	if (!bvq)
 		return -ENOBUFS;
-	bvq = &blk->vqs[array_index_nospec(idx, blk->nvqs)];
 	memset(&s, 0, sizeof(s));
 	s.index = idx;
 	s.publishes = atomic64_read(&bvq->stats.publishes);
@@ -428,9 +440,9 @@ static long vhost_blk_set_vring_poll(struct vhost_blk *blk,
 	if (ret)
 		goto unlock;
 	ret = -ENOBUFS;
-	if (p.index >= blk->nvqs)
+	bvq = vhost_blk_vq_lookup(blk, p.index);
+	if (!bvq)
 		goto unlock;
-	bvq = &blk->vqs[array_index_nospec(p.index, blk->nvqs)];
 	mutex_lock(&bvq->vq.mutex);
 	bvq->poll_max_ns = p.max_ns;
 	bvq->poll_grow = p.grow ?: VHOST_BLK_POLL_GROW;
@@ -454,9 +466,9 @@ static long vhost_blk_get_vring_poll(struct vhost_blk *blk,
 
 	if (get_user(idx, &argp->index))
 		return -EFAULT;
-	if (idx >= blk->nvqs)
+	bvq = vhost_blk_vq_lookup(blk, idx);
+	if (!bvq)
 		return -ENOBUFS;
-	bvq = &blk->vqs[array_index_nospec(idx, blk->nvqs)];
 	memset(&p, 0, sizeof(p));
 	p.index = idx;
 	p.max_ns = READ_ONCE(bvq->poll_max_ns);
@@ -484,9 +496,9 @@ static long vhost_blk_get_vring_base(struct vhost_blk *blk,
 	ret = vhost_dev_check_owner(&blk->dev);
 	if (ret)
 		return ret;
-	if (s.index >= blk->nvqs)
+	bvq = vhost_blk_vq_lookup(blk, s.index);
+	if (!bvq)
 		return -ENOBUFS;
-	bvq = &blk->vqs[array_index_nospec(s.index, blk->nvqs)];
 	vhost_blk_vq_stop(bvq);
 	mutex_lock(&bvq->vq.mutex);
 	/* Split rings only: VIRTIO_F_RING_PACKED is not offered. */
@@ -505,6 +517,7 @@ static long vhost_blk_get_vring_base(struct vhost_blk *blk,
  */
 static long vhost_blk_set_vring_kick(struct vhost_blk *blk, void __user *argp)
 {
+	struct vhost_blk_vq *named;
 	struct vhost_vring_file f;
 	unsigned int i;
 	long ret;
@@ -514,7 +527,8 @@ static long vhost_blk_set_vring_kick(struct vhost_blk *blk, void __user *argp)
 	ret = vhost_dev_check_owner(&blk->dev);
 	if (ret)
 		return ret;
-	if (f.index >= blk->nvqs)
+	named = vhost_blk_vq_lookup(blk, f.index);
+	if (!named)
 		return -ENOBUFS;
 	ret = vhost_vring_ioctl(&blk->dev, VHOST_SET_VRING_KICK, argp);
 	for (i = 0; i < blk->nvqs; i++) {
@@ -529,8 +543,7 @@ static long vhost_blk_set_vring_kick(struct vhost_blk *blk, void __user *argp)
 	}
 	if (ret)
 		return ret;
-	i = array_index_nospec(f.index, blk->nvqs);
-	return vhost_blk_vq_try_start(&blk->vqs[i]);
+	return vhost_blk_vq_try_start(named);
 }
 
 /*
