@@ -250,6 +250,13 @@ bool vhost_blk_coal_hold(struct vhost_blk_vq *bvq, unsigned int taken,
 	return true;
 }
 
+/* New requests seen with guest notifications off: take them, kick-free. */
+static void vhost_blk_rekick(struct vhost_blk_vq *bvq)
+{
+	atomic64_inc(&bvq->stats.rekicks);
+	vhost_blk_vq_kick(bvq);
+}
+
 /*
  * After a used-ring update, vq->mutex held: if the last submit pass left
  * guest notifications off (requests were in flight), look at the ring for
@@ -266,15 +273,13 @@ static void vhost_blk_recheck_ring(struct vhost_blk_vq *bvq, bool idle)
 	if (!bvq->notify_held || bvq->coalescing)
 		return;
 	if (!vhost_vq_avail_empty(dev, vq)) {
-		atomic64_inc(&bvq->stats.rekicks);
-		vhost_blk_vq_kick(bvq);
+		vhost_blk_rekick(bvq);
 		return;
 	}
 	if (!idle)
 		return;
 	if (vhost_blk_poll_avail(bvq)) {
-		atomic64_inc(&bvq->stats.rekicks);
-		vhost_blk_vq_kick(bvq);
+		vhost_blk_rekick(bvq);
 		return;
 	}
 	bvq->notify_held = false;
@@ -282,8 +287,7 @@ static void vhost_blk_recheck_ring(struct vhost_blk_vq *bvq, bool idle)
 		/* Posted as we turned them on: take it now. */
 		vhost_disable_notify(dev, vq);
 		bvq->notify_held = true;
-		atomic64_inc(&bvq->stats.rekicks);
-		vhost_blk_vq_kick(bvq);
+		vhost_blk_rekick(bvq);
 		return;
 	}
 	if (bvq->poll_max_ns)
