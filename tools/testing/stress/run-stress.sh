@@ -34,7 +34,7 @@ usage: $PROG [--boots N] [--kver KVER] [--guest-kver KVER] [--out DIR]
 
 Environment: STRESS_RUNTIME (s per fio job, 10), STRESS_SAMPLE (s between
 counter samples, 10), STRESS_VERIFY (1: verify pass), STRESS_GUEST_CPU
-(host), STRESS_HEARTBEAT (90), VHOST_BLK_E2E_KVM_AMD (kvm_amd parameters,
+(host,xsave=off), STRESS_HEARTBEAT (90), VHOST_BLK_E2E_KVM_AMD (kvm_amd parameters,
 npt=0), VHOST_BLK_PARAMS (vhost_blk module parameters, e.g. poll_max_ns=50000).
 USAGE
 }
@@ -82,7 +82,7 @@ main() {
 	# The guest's deadline, in outer uptime: 35 s before the VM's limit,
 	# so that the outer VM dumps its state and writes its results first.
 	RUNTIME=${STRESS_RUNTIME:-10} SAMPLE=${STRESS_SAMPLE:-10} VERIFY=${STRESS_VERIFY:-1} \
-	GUEST_CPU=${STRESS_GUEST_CPU:-host} GUEST_DEADLINE=$((LIMIT - 35)) \
+	GUEST_CPU=${STRESS_GUEST_CPU:-host,xsave=off} GUEST_DEADLINE=$((LIMIT - 35)) \
 	KVM_AMD_OPTS=${VHOST_BLK_E2E_KVM_AMD-npt=0} \
 		"$HERE/images.sh" "$OUT/img" "$KVER" "$GUEST_KVER" "$KO" "$LAUNCHER" || die "images failed"
 
