@@ -15,6 +15,8 @@
  *   cgroup_threads           the queue threads run in the owner's cgroups
  *   cgroup_io_max            ... so the owner's io.max throttles the I/O
  *   byte_weight              one submit pass takes at most ~1 MiB of data
+ *   single_wakeup            kicks that arrive while the submit thread is
+ *                            busy with the queue do not wake it again
  *   get_base_race            VHOST_GET_VRING_BASE with an index that
  *                            changes while the ioctl runs: the queue it
  *                            reports on is the one it stopped and drained
@@ -911,6 +913,105 @@ TEST_F_TIMEOUT(guard, byte_weight, 60)
 	       (unsigned long long)(b.rounds - a.rounds),
 	       (unsigned long long)(b.kicks - a.kicks));
 	EXPECT_LE(BW_REQS * BW_LEN / (1U << 20), b.rounds - a.rounds);
+}
+
+/* ---------------------------------------------------------------- one wake-up */
+
+#define SW_REQS		4
+#define SW_KICKS	200
+
+/* voluntary_ctxt_switches of a thread, or -1 */
+static long thread_vcsw(pid_t tid)
+{
+	char path[64], buf[2048], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", tid);
+	if (rd_file(path, buf, sizeof(buf)))
+		return -1;
+	p = strstr(buf, "\nvoluntary_ctxt_switches:");
+	return p ? strtol(p + 25, NULL, 10) : -1;
+}
+
+static pid_t submit_thread_of(pid_t owner)
+{
+	char names[8][32], tag[32];
+	pid_t tids[8];
+	int i, n = find_queue_threads(owner, tids, names, 8);
+
+	snprintf(tag, sizeof(tag), "vblk-%d-0", owner);
+	for (i = 0; i < n && i < 8; i++)
+		if (!strcmp(names[i], tag))
+			return tids[i];
+	return -1;
+}
+
+/*
+ * A kick the submit thread has not taken yet needs no wake-up: the thread
+ * tests its kicked bit before it sleeps.  The old module woke it for every
+ * kick.  To see the difference, the thread is made to sleep in the middle
+ * of a pass: the backend has one tag (two with its I/O scheduler) and
+ * holds each request 60 ms, so submit_bio() of a later request sleeps in
+ * the block layer's tag wait (TASK_UNINTERRUPTIBLE, which wake_up_process() ends too).  The
+ * guest kicks 200 times meanwhile; each wake-up would cost the thread a
+ * voluntary context switch (it wakes, finds no tag, sleeps again).
+ */
+TEST_F_TIMEOUT(guard, single_wakeup, 60)
+{
+	struct nullb_opts o = { .completion_nsec = 60 * 1000000UL,
+				.hw_queue_depth = 1, .no_memory = true };
+	struct vhost_blk_vring_stats a, b;
+	struct one_req r[SW_REQS];
+	struct vmm *v = &self->v;
+	long vcsw0, vcsw1;
+	struct vq_drv *q;
+	unsigned int i;
+	pid_t tid;
+
+	ASSERT_EQ(0, nullb_create(&self->nb, &o));
+	self->bfd = backend_open(self->nb.path, O_RDWR);
+	ASSERT_LE(0, self->bfd);
+	ASSERT_EQ(0, vmm_quick(v, VBLK_FEATURES_DEFAULT, 1, 16, self->bfd, 0, NULL));
+	q = v->q[0];
+	tid = submit_thread_of(getpid());
+	ASSERT_LT(0, tid);
+	for (i = 0; i < SW_REQS; i++) {
+		uint8_t *data = vmm_alloc(v, 4096, 4096);
+
+		ASSERT_NE(NULL, data);
+		/* 1 MiB apart: the plug must not merge them into one request */
+		ASSERT_EQ(0, req_prepare(q, &r[i], VIRTIO_BLK_T_IN, 2048 * i, data, 4096));
+	}
+	ASSERT_EQ(0, vq_stats(v, 0, &a));
+	vcsw0 = thread_vcsw(tid);
+	ASSERT_LE(0, vcsw0);
+	for (i = 0; i < SW_REQS; i++)
+		drv_publish(q, (uint16_t)r[i].head);
+	ASSERT_EQ(0, drv_kick_force(q));
+	/* the thread is now in its pass, waiting for the backend's tag */
+	sleep_ms(10);
+	for (i = 0; i < SW_KICKS; i++) {
+		ASSERT_EQ(0, drv_kick_force(q));
+		usleep(250);
+	}
+	ASSERT_EQ(0, drv_poll_used_idx(q, q->avail_idx, 10000));
+	/* let the pass that the kicks asked for end */
+	sleep_ms(50);
+	vcsw1 = thread_vcsw(tid);
+	ASSERT_EQ(0, vq_stats(v, 0, &b));
+	for (i = 0; i < SW_REQS; i++)
+		EXPECT_EQ(VIRTIO_BLK_S_OK, r[i].hs->status);
+	TH_LOG("%d requests behind a 1-tag backend, %llu kicks: %llu passes, %ld voluntary context switches of the submit thread",
+	       SW_REQS, (unsigned long long)(b.kicks - a.kicks),
+	       (unsigned long long)(b.rounds - a.rounds), vcsw1 - vcsw0);
+	/* every kick reached the module ... */
+	EXPECT_LE(SW_KICKS, b.kicks - a.kicks);
+	/*
+	 * ... and few woke the thread: one sleep per tag wait (3) and per
+	 * pass, one spurious wake-up for the first kick of the pass; the old
+	 * module: about one per kick.
+	 */
+	EXPECT_GT(SW_KICKS / 10, vcsw1 - vcsw0);
+	EXPECT_GT(SW_KICKS / 10, b.rounds - a.rounds);
 }
 
 /* ---------------------------------------------------------------- index races */
