@@ -147,8 +147,20 @@ scen() { rm -rf "$W/$1"; mkdir -p "$W/$1"; }
 passall() { local b; for b in launcher wrapper qsd; do mktap $b "" > "$W/$1/$b.tap"; done; }
 
 scen healthy; passall healthy
-ok "run-all: a healthy run passes (4 runs, no retry)" runall healthy
+ok "run-all: a healthy run passes (3 runs, no retry)" runall healthy
 ok "run-all: healthy: one attempt each, deadline line printed" bash -c "grep -q 'attempt 2' '$W/healthy/out' && exit 1; grep -q 'deadline 2400s' '$W/healthy/out'"
+ok "run-all: healthy: no qsd run (the reference runs only as a cross-check)" bash -c "grep -q '^qsd ' '$W/healthy/calls' && exit 1; grep -c '^launcher ' '$W/healthy/calls' | grep -qx 2 && grep -c '^wrapper ' '$W/healthy/calls' | grep -qx 1"
+# The default selection with a launcher run that met only the test bed:
+# qsd runs on demand as its cross-check.
+scen defx; passall defx
+mktap launcher "$RESET" > "$W/defx/launcher.1.tap"
+mktap qsd "$TRIPLE" > "$W/defx/qsd.1.tap"
+ok "run-all: default runs, launcher 6.1 met the test bed, qsd met it too: SKIPs, passes" env VHOST_BLK_E2E_MAX_TESTBED_SKIPS=6 bash -c "$(declare -f runall); W='$W' HERE='$HERE' TOP='$TOP'; runall defx --retries 0"
+ok "run-all: ... qsd ran once, after the default runs" bash -c "tail -n1 '$W/defx/calls' | grep -q '^qsd 1 ' && grep -c '^qsd ' '$W/defx/calls' | grep -qx 1"
+scen defy; passall defy
+mktap launcher "$RESET" > "$W/defy/launcher.1.tap"
+no "run-all: ... and with qsd clean, the same launcher run fails" runall defy --retries 0
+ok "run-all: ... because the reference met no test-bed failure" has 'reference run (qsd) met no test-bed failure' "$W/defy/out"
 
 # Same test, same signature, every attempt: a failure, even with qsd flaky.
 scen same; passall same
@@ -194,7 +206,7 @@ ok "run-all: ... in one attempt" bash -c "grep -q 'attempt 2' '$W/hang/out' && e
 # The stage deadline.
 scen late; passall late
 no "run-all: runs left at the deadline fail (could not run: e2e stage deadline)" env VHOST_BLK_E2E_DEADLINE=100 bash -c "$(declare -f runall); W='$W' HERE='$HERE' TOP='$TOP'; runall late"
-ok "run-all: ... one failure per run left" bash -c "grep -c '^not ok - e2e\..*could not run: e2e stage deadline' '$W/late/out' | grep -qx 4"
+ok "run-all: ... one failure per run left" bash -c "grep -c '^not ok - e2e\..*could not run: e2e stage deadline' '$W/late/out' | grep -qx 3"
 scen cut; passall cut
 mktap launcher "" | sed 's|^ok 2 \(.*\)|not ok 2 \1 # no result: the outer VM stopped (run-vm.sh: FAIL: timeout after @TO@s without VBT-DONE (see c))|' > "$W/cut/launcher.tap"
 no "run-all: a run whose outer VM limit the deadline cut is a failure, not retried" env VHOST_BLK_E2E_DEADLINE=500 bash -c "$(declare -f runall); W='$W' HERE='$HERE' TOP='$TOP'; runall cut --only launcher:k612"
