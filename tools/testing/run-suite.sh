@@ -21,7 +21,7 @@ KMODS=(vhost vhost_iotlb brd null_blk dm-mod dm-flakey loop configfs)
 usage() {
 	cat <<USAGE
 usage: $PROG [--target NAME:VMLINUZ:KVER:MODROOT:KO_PATH]... [--payload DIR]
-          [--results DIR] [--timeout SEC] [--hostroot]
+          [--results DIR] [--timeout SEC] [--hostroot] [--append STR]
 
   --target   a kernel to test (repeatable).  Empty fields default to:
              NAME=KVER, VMLINUZ=/boot/vmlinuz-KVER, MODROOT=/; an empty
@@ -36,6 +36,9 @@ usage: $PROG [--target NAME:VMLINUZ:KVER:MODROOT:KO_PATH]... [--payload DIR]
   --timeout  per-VM timeout in seconds (default: run-vm.sh's, 900)
   --hostroot share the host's / with the VMs at /host (for payloads that
              need host tools)
+  --append   appended to every VM's kernel command line; VAR=VALUE words
+             reach the payload's environment (e.g. VBLK_FUZZ_SECONDS=10,
+             see selftests/vhost_blk/run.sh)
 
 Prints one line per target and finally "N passed, N failed, N skipped".
 Exit status 1 if anything failed or a target could not run, 2 on usage errors.
@@ -52,6 +55,7 @@ while [ $# -gt 0 ]; do
 	--results) [ $# -ge 2 ] || die "$1 needs a value"; RESULTS=$2; shift 2 ;;
 	--timeout) [ $# -ge 2 ] || die "$1 needs a value"; RUNVM_ARGS+=(--timeout "$2"); shift 2 ;;
 	--hostroot) RUNVM_ARGS+=(--hostroot); shift ;;
+	--append)  [ $# -ge 2 ] || die "$1 needs a value"; RUNVM_ARGS+=(--append "$2"); shift 2 ;;
 	-h|--help) usage; exit 0 ;;
 	*) usage >&2; die "unknown argument: $1" ;;
 	esac
