@@ -3,7 +3,10 @@
 # KVER, nested SVM) runs a backend serving a brd RAM disk over vhost-user-blk
 # and boots a KVM guest (Debian's 6.1 kernel) on it with Debian's QEMU,
 # which checks the disk with fio verify, multiqueue I/O, ext4 + fsck across
-# a reboot, and a SIGKILL + restart of the backend under I/O.
+# a reboot, and a SIGKILL + restart of the backend under I/O; the launcher
+# runs also boot a guest (phase c) with three more disks served by one
+# launcher (serial, read-only, 4 KiB logical blocks), a 1024-entry ring and
+# a guest reset with I/O in flight.
 #
 # Backends:
 #   qsd       qemu-storage-daemon's vhost-user-blk export (the reference:
@@ -105,7 +108,14 @@ OUT=$(abspath "${OUT:-$TOP/build/results/e2e-$BACKEND-$KVER}")
 NAMES=()
 TESTS_FILE=tests.txt
 [ $MODE = demo ] && TESTS_FILE=demo-tests.txt
-mapfile -t NAMES < "$HERE/payload/$TESTS_FILE"
+# A line of the test list is "NAME [BACKEND...]": a test listed with
+# backends runs only for those (the wrapper runs phase a only, the extra
+# disks of phase c are the launcher's); the VM gets the plain list.
+test_names() { # FILE
+	awk -v b="$BACKEND" 'NF == 1 { print $1; next }
+		NF > 1 { for (i = 2; i <= NF; i++) if ($i == b) { print $1; next } }' "$1"
+}
+mapfile -t NAMES < <(test_names "$HERE/payload/$TESTS_FILE")
 # Host-side checks, after the VM's.
 NAMES+=(vm-completed vm-console-log)
 
@@ -161,6 +171,7 @@ for m in "${GKMODS[@]}"; do args+=(--kmod "$m"); done
 	fail_all "guest initramfs: $(tail -n1 "$OUT/mkinitramfs-guest.log")"
 
 cp -a "$HERE/payload/." "$HERE/lib/hostroot.sh" "$OUT/payload/"
+printf '%s\n' "${NAMES[@]:0:${#NAMES[@]}-2}" > "$OUT/payload/$TESTS_FILE"
 # Snapshot what the VM runs from the build tree (it may be rebuilt while
 # the run waits for the VM lock) and say which build it was.
 ident() { # FILE: sha256 prefix and mtime
@@ -184,11 +195,15 @@ fi
 # (payload/outer.sh, io_progress): CI's host of 2026-11-27 booted the nested
 # guests half as fast, and a phase cut off there with requests in flight
 # reads as a hang.
-for v in VHOST_BLK_E2E_SLOW_FACTOR VHOST_BLK_E2E_GUEST_A_TIMEOUT VHOST_BLK_E2E_GUEST_B_TIMEOUT; do
+for v in VHOST_BLK_E2E_SLOW_FACTOR VHOST_BLK_E2E_GUEST_A_TIMEOUT VHOST_BLK_E2E_GUEST_B_TIMEOUT \
+	VHOST_BLK_E2E_GUEST_C_TIMEOUT; do
 	[ -z "${!v:-}" ] || [[ "${!v}" =~ ^[1-9][0-9]{0,3}$ ]] ||
 		die "$v must be a whole number from 1 to 9999, got '${!v}'"
 done
+PHASE_C=0
+for n in "${NAMES[@]}"; do [ "$n" != guest-reset ] || PHASE_C=1; done
 cat > "$OUT/payload/e2e.conf" <<CONF
+PHASE_C=$PHASE_C
 BACKEND=$BACKEND
 MODE=$MODE
 TESTS_FILE=$TESTS_FILE
@@ -202,6 +217,9 @@ GUEST_CPU=$GUEST_CPU
 LADDER=$LADDER
 GUEST_A_TIMEOUT=${VHOST_BLK_E2E_GUEST_A_TIMEOUT:-150}
 GUEST_B_TIMEOUT=${VHOST_BLK_E2E_GUEST_B_TIMEOUT:-200}
+# Phase c (launcher only): the extra disks and the guest reset, two boots
+# of one QEMU.
+GUEST_C_TIMEOUT=${VHOST_BLK_E2E_GUEST_C_TIMEOUT:-240}
 GUEST_SLOW_FACTOR=${VHOST_BLK_E2E_SLOW_FACTOR:-2}
 KILL_DELAY=3
 # kvm_amd parameters in the outer VM.  npt=0 (KVM shadows the nested
@@ -229,6 +247,8 @@ CONF
 # in the image for its modprobe.  Modules a kernel does not have at all
 # are left out here and missed at setup (outer-setup fails).
 OKMODS=(kvm kvm_amd ccp irqbypass brd vhost vhost_iotlb 9p 9pnet_virtio)
+# Phase c's 4 KiB-logical-block disk (payload/run.sh).
+[ "$BACKEND" != launcher ] || OKMODS+=(null_blk)
 args=(--kver "$KVER" --modroot "$MODROOT" --out "$OUT/initramfs.cpio.gz" --payload "$OUT/payload")
 for m in "${OKMODS[@]}"; do
 	if modprobe -d "$MODROOT" -S "$KVER" --show-depends "$m" >/dev/null 2>&1; then

@@ -23,14 +23,22 @@
 #
 # Phase a: fio-verify, multiqueue, ext4-write-fsck.
 # Phase b (a second boot on the same disk): ext4-reboot, [backend-kill].
+# Phase c (launcher only; four disks, found by PCI slot: 10 the main disk
+# with a 1024-entry ring, 11-13 served by one more launcher: 11 /dev/ram1
+# with serial vblk-e2e-rw, 12 /dev/ram2 read-only, 13 a 4 KiB-logical-block
+# null_blk): serial, read-only, two-disks, block-4k, ring-1024, guest-reset
+# (sysrq-b during fio: the guest reboots in the same QEMU, and that second
+# boot, which finds /e2e/reset-state, checks the data and reports).
+# e2e.rosum=HASH: sha256 of the read-only disk's first 4 MiB.
 
-PHASE= REFSUM= KILL=0 LADDER=0
+PHASE= REFSUM= KILL=0 LADDER=0 ROSUM=
 for w in $(cat /proc/cmdline); do
 	case "$w" in
 	e2e.phase=*)  PHASE=${w#*=} ;;
 	e2e.refsum=*) REFSUM=${w#*=} ;;
 	e2e.kill=*)   KILL=${w#*=} ;;
 	e2e.ladder=*) LADDER=${w#*=} ;;
+	e2e.rosum=*)  ROSUM=${w#*=} ;;
 	esac
 done
 
@@ -64,6 +72,13 @@ case "$PHASE" in
 a) TESTS="fio-verify multiqueue ext4-write-fsck" ;;
 b) TESTS="ext4-reboot"; [ "$KILL" = 1 ] && TESTS="$TESTS backend-kill" ;;
 demo) TESTS="demo-fio ext4-write-fsck" ;;
+c)
+	# The boots of this QEMU (guest-reset reboots it once).
+	BOOTN=$(( $(cat /e2e/boots 2>/dev/null || echo 0) + 1 ))
+	echo $BOOTN > /e2e/boots
+	TESTS="serial read-only two-disks block-4k ring-1024 guest-reset"
+	[ -f /e2e/reset-state ] && TESTS="guest-reset"
+	;;
 *) ev "E2E-DIAG unknown phase '$PHASE' (e2e.phase= missing)"; exit 2 ;;
 esac
 
@@ -82,6 +97,8 @@ fail_all() {
 }
 
 # --- setup -------------------------------------------------------------------
+[ "$PHASE" != c ] || [ "$BOOTN" -le 2 ] ||
+	fail_all "boot $BOOTN of phase c's QEMU: the guest rebooted again after the reset (a panic, a triple fault?)"
 [ -n "${VBT_HOSTROOT:-}" ] && [ -x /host/usr/bin/fio ] ||
 	fail_all "guest setup: the 9p share of / is not mounted at /host"
 hostroot_setup /host $R 2> /tmp/hostroot.err ||
@@ -90,12 +107,33 @@ hostroot_setup /host $R 2> /tmp/hostroot.err ||
 for m in virtio_blk crc16 mbcache jbd2 crc32c_generic ext4; do
 	modprobe "$m" || fail_all "guest setup: modprobe $m failed"
 done
+# disk_at SLOT: the vdX whose virtio device sits in PCI slot SLOT (hex).
+disk_at() {
+	for d in /sys/block/vd*; do
+		case "$(readlink -f "$d/device")" in
+		*/0000:00:$1.0/virtio*) echo "${d##*/}"; return 0 ;;
+		esac
+	done
+	return 1
+}
+# V: the disk the phase works on (vda, or phase c's disk in slot 10).
+V=vda NDISKS=1
+[ "$PHASE" != c ] || NDISKS=4
 i=0
-while [ ! -b /dev/vda ] && [ $i -lt 50 ]; do sleep 0.2; i=$((i + 1)); done
-[ -b /dev/vda ] || fail_all "guest setup: no /dev/vda after 10 s"
-SIZE=$(cat /sys/block/vda/size)
-diag "phase $PHASE at $(now)s uptime: /dev/vda has $SIZE sectors, $(ls /sys/block/vda/mq | wc -l) hw queue(s), $(grep -c ^processor /proc/cpuinfo) CPU(s), kernel $(uname -r)"
-[ "$SIZE" -ge $((248 * 2048)) ] || fail_all "guest setup: /dev/vda is too small ($SIZE sectors, need 248 MiB)"
+while [ "$(ls -d /sys/block/vd* 2>/dev/null | wc -l)" -lt $NDISKS ] && [ $i -lt 50 ]; do
+	sleep 0.2; i=$((i + 1))
+done
+if [ "$PHASE" = c ]; then
+	DM=$(disk_at 10) DRW=$(disk_at 11) DRO=$(disk_at 12) D4K=$(disk_at 13)
+	[ -n "$DM" ] && [ -n "$DRW" ] && [ -n "$DRO" ] && [ -n "$D4K" ] ||
+		fail_all "guest setup: want 4 disks in PCI slots 10-13, found main='$DM' rw='$DRW' ro='$DRO' 4k='$D4K' ($(ls /sys/block | tr '\n' ' '))"
+	V=$DM
+	diag "phase c boot $BOOTN: disks main=$DM rw=$DRW ro=$DRO 4k=$D4K"
+fi
+[ -b /dev/$V ] || fail_all "guest setup: no /dev/$V after 10 s"
+SIZE=$(cat /sys/block/$V/size)
+diag "phase $PHASE at $(now)s uptime: /dev/$V has $SIZE sectors, $(ls /sys/block/$V/mq | wc -l) hw queue(s), $(grep -c ^processor /proc/cpuinfo) CPU(s), kernel $(uname -r)"
+[ "$SIZE" -ge $((248 * 2048)) ] || fail_all "guest setup: /dev/$V is too small ($SIZE sectors, need 248 MiB)"
 MNT=$R/tmp/mnt         # /tmp/mnt inside the chroot
 mkdir -p $MNT
 
@@ -439,6 +477,259 @@ test_backend_kill() {
 	fi
 }
 
+# --- phase c -------------------------------------------------------------------
+# sha256 of COUNT MiB of disk D from MiB SKIP, read with O_DIRECT (the
+# host's dd: busybox's may lack iflag=direct).
+dsum() { # D SKIP COUNT
+	H dd if=/dev/$1 bs=1M skip=$2 count=$3 iflag=direct 2>/dev/null | sha256sum | cut -c1-64
+}
+# GET_ID: each disk of the second launcher shows its own --serial.
+test_serial() {
+	why= got=
+	for p in "$DRW vblk-e2e-rw" "$DRO vblk-e2e-ro" "$D4K vblk-e2e-4k"; do
+		d=${p% *} want=${p#* }
+		s=$(cat /sys/block/$d/serial 2>/dev/null)
+		got="$got $d=$s"
+		[ "$s" = "$want" ] || why="$why /sys/block/$d/serial is '$s', want '$want';"
+	done
+	if [ -z "$why" ]; then result ok serial "GET_ID:$got"
+	else result not-ok serial "$why"
+	fi
+}
+# The --read-only disk: ro=1, writes fail, its data is what the outer VM
+# put there (outer.sh also checks /dev/ram2 afterwards).
+test_read_only() {
+	why=
+	ro=$(cat /sys/block/$DRO/ro) rw=$(cat /sys/block/$DRW/ro)
+	[ "$ro" = 1 ] || why="$why /sys/block/$DRO/ro is '$ro', want 1;"
+	[ "$rw" = 0 ] || why="$why the writable disk $DRW has ro='$rw';"
+	s1=$(dsum $DRO 0 4)
+	[ -n "$ROSUM" ] || why="$why no e2e.rosum from the outer VM;"
+	[ "$s1" = "$ROSUM" ] || why="$why first 4 MiB read sha256 $s1, the outer VM wrote $ROSUM;"
+	if H dd if=/dev/urandom of=/dev/$DRO bs=4k count=16 seek=8 oflag=direct 2>/tmp/ro-dd.err; then
+		why="$why a 64 KiB O_DIRECT write to /dev/$DRO succeeded;"
+	fi
+	werr=$(grep -m1 -v 'records\|copied' /tmp/ro-dd.err)
+	echo 3 > /proc/sys/vm/drop_caches
+	s2=$(dsum $DRO 0 4)
+	[ "$s2" = "$ROSUM" ] || why="$why the first 4 MiB changed after the write attempt ($s2);"
+	if [ -z "$why" ]; then
+		result ok read-only "ro=1, the write failed ($werr), data unchanged"
+	else
+		result not-ok read-only "$why"
+	fi
+}
+# fio_verify NAME FIOFILE: runs it, prints "N jobs, N MiB written+verified"
+# and fails unless every job wrote and verified WANT KiB.
+fio_verify() { # NAME FIOFILE NJOBS WANT_KIB
+	H fio --output-format=terse --output=/tmp/$1.terse "$2" > $R/tmp/$1.err 2>&1
+	frc=$?
+	awk -F';' -v nj="$3" -v want="$4" -v rc=$frc '$1 == "3" { n++; w += $47
+			if ($5 != 0) bad = bad sprintf(" %s:error=%s", $3, $5)
+			else if ($47 != want || $6 != want) bad = bad sprintf(" %s:wrote=%s,verified=%sKiB", $3, $47, $6) }
+		END { printf "%d jobs, %d MiB written+verified", n, w / 1024
+			if (bad != "") printf ";%s", bad
+			if (rc != 0) printf "; fio rc=%d", rc
+			exit (n != nj || bad != "" || rc != 0) }' $R/tmp/$1.terse
+}
+# Two disks of one launcher process at once.
+test_two_disks() {
+	t0=$(now)
+	cat > $R/tmp/fio-2d.fio <<-EOF
+	[global]
+	ioengine=libaio
+	direct=1
+	rw=randwrite
+	bssplit=4k/60:64k/40
+	verify=crc32c
+	verify_fatal=1
+	do_verify=1
+	randrepeat=0
+	verify_state_save=0
+	iodepth=8
+	size=8M
+	[rw]
+	filename=/dev/$DRW
+	[blk4k]
+	filename=/dev/$D4K
+	offset=64M
+	EOF
+	sz_rw=$(cat /sys/block/$DRW/size) sz_4k=$(cat /sys/block/$D4K/size)
+	why=
+	[ "$sz_rw" = $((256 * 2048)) ] || why="$why /dev/$DRW has $sz_rw sectors, want 256 MiB;"
+	[ "$sz_4k" = $((1024 * 2048)) ] || why="$why /dev/$D4K has $sz_4k sectors, want 1 GiB;"
+	sum=$(fio_verify fio-2d /tmp/fio-2d.fio 2 8192) || { why="$why $sum;"; diag_file $R/tmp/fio-2d.err; }
+	# A 1 MiB pattern per disk at MiB 100: outer.sh finds each on its
+	# own backend device (/dev/ram1, /dev/nullb0), not swapped or moved.
+	sums=
+	for d in $DRW $D4K; do
+		head -c 1048576 /dev/urandom > $R/tmp/pat2-$d
+		H dd if=/tmp/pat2-$d of=/dev/$d bs=1M seek=100 count=1 oflag=direct 2>/tmp/dd2.err ||
+			why="$why writing the pattern to $d failed: $(tail -n1 /tmp/dd2.err);"
+		sums="$sums $(sha256sum < $R/tmp/pat2-$d | cut -c1-64)"
+	done
+	mark "twodisk-sums$sums"
+	if [ -z "$why" ]; then
+		result ok two-disks "$DRW and $D4K (one launcher) at once: $sum in $(elapsed "$t0")s; patterns at MiB 100"
+	else
+		result not-ok two-disks "$why"
+	fi
+}
+# The 4 KiB-logical-block disk: the guest sees 4096, fio verifies 4k..1M
+# requests, and 1 MiB written at MiB 512 is checked by outer.sh at the
+# same place of /dev/nullb0 (a consistent sector-mapping error passes a
+# read-back through the same path, not that).
+test_block_4k() {
+	t0=$(now) why=
+	lbs=$(cat /sys/block/$D4K/queue/logical_block_size)
+	pbs=$(cat /sys/block/$D4K/queue/physical_block_size)
+	[ "$lbs" = 4096 ] || why="$why logical_block_size $lbs, want 4096;"
+	cat > $R/tmp/fio-4k.fio <<-EOF
+	[blk4k]
+	filename=/dev/$D4K
+	ioengine=libaio
+	direct=1
+	rw=randwrite
+	bssplit=4k/40:64k/30:1m/30
+	verify=crc32c
+	verify_fatal=1
+	do_verify=1
+	randrepeat=0
+	verify_state_save=0
+	iodepth=8
+	offset=128M
+	size=16M
+	EOF
+	sum=$(fio_verify fio-4k /tmp/fio-4k.fio 1 16384) || { why="$why $sum;"; diag_file $R/tmp/fio-4k.err; }
+	head -c 1048576 /dev/urandom > $R/tmp/pat4k
+	if H dd if=/tmp/pat4k of=/dev/$D4K bs=1M seek=512 count=1 oflag=direct 2>/tmp/dd4k.err; then
+		mark "blk4k-sum $(sha256sum < $R/tmp/pat4k | cut -c1-64)"
+	else
+		why="$why writing the pattern at 512 MiB failed: $(tail -n1 /tmp/dd4k.err);"
+	fi
+	if [ -z "$why" ]; then
+		result ok block-4k "logical/physical block size $lbs/$pbs; $sum in $(elapsed "$t0")s; pattern at 512 MiB"
+	else
+		result not-ok block-4k "$why"
+	fi
+}
+# A 1024-entry ring (queue-size=1024): blk-mq gets 1024 tags per queue
+# (indirect descriptors: one ring entry per request) and deep fio verify.
+test_ring_1024() {
+	t0=$(now) why=
+	tags=$(cat /sys/block/$DM/mq/0/nr_tags)
+	[ "$tags" = 1024 ] || why="$why /sys/block/$DM/mq/0/nr_tags is $tags, want 1024 (queue-size=1024);"
+	cat > $R/tmp/fio-ring.fio <<-EOF
+	[ring]
+	filename=/dev/$DM
+	ioengine=libaio
+	direct=1
+	rw=randwrite
+	bssplit=4k/80:64k/20
+	verify=crc32c
+	verify_fatal=1
+	do_verify=1
+	randrepeat=0
+	verify_state_save=0
+	iodepth=768
+	iodepth_batch_submit=256
+	cpus_allowed=0
+	size=24M
+	EOF
+	# The deepest the disk got (requests in flight, sampled).
+	(m=0; while :; do
+		set -- $(cat /sys/block/$DM/inflight)
+		[ $(($1 + $2)) -le $m ] || { m=$(($1 + $2)); echo $m > /tmp/ring-max; }
+		sleep 0.2
+	done) &
+	sp=$!
+	sum=$(fio_verify fio-ring /tmp/fio-ring.fio 1 24576) || { why="$why $sum;"; diag_file $R/tmp/fio-ring.err; }
+	kill $sp
+	if [ -z "$why" ]; then
+		result ok ring-1024 "nr_tags $tags; $sum at iodepth 768 in $(elapsed "$t0")s; most requests in flight in samples every 0.2 s: $(cat /tmp/ring-max 2>/dev/null || echo 0)"
+	else
+		result not-ok ring-1024 "$why"
+	fi
+}
+# sysrq-b (an immediate reset, no sync) during fio on the main disk: data
+# written and completed before it must survive, and the disk work after
+# the guest's second boot in the same QEMU (test_after_reset).
+test_guest_reset() {
+	head -c 8388608 /dev/urandom > $R/tmp/prereset
+	if ! H dd if=/tmp/prereset of=/dev/$DM bs=1M seek=200 count=8 oflag=direct 2>/tmp/pre.err; then
+		result not-ok guest-reset "writing the data before the reset failed: $(tail -n1 /tmp/pre.err)"
+		return
+	fi
+	cat > $R/tmp/fio-reset.fio <<-EOF
+	[reset]
+	filename=/dev/$DM
+	ioengine=libaio
+	direct=1
+	rw=randwrite
+	bssplit=4k/60:64k/40
+	iodepth=32
+	size=64M
+	time_based=1
+	runtime=60
+	EOF
+	w0=$(awk '{ print $5 }' /sys/block/$DM/stat)
+	H fio --output=/tmp/fio-reset.out /tmp/fio-reset.fio > $R/tmp/fio-reset.err 2>&1 &
+	fp=$!
+	# fio starts slowly this deep (over 9p): wait for 500 of its writes.
+	i=0 w=$w0
+	while [ $i -lt 120 ] && [ $((w - w0)) -lt 500 ] && kill -0 $fp 2>/dev/null; do
+		sleep 0.5; i=$((i + 1))
+		w=$(awk '{ print $5 }' /sys/block/$DM/stat)
+	done
+	if ! kill -0 $fp 2>/dev/null || [ $((w - w0)) -lt 500 ]; then
+		diag_file $R/tmp/fio-reset.err
+		result not-ok guest-reset "fio wrote $((w - w0)) requests and $(kill -0 $fp 2>/dev/null && echo 'still runs' || echo 'ended') after $((i / 2)) s: no I/O to reset under"
+		return
+	fi
+	# Reset at once when the disk shows requests in flight (at most 200
+	# looks; with fio waiting for completions there are some).
+	j=0 inf=0
+	while [ $j -lt 200 ]; do
+		set -- $(cat /sys/block/$DM/inflight)
+		inf=$(($1 + $2))
+		[ $inf = 0 ] || break
+		j=$((j + 1))
+	done
+	echo "sum=$(sha256sum < $R/tmp/prereset | cut -c1-64) writes=$((w - w0)) inflight=$inf uptime=$(now)" > /e2e/reset-state
+	mark reset-now
+	echo b > /proc/sysrq-trigger
+	sleep 30
+	result not-ok guest-reset "still running 30 s after sysrq-b"
+}
+test_after_reset() {
+	t0=$(now) why=
+	st=$(cat /e2e/reset-state)
+	want=$(echo "$st" | sed -n 's/.*sum=\([0-9a-f]*\).*/\1/p')
+	got=$(dsum $DM 200 8)
+	[ "$got" = "$want" ] || why="$why the 8 MiB written before the reset read back different (sha256 $got, want $want);"
+	cat > $R/tmp/fio-post.fio <<-EOF
+	[postreset]
+	filename=/dev/$DM
+	ioengine=libaio
+	direct=1
+	rw=randwrite
+	bssplit=4k/60:64k/40
+	verify=crc32c
+	verify_fatal=1
+	do_verify=1
+	randrepeat=0
+	verify_state_save=0
+	iodepth=16
+	size=8M
+	EOF
+	sum=$(fio_verify fio-postreset /tmp/fio-post.fio 1 8192) || { why="$why after the reset: $sum;"; diag_file $R/tmp/fio-postreset.err; }
+	if [ -z "$why" ]; then
+		result ok guest-reset "rebooted by sysrq-b during fio ($st); second boot: data before it intact, $sum in $(elapsed "$t0")s"
+	else
+		result not-ok guest-reset "$why"
+	fi
+}
+
 # --- diagnostics (run-e2e.sh --ladder) -------------------------------------------
 # Single fio runs of growing size and depth, each logged before it starts,
 # to find which request shape breaks a backend when fio-verify does.
@@ -486,13 +777,13 @@ ladder() {
 # tells a slow guest from a hung one by them (I/O or a flush in flight and
 # nothing completing; lib/flake.sh) and shows the last lines when I/O hangs.
 flush_busy() {
-	set -- /sys/kernel/debug/block/vda/hctx*/busy
+	set -- /sys/kernel/debug/block/$V/hctx*/busy
 	[ -r "$1" ] || { echo -; return; }
 	cat "$@" 2>/dev/null | grep -c 'op=FLUSH'
 }
 if [ $EV != /dev/stdout ]; then
 	(while :; do
-		echo "$(now)s inflight(r w): $(tr -s ' ' < /sys/block/vda/inflight) done(r w): $(awk '{ print $1, $5 }' /sys/block/vda/stat) irqs: $(req_irqs) flush(done ticks busy): $(awk '{ print ($16 == "" ? "-" : $16), ($17 == "" ? "-" : $17) }' /sys/block/vda/stat) $(flush_busy)" >> /e2e/watch
+		echo "$(now)s inflight(r w): $(tr -s ' ' < /sys/block/$V/inflight) done(r w): $(awk '{ print $1, $5 }' /sys/block/$V/stat) irqs: $(req_irqs) flush(done ticks busy): $(awk '{ print ($16 == "" ? "-" : $16), ($17 == "" ? "-" : $17) }' /sys/block/$V/stat) $(flush_busy)" >> /e2e/watch
 		sleep 3
 	done) &
 	WATCH=$!
@@ -512,6 +803,18 @@ b)
 demo)
 	test_demo_fio
 	test_ext4_write
+	;;
+c)
+	if [ -f /e2e/reset-state ]; then
+		test_after_reset
+	else
+		test_serial
+		test_read_only
+		test_two_disks
+		test_block_4k
+		test_ring_1024
+		test_guest_reset
+	fi
 	;;
 esac
 finish

@@ -43,8 +43,16 @@ hostroot_setup /host $R 2>> $ERRS || bail_all "$(tail -n1 $ERRS)"
 
 # shellcheck disable=SC2086 # KVM_AMD_OPTS is a list of module parameters
 modprobe kvm_amd $KVM_AMD_OPTS || err "modprobe kvm_amd $KVM_AMD_OPTS failed"
-modprobe brd rd_nr=1 rd_size=$((RAMDISK_MB * 1024)) max_part=0 ||
+# Phase c (outer.sh) serves /dev/ram1, /dev/ram2 and a 4 KiB-logical-block
+# null_blk (memory-backed, 1 GiB, allocated as written) from one launcher.
+nrd=1
+[ "${PHASE_C:-0}" = 0 ] || nrd=3
+modprobe brd rd_nr=$nrd rd_size=$((RAMDISK_MB * 1024)) max_part=0 ||
 	err "modprobe brd failed"
+if [ "${PHASE_C:-0}" != 0 ]; then
+	modprobe null_blk nr_devices=1 bs=4096 gb=1 memory_backed=1 ||
+		err "modprobe null_blk bs=4096 memory_backed=1 failed"
+fi
 case "$BACKEND" in
 launcher|wrapper)
 	# shellcheck disable=SC2086 # VHOST_BLK_PARAMS (e2e.conf): module parameters
