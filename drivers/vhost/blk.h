@@ -21,6 +21,7 @@
 #include <linux/blk_types.h>
 #include <linux/hrtimer.h>
 #include <linux/jiffies.h>
+#include <linux/kfifo.h>
 #include <linux/llist.h>
 #include <linux/poll.h>
 #include <linux/sizes.h>
@@ -69,6 +70,17 @@
 #define VHOST_BLK_COAL_START_NS	10000U
 #define VHOST_BLK_COAL_MAX_NS	1000000U
 
+/*
+ * Completion polling (poll_completions): polled bios a queue tracks at
+ * once (more are submitted for an interrupt), how long its completion
+ * thread spins without seeing one complete before it naps, the nap, and
+ * the hardware queues one sweep polls separately.
+ */
+#define VHOST_BLK_POLL_BIOS	256
+#define VHOST_BLK_BIO_SPIN_NS	50000ULL
+#define VHOST_BLK_BIO_NAP_NS	100000UL
+#define VHOST_BLK_POLL_HCTXS	8
+
 /**
  * struct vhost_blk_disk - an attached backend
  * @file: the block device file handed in by the owner; holding it keeps
@@ -80,6 +92,8 @@
  *	size) a guest segment needs to be handed to the device zero-copy;
  *	requests with other segments are bounced.
  * @read_only: writes fail with VIRTIO_BLK_S_IOERR.
+ * @can_poll: a blk-mq device with poll queues at attach time: with
+ *	poll_completions on, data bios go to them (checked again per bio).
  * @serial: the VIRTIO_BLK_T_GET_ID answer.
  *
  * Immutable once attached; it is freed only after every queue stopped.
@@ -91,6 +105,7 @@ struct vhost_blk_disk {
 	unsigned int lbs_mask;
 	unsigned int align_mask;
 	bool read_only;
+	bool can_poll;
 	u8 serial[VHOST_BLK_SERIAL_BYTES];
 };
 
@@ -173,6 +188,14 @@ struct vhost_blk_vq_stats {
  *	All five under vq.mutex; @poll_ns is also read without it.
  * @drain_wq: woken when @inflight drops to zero.
  * @stats: counters for VHOST_BLK_GET_VRING_STATS.
+ * @poll_done: finished requests that had polled bios: only @compl_task
+ *	publishes them (see vhost_blk_req_done()).
+ * @poll_fifo: polled bios, each with a reference of ours, from the submit
+ *	thread (the only producer) to @compl_task (the only consumer);
+ *	allocated with the threads when the device polls completions.
+ * @poll_set: @compl_task's own array of the polled bios it polls, up to
+ *	%VHOST_BLK_POLL_BIOS; @poll_nset entries.
+ * @poll_nset: entries in @poll_set.
  */
 struct vhost_blk_vq {
 	struct vhost_virtqueue vq;
@@ -202,6 +225,10 @@ struct vhost_blk_vq {
 	u64 idle_since;
 	wait_queue_head_t drain_wq;
 	struct vhost_blk_vq_stats stats;
+	struct llist_head poll_done;
+	DECLARE_KFIFO_PTR(poll_fifo, struct bio *);
+	struct bio **poll_set;
+	unsigned int poll_nset;
 };
 
 /**
@@ -215,6 +242,8 @@ struct vhost_blk_vq {
  *	(module parameter, sampled at open).
  * @inline_complete: the submit pass publishes what completed inline
  *	(module parameter, sampled at open).
+ * @poll_bios: data bios to a backend with poll queues are REQ_POLLED and
+ *	completed by bio_poll() (poll_completions, sampled at open).
  * @nvqs: number of entries in @vqs.
  * @vqs: the virtqueues.
  */
@@ -225,6 +254,7 @@ struct vhost_blk {
 	struct vhost_blk_disk *disk;
 	bool hold_notify;
 	bool inline_complete;
+	bool poll_bios;
 	unsigned int nvqs;
 	struct vhost_blk_vq *vqs;
 };
@@ -238,6 +268,7 @@ struct vhost_blk {
  * @to_guest: data moves device -> guest memory (VIRTIO_BLK_T_IN).
  * @bounce: data goes through kernel pages instead of pinned guest pages.
  * @error: a bio failed.
+ * @polled: a bio of it was submitted REQ_POLLED: it goes to @poll_done.
  * @used_len: bytes to report in the used ring (all device-writable bytes).
  * @status_addr: user address of the status byte.
  * @pending: bios in flight plus one for the submitter.
@@ -257,6 +288,7 @@ struct vhost_blk_req {
 	bool to_guest;
 	bool bounce;
 	bool error;
+	bool polled;
 	u32 used_len;
 	u8 __user *status_addr;
 	atomic_t pending;
@@ -286,6 +318,7 @@ void vhost_blk_kick_arm(struct vhost_blk_vq *bvq);
 void vhost_blk_kick_disarm(struct vhost_blk_vq *bvq);
 void vhost_blk_req_done(struct vhost_blk_req *req);
 void vhost_blk_complete_batch(struct vhost_blk_vq *bvq, bool locked);
+bool vhost_blk_bdev_can_poll(struct block_device *bdev);
 void vhost_blk_poll_adapt(struct vhost_blk_vq *bvq);
 void vhost_blk_coal_init(struct vhost_blk_vq *bvq);
 bool vhost_blk_coal_hold(struct vhost_blk_vq *bvq, unsigned int taken,
@@ -298,6 +331,9 @@ enum vhost_blk_counter {
 	VHOST_BLK_CNT_PAGES_BOUNCE,
 	VHOST_BLK_CNT_THREADS,
 	VHOST_BLK_CNT_DEVICES,
+	VHOST_BLK_CNT_POLLED_BIOS,
+	VHOST_BLK_CNT_BIO_POLLS,
+	VHOST_BLK_CNT_POLL_COMPLETIONS,
 	VHOST_BLK_CNT_NR,
 };
 

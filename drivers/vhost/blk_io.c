@@ -12,7 +12,9 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/bio.h>
+#include <linux/blk-mq.h>
 #include <linux/blkdev.h>
+#include <linux/kfifo.h>
 #include <linux/highmem.h>
 #include <linux/mm.h>
 #include <linux/nospec.h>
@@ -198,6 +200,7 @@ static struct vhost_blk_req *vhost_blk_req_get(struct vhost_blk_vq *bvq,
 	req->to_guest = false;
 	req->bounce = false;
 	req->error = false;
+	req->polled = false;
 	req->used_len = 0;
 	req->status_addr = NULL;
 	atomic_set(&req->pending, 1);
@@ -367,6 +370,54 @@ static void vhost_blk_bio_end_io(struct bio *bio)
 		vhost_blk_req_done(req);
 }
 
+/**
+ * vhost_blk_bdev_can_poll() - can bios to @bdev be REQ_POLLED?
+ * @bdev: the backend
+ *
+ * What the block layer itself checks, from one source for both kernels:
+ * 6.1 has QUEUE_FLAG_POLL (set with poll queues) and drops REQ_POLLED on
+ * other queues; 6.12 has BLK_FEAT_POLL plus the tag set's poll map, and
+ * fails a REQ_POLLED bio to a queue without them.  Only blk-mq queues:
+ * a bio-based driver's poll_bio() (dm) keeps state in the bio we would
+ * poll again after it completed.
+ *
+ * Return: true if the queue polls now.
+ */
+bool vhost_blk_bdev_can_poll(struct block_device *bdev)
+{
+	struct request_queue *q = bdev_get_queue(bdev);
+
+	if (!queue_is_mq(q))
+		return false;
+#ifdef BLK_FEAT_POLL
+	return (READ_ONCE(q->limits.features) & BLK_FEAT_POLL) &&
+	       READ_ONCE(q->tag_set->map[HCTX_TYPE_POLL].nr_queues);
+#else
+	return test_bit(QUEUE_FLAG_POLL, &q->queue_flags);
+#endif
+}
+
+/*
+ * End of a polled bio.  Its poller holds a reference of its own and frees
+ * the bio once it sees bi_private cleared: that is the last thing done
+ * with the bio here.  Inside our completion thread's bio_poll() (the only
+ * way our bios end in that thread) it counts as a polled completion.
+ */
+static void vhost_blk_polled_bio_end_io(struct bio *bio)
+{
+	struct vhost_blk_req *req = bio->bi_private;
+
+	if (bio->bi_status)
+		WRITE_ONCE(req->error, true);
+	if (in_task() && current == req->bvq->compl_task)
+		vhost_blk_count(VHOST_BLK_CNT_POLL_COMPLETIONS, 1);
+	/* Pairs with smp_load_acquire() in vhost_blk_poll_reap(). */
+	smp_store_release(&bio->bi_private, NULL);
+	bio_put(bio);
+	if (atomic_dec_and_test(&req->pending))
+		vhost_blk_req_done(req);
+}
+
 static struct bio *vhost_blk_bio_new(struct vhost_blk_req *req,
 				     struct block_device *bdev,
 				     unsigned int nr_vecs, blk_opf_t opf,
@@ -389,6 +440,38 @@ static void vhost_blk_bio_submit(struct vhost_blk_req *req, struct bio *bio)
 }
 
 /*
+ * Submit a data bio, REQ_POLLED if @poll and the queue's completion
+ * thread can track one more: then it gets a reference of ours (the bio
+ * may complete and be freed while the thread polls it otherwise) and goes
+ * to that thread, which polls until it has ended.  Not REQ_NOWAIT: the
+ * submit thread may sleep for a tag while the completion thread polls,
+ * and a REQ_NOWAIT bio that must be split fails instead (6.1 and 6.12).
+ * A split clears REQ_POLLED: those parts complete by interrupt.
+ */
+static void vhost_blk_data_bio_submit(struct vhost_blk_req *req,
+				      struct bio *bio, bool poll)
+{
+	struct vhost_blk_vq *bvq = req->bvq;
+
+	/* One producer: room seen here is still there after submit_bio(). */
+	if (!poll || kfifo_is_full(&bvq->poll_fifo) ||
+	    !vhost_blk_bdev_can_poll(bio->bi_bdev)) {
+		vhost_blk_bio_submit(req, bio);
+		return;
+	}
+	bio->bi_opf |= REQ_POLLED;
+	bio->bi_end_io = vhost_blk_polled_bio_end_io;
+	/* Before any bio of it can end: see vhost_blk_req_done(). */
+	req->polled = true;
+	bio_get(bio);
+	vhost_blk_count(VHOST_BLK_CNT_POLLED_BIOS, 1);
+	vhost_blk_bio_submit(req, bio);
+	kfifo_put(&bvq->poll_fifo, bio);
+	/* Whatever it is doing: it may have looked at the fifo already. */
+	wake_up_process(bvq->compl_task);
+}
+
+/*
  * Build as few bios as the pages allow (bio_add_page() merges physically
  * contiguous pages into one segment) and submit them.  Cannot fail once
  * the pages are there: bio_alloc() with GFP_KERNEL waits on its mempool.
@@ -400,6 +483,7 @@ static void vhost_blk_submit_data(struct vhost_blk_req *req,
 	unsigned int i, pg = 0;
 	struct bio *bio = NULL;
 	size_t left = req->data_len;
+	bool poll = req->bvq->poll_set && disk->can_poll;
 
 	for (i = 0; left; i++) {
 		unsigned int off, seg_left;
@@ -419,7 +503,7 @@ static void vhost_blk_submit_data(struct vhost_blk_req *req,
 			    bio_add_page(bio, req->pages[pg], bytes, off) != bytes) {
 				if (bio) {
 					sector += bio_sectors(bio);
-					vhost_blk_bio_submit(req, bio);
+					vhost_blk_data_bio_submit(req, bio, poll);
 				}
 				bio = vhost_blk_bio_new(req, disk->bdev,
 							req->npages - pg, opf,
@@ -434,7 +518,7 @@ static void vhost_blk_submit_data(struct vhost_blk_req *req,
 		}
 	}
 	if (bio)
-		vhost_blk_bio_submit(req, bio);
+		vhost_blk_data_bio_submit(req, bio, poll);
 }
 
 static void vhost_blk_submit_flush(struct vhost_blk_req *req,

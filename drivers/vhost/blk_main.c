@@ -50,6 +50,11 @@ module_param(inline_complete, bool, 0644);
 MODULE_PARM_DESC(inline_complete,
 		 "a submit pass finishes the requests the backend completed inside submit_bio() itself, instead of waking the completion thread (default off; sampled at open)");
 
+static bool poll_completions;
+module_param(poll_completions, bool, 0644);
+MODULE_PARM_DESC(poll_completions,
+		 "data bios to a backend with poll queues (NVMe, null_blk poll_queues=N) are submitted REQ_POLLED and completed by bio_poll() from the queue's completion thread, which polls while they are in flight (default off; other backends are not affected; sampled at open)");
+
 static bool hold_notify = true;
 module_param(hold_notify, bool, 0644);
 MODULE_PARM_DESC(hold_notify,
@@ -213,6 +218,7 @@ static struct vhost_blk_disk *vhost_blk_disk_get(const struct vhost_blk_backend 
 	 * block-aligned buffers; the rest is bounced.
 	 */
 	disk->align_mask = bdev_dma_alignment(bdev) | disk->lbs_mask;
+	disk->can_poll = vhost_blk_bdev_can_poll(bdev);
 	disk->read_only = (b->flags & VHOST_BLK_BACKEND_F_RDONLY) ||
 			  !(file->f_mode & FMODE_WRITE) ||
 			  bdev_read_only(bdev);
@@ -250,6 +256,9 @@ static long vhost_blk_set_backend(struct vhost_blk *blk,
 			ret = PTR_ERR(disk);
 			goto unlock;
 		}
+		if (blk->poll_bios && !disk->can_poll)
+			pr_info("%pg has no poll queues: poll_completions does not apply to it\n",
+				disk->bdev);
 	}
 	/* Whatever used the old disk is done with it after this. */
 	vhost_blk_stop_all(blk);
@@ -660,6 +669,7 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 	blk->nvqs = nvqs;
 	blk->hold_notify = READ_ONCE(hold_notify);
 	blk->inline_complete = READ_ONCE(inline_complete);
+	blk->poll_bios = READ_ONCE(poll_completions);
 	max_ns = min_t(unsigned int, READ_ONCE(poll_max_ns),
 		       VHOST_BLK_POLL_MAX_NS);
 	coal_ns = min_t(unsigned int, READ_ONCE(coalesce_max_ns),
@@ -676,6 +686,7 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 		bvq->coal_max_ns = coal_ns;
 		vhost_blk_coal_init(bvq);
 		init_llist_head(&bvq->done);
+		init_llist_head(&bvq->poll_done);
 		atomic_set(&bvq->inflight, 0);
 		init_waitqueue_head(&bvq->drain_wq);
 		bvq->vq.handle_kick = NULL;	/* we poll the kick ourselves */

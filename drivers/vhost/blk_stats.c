@@ -3,9 +3,11 @@
  * vhost-blk: global object counters in debugfs.
  *
  * /sys/kernel/debug/vhost-blk/counters lists live requests, pinned and
- * bounce pages, threads and devices.  With no device open every value is
- * zero; the selftests check that after each teardown path, which finds
- * leaks that a passing data test would hide.
+ * bounce pages, threads and devices.  With no device open each of those
+ * is zero; the selftests check that after each teardown path, which finds
+ * leaks that a passing data test would hide.  Three more only grow: bios
+ * submitted REQ_POLLED, bio_poll() calls, and bios that completed inside
+ * one of those calls (poll_completions).
  */
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
@@ -20,6 +22,9 @@ static const char *const vhost_blk_counter_names[VHOST_BLK_CNT_NR] = {
 	[VHOST_BLK_CNT_PAGES_BOUNCE]	= "pages_bounce",
 	[VHOST_BLK_CNT_THREADS]		= "threads",
 	[VHOST_BLK_CNT_DEVICES]		= "devices",
+	[VHOST_BLK_CNT_POLLED_BIOS]	= "polled_bios",
+	[VHOST_BLK_CNT_BIO_POLLS]	= "bio_polls",
+	[VHOST_BLK_CNT_POLL_COMPLETIONS] = "poll_completions",
 };
 
 static struct dentry *vhost_blk_debugfs;

@@ -11,8 +11,11 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/bio.h>
+#include <linux/blkdev.h>
 #include <linux/cgroup.h>
 #include <linux/file.h>
+#include <linux/kfifo.h>
 #include <linux/kthread.h>
 #include <linux/memcontrol.h>
 #include <linux/mmu_context.h>
@@ -119,6 +122,19 @@ void vhost_blk_req_done(struct vhost_blk_req *req)
 	 */
 	bool inline_done = bvq->blk->inline_complete && in_task() &&
 			   current == bvq->submit_task;
+
+	if (req->polled) {
+		/*
+		 * Published by @task alone, which polls the bios: a bio it is
+		 * about to poll belongs to a request still in flight, so the
+		 * disk (and the queue the bio names) outlives the poll.
+		 */
+		rcu_read_lock();
+		if (llist_add(&req->node, &bvq->poll_done) && current != task)
+			wake_up_process(task);
+		rcu_read_unlock();
+		return;
+	}
 
 	/*
 	 * Once on the list, the request can be published, the queue drained
@@ -332,15 +348,17 @@ static void vhost_blk_publish(struct vhost_blk_vq *bvq,
 }
 
 /**
- * vhost_blk_complete_batch() - finish every request on the done list
+ * vhost_blk_complete_from() - finish every request on a done list
  * @bvq: the queue, from one of its threads (the owner's mm)
+ * @head: @bvq->done, or @bvq->poll_done from the completion thread
  * @locked: vq->mutex is held (a submit pass finishing what completed
  *	inline); otherwise each used-ring update takes it
  *
  * The data pages first (a read's data must be in guest memory before the
  * status says so), then the status byte, then the used ring, in batches.
  */
-void vhost_blk_complete_batch(struct vhost_blk_vq *bvq, bool locked)
+static void vhost_blk_complete_from(struct vhost_blk_vq *bvq,
+				    struct llist_head *head, bool locked)
 {
 	struct vring_used_elem heads[VHOST_BLK_COMPL_BATCH];
 	struct vhost_blk_req *reqs[VHOST_BLK_COMPL_BATCH];
@@ -351,7 +369,7 @@ void vhost_blk_complete_batch(struct vhost_blk_vq *bvq, bool locked)
 	struct llist_node *list;
 	bool status_fault = false;
 
-	list = llist_reverse_order(llist_del_all(&bvq->done));
+	list = llist_reverse_order(llist_del_all(head));
 	llist_for_each_entry_safe(req, tmp, list, node) {
 		u8 status = VIRTIO_BLK_S_OK;
 		u32 len = req->used_len;
@@ -379,6 +397,125 @@ void vhost_blk_complete_batch(struct vhost_blk_vq *bvq, bool locked)
 	}
 	if (n)
 		vhost_blk_publish(bvq, heads, reqs, n, status_fault, locked);
+}
+
+/**
+ * vhost_blk_complete_batch() - finish every request on the done list
+ * @bvq: the queue, from one of its threads (the owner's mm)
+ * @locked: vq->mutex is held (a submit pass finishing what completed
+ *	inline); otherwise each used-ring update takes it
+ */
+void vhost_blk_complete_batch(struct vhost_blk_vq *bvq, bool locked)
+{
+	vhost_blk_complete_from(bvq, &bvq->done, locked);
+}
+
+/*
+ * Take polled bios from the submit thread and let go of those that have
+ * ended; the completion thread's own.
+ */
+static void vhost_blk_poll_reap(struct vhost_blk_vq *bvq)
+{
+	unsigned int i = 0;
+	struct bio *bio;
+
+	while (bvq->poll_nset < VHOST_BLK_POLL_BIOS &&
+	       kfifo_get(&bvq->poll_fifo, &bio))
+		bvq->poll_set[bvq->poll_nset++] = bio;
+	while (i < bvq->poll_nset) {
+		bio = bvq->poll_set[i];
+		/* Pairs with smp_store_release() in the polled bio's end_io. */
+		if (smp_load_acquire(&bio->bi_private)) {
+			i++;
+			continue;
+		}
+		bio_put(bio);
+		bvq->poll_set[i] = bvq->poll_set[--bvq->poll_nset];
+	}
+}
+
+/*
+ * Poll once each hardware queue that a polled bio still in flight was
+ * issued to.  Safe although such a bio may end meanwhile: we hold a
+ * reference, and its request is published by this thread alone, so the
+ * backend stays attached until after the poll (see vhost_blk_req_done()).
+ */
+static void vhost_blk_poll_sweep(struct vhost_blk_vq *bvq)
+{
+	blk_qc_t seen[VHOST_BLK_POLL_HCTXS];
+	unsigned int i, j, nseen = 0;
+
+	for (i = 0; i < bvq->poll_nset; i++) {
+		struct bio *bio = bvq->poll_set[i];
+		blk_qc_t cookie = READ_ONCE(bio->bi_cookie);
+
+		/* Not issued yet (in a plug), or split: nothing to poll. */
+		if (cookie == BLK_QC_T_NONE)
+			continue;
+		/* Ended: pairs as in vhost_blk_poll_reap(). */
+		if (!smp_load_acquire(&bio->bi_private))
+			continue;
+		for (j = 0; j < nseen && seen[j] != cookie; j++)
+			;
+		if (j < nseen)
+			continue;
+		if (nseen < ARRAY_SIZE(seen))
+			seen[nseen++] = cookie;
+		vhost_blk_count(VHOST_BLK_CNT_BIO_POLLS, 1);
+		bio_poll(bio, NULL, BLK_POLL_ONESHOT);
+	}
+}
+
+static bool vhost_blk_compl_pending(struct vhost_blk_vq *bvq)
+{
+	return !llist_empty(&bvq->done) || !llist_empty(&bvq->poll_done);
+}
+
+/**
+ * vhost_blk_poll_bios() - complete polled bios by polling for them
+ * @bvq: the queue, from its completion thread, with polled bios tracked
+ *
+ * A bio on a poll queue has no interrupt: nothing but a poll ends it, so
+ * the thread polls for as long as one is in flight, stopping or not (a
+ * queue stop waits for them).  Bounded all the same: it returns as soon as
+ * a request is ready to publish, gives way when the CPU is wanted, and
+ * after %VHOST_BLK_BIO_SPIN_NS without a completion it naps for
+ * %VHOST_BLK_BIO_NAP_NS (cut short by a new bio or an interrupt's
+ * completion) before its caller polls again.
+ */
+static void vhost_blk_poll_bios(struct vhost_blk_vq *bvq)
+{
+	u64 end = local_clock() + VHOST_BLK_BIO_SPIN_NS;
+	ktime_t nap;
+
+	__set_current_state(TASK_RUNNING);
+	for (;;) {
+		vhost_blk_poll_reap(bvq);
+		if (!bvq->poll_nset || vhost_blk_compl_pending(bvq))
+			return;
+		vhost_blk_poll_sweep(bvq);
+		if (vhost_blk_compl_pending(bvq))
+			return;
+		if (need_resched()) {
+			cond_resched();
+			return;
+		}
+		if (local_clock() > end)
+			break;
+		cpu_relax();
+	}
+	set_current_state(TASK_INTERRUPTIBLE);
+	if (!vhost_blk_compl_pending(bvq) && kfifo_is_empty(&bvq->poll_fifo)) {
+		nap = ns_to_ktime(VHOST_BLK_BIO_NAP_NS);
+		schedule_hrtimeout(&nap, HRTIMER_MODE_REL);
+	}
+	__set_current_state(TASK_RUNNING);
+}
+
+static bool vhost_blk_poll_pending(struct vhost_blk_vq *bvq)
+{
+	return bvq->poll_set &&
+	       (bvq->poll_nset || !kfifo_is_empty(&bvq->poll_fifo));
 }
 
 /*
@@ -414,7 +551,11 @@ static int vhost_blk_compl_thread(void *data)
 	memcg = vhost_blk_thread_enter(mm, &old);
 	for (;;) {
 		set_current_state(TASK_INTERRUPTIBLE);
-		if (llist_empty(&bvq->done)) {
+		if (!vhost_blk_compl_pending(bvq)) {
+			if (vhost_blk_poll_pending(bvq)) {
+				vhost_blk_poll_bios(bvq);
+				continue;
+			}
 			/* Stopped only after the queue drained. */
 			if (kthread_should_stop())
 				break;
@@ -423,6 +564,7 @@ static int vhost_blk_compl_thread(void *data)
 		}
 		__set_current_state(TASK_RUNNING);
 		vhost_blk_complete_batch(bvq, false);
+		vhost_blk_complete_from(bvq, &bvq->poll_done, false);
 	}
 	__set_current_state(TASK_RUNNING);
 	vhost_blk_thread_exit(mm, memcg, old);
@@ -484,6 +626,18 @@ static struct task_struct *vhost_blk_thread_create(struct vhost_blk_vq *bvq,
 	return t;
 }
 
+/* The completion thread is gone: it left no polled bio behind. */
+static void vhost_blk_poll_free(struct vhost_blk_vq *bvq)
+{
+	if (!bvq->poll_set)
+		return;
+	WARN_ON_ONCE(bvq->poll_nset);
+	kfifo_free(&bvq->poll_fifo);
+	kfree(bvq->poll_set);
+	bvq->poll_set = NULL;
+	bvq->poll_nset = 0;
+}
+
 /**
  * vhost_blk_vq_threads_start() - create the queue's threads if needed
  * @bvq: the queue; dev.mutex held, called by the owner (an ioctl)
@@ -499,15 +653,30 @@ int vhost_blk_vq_threads_start(struct vhost_blk_vq *bvq)
 	if (bvq->submit_task)
 		return 0;
 
+	if (bvq->blk->poll_bios) {
+		bvq->poll_set = kcalloc(VHOST_BLK_POLL_BIOS,
+					sizeof(*bvq->poll_set),
+					GFP_KERNEL_ACCOUNT);
+		if (!bvq->poll_set ||
+		    kfifo_alloc(&bvq->poll_fifo, VHOST_BLK_POLL_BIOS,
+				GFP_KERNEL_ACCOUNT)) {
+			vhost_blk_poll_free(bvq);
+			return -ENOMEM;
+		}
+	}
+
 	t = vhost_blk_thread_create(bvq, vhost_blk_compl_thread, "vblkc-%d-%u");
-	if (IS_ERR(t))
+	if (IS_ERR(t)) {
+		vhost_blk_poll_free(bvq);
 		return PTR_ERR(t);
+	}
 	bvq->compl_task = t;
 
 	t = vhost_blk_thread_create(bvq, vhost_blk_submit_thread, "vblk-%d-%u");
 	if (IS_ERR(t)) {
 		kthread_stop(bvq->compl_task);
 		bvq->compl_task = NULL;
+		vhost_blk_poll_free(bvq);
 		return PTR_ERR(t);
 	}
 	bvq->submit_task = t;
@@ -533,5 +702,6 @@ void vhost_blk_vq_threads_stop(struct vhost_blk_vq *bvq)
 	kthread_stop(bvq->compl_task);
 	bvq->submit_task = NULL;
 	bvq->compl_task = NULL;
+	vhost_blk_poll_free(bvq);
 	vhost_blk_count(VHOST_BLK_CNT_THREADS, -2);
 }
