@@ -25,8 +25,10 @@ int dm_init(void)
 {
 	struct stat st;
 
-	if (access("/sys/module/dm_mod", F_OK) && system("modprobe dm-mod") != 0)
+	if (access("/sys/module/dm_mod", F_OK) && system("modprobe dm-mod") != 0) {
+		vmm_log("modprobe dm-mod failed");
 		return -ENOENT;
+	}
 	if (access("/sys/module/dm_flakey", F_OK))
 		if (system("modprobe dm-flakey") != 0)
 			vmm_log("modprobe dm-flakey failed");
