@@ -35,6 +35,7 @@ help:
 	@echo "make stress       STRESS_BOOTS=10 boots each of vhost-blk and qsd under fio in nested guests (VM, ~3 min a boot): STRESS_ARGS="
 	@echo "make check-style  checkpatch --strict and sparse on the module"
 	@echo "make debug-kernel the KASAN + lockdep + fault-injection 6.12 kernel"
+	@echo "make mutants      each deliberately broken module of tools/testing/mutants, in a VM of its own: its named tests must fail (VM, ~1 min a mutant): MUTANTS=\"NAME...\""
 	@echo "make fuzz         fuzz the module in a VM: FUZZ_SECONDS=300 FUZZ_KERNEL=debug|6.1|6.12 FUZZ_SEED="
 	@echo "make install      install vhost_blk.ko for KVER/the running kernel"
 
@@ -103,6 +104,12 @@ stress: modules tools
 
 debug-kernel:
 	tools/testing/debug-kernel/build.sh
+
+# Mutation testing (make check runs a subset): tools/testing/mutants/run-mutants.sh,
+# every mutant (or MUTANTS="NAME...") and a control boot of the unmodified module.
+.PHONY: mutants
+mutants: selftests
+	tools/testing/mutants/run-mutants.sh --control $(MUTANTS)
 
 FUZZ_SECONDS ?= 300
 fuzz: modules selftests

@@ -4,7 +4,7 @@
 #
 #   tools/testing/mutants/run-mutants.sh [--kver KVER] [--timeout SEC]
 #                                        [--control] [--list] [--apply-only]
-#                                        [NAME...]
+#                                        [--head] [NAME...]
 #
 # Each mutant is a file tools/testing/mutants/NN-NAME.mutant (bash, sourced
 # by this script) that sets
@@ -38,6 +38,9 @@
 # TAP line per mutant, "ok" when it still applies; its diff is in
 # build/mutants/NAME/mutation.diff.
 #
+# --head takes the module's sources from git's HEAD instead of the working
+# tree (the tests are always build/selftests, as built).
+#
 # --control also boots the unmodified snapshot with the union of the
 # binaries and requires every CATCH pattern to match passing results only:
 # the named tests fail because of the mutation, not on their own.
@@ -57,7 +60,7 @@ SELFTESTS=$TOP/build/selftests
 usage() { sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 die() { echo "$PROG: error: $*" >&2; exit 2; }
 
-KVER='' TIMEOUT=600 CONTROL=0 LIST=0 APPLY_ONLY=0 NAMES=()
+KVER='' TIMEOUT=600 CONTROL=0 LIST=0 APPLY_ONLY=0 HEAD=0 NAMES=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--kver) [ $# -ge 2 ] || die "$1 needs a value"; KVER=$2; shift 2 ;;
@@ -65,6 +68,7 @@ while [ $# -gt 0 ]; do
 	--control) CONTROL=1; shift ;;
 	--list) LIST=1; shift ;;
 	--apply-only) APPLY_ONLY=1; shift ;;
+	--head) HEAD=1; shift ;;
 	-h|--help) usage; exit 0 ;;
 	-*) die "unknown option $1 (see --help)" ;;
 	*) NAMES+=("$1"); shift ;;
@@ -108,6 +112,11 @@ log() { echo "# mutants: $*"; }
 snapshot() {
 	rm -rf "$OUT/orig"
 	mkdir -p "$OUT/orig/src/drivers/vhost" "$OUT/orig/src/include/uapi/linux"
+	if [ $HEAD = 1 ]; then
+		git archive HEAD Kbuild drivers/vhost include/uapi/linux/vhost_blk.h |
+			tar -x -C "$OUT/orig/src" || die "cannot take the sources from HEAD"
+		return
+	fi
 	cp Kbuild "$OUT/orig/src/"
 	cp drivers/vhost/*.[ch] "$OUT/orig/src/drivers/vhost/"
 	cp include/uapi/linux/vhost_blk.h "$OUT/orig/src/include/uapi/linux/"
@@ -319,11 +328,9 @@ for f in "${FILES[@]}"; do
 		report 0 "$tname" "$why"
 		continue
 	fi
-	t0=$SECONDS
 	boot "mutant-$name" "$d/$KVER/vhost_blk.ko" "$d/payload" "$d/results"
-	secs=$((SECONDS - t0))
 	summary=$(grep -E "^mutant-$name: [0-9]+ passed" "$d/results.log" | tail -n1)
-	log "$name: ${summary#"mutant-$name: "} (${secs}s with the wait for the VM lock; log ${d#"$TOP"/}/results.log)"
+	log "$name: ${summary#"mutant-$name: "}; log ${d#"$TOP"/}/results.log"
 	if ! why=$(vm_finished "mutant-$name" "$d/results"); then
 		report 0 "$tname" "not caught: $why"
 		continue
