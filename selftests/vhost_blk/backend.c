@@ -91,6 +91,10 @@ static int wait_blockdev(const char *name, char *path, size_t len)
 	}
 	if (sscanf(devno, "%u:%u", &ma, &mi) != 2)
 		return -EINVAL;
+	/* a node left from an earlier power cycle with another number */
+	if (!stat(path, &st) && S_ISBLK(st.st_mode) &&
+	    st.st_rdev != makedev(ma, mi) && !unlink(path))
+		vmm_log("%s: stale node replaced", path);
 	while (stat(path, &st) || !S_ISBLK(st.st_mode)) {
 		if (now_ms() > deadline) {
 			/* no devtmpfs: make the node ourselves */
@@ -107,12 +111,32 @@ static int wait_blockdev(const char *name, char *path, size_t len)
 	return 0;
 }
 
+/* Find the disk of a powered device and its node: nb->path. */
+static int nullb_find_disk(struct nullb *nb)
+{
+	char path[256], idx[32];
+	int ret;
+
+	/* 6.12 names the disk after the configfs dir, 6.1 nullb<index>. */
+	snprintf(path, sizeof(path), "/sys/block/%s", nb->name);
+	if (access(path, F_OK)) {
+		snprintf(path, sizeof(path), "%s/index", nb->cfg);
+		ret = read_str(path, idx, sizeof(idx));
+		if (ret) {
+			vmm_log("read %s: %s", path, strerror(-ret));
+			return ret;
+		}
+		snprintf(path, sizeof(path), "nullb%s", idx);
+	} else {
+		snprintf(path, sizeof(path), "%s", nb->name);
+	}
+	return wait_blockdev(path, nb->path, sizeof(nb->path));
+}
+
 int nullb_create(struct nullb *nb, const struct nullb_opts *o)
 {
 	static unsigned int seq;
 	struct nullb_opts def = { 0 };
-	char path[256], idx[32];
-
 	int ret;
 
 	if (!o)
@@ -139,6 +163,8 @@ int nullb_create(struct nullb *nb, const struct nullb_opts *o)
 	}
 	if (!ret && o->hw_queue_depth)
 		ret = nullb_attr(nb, "hw_queue_depth", o->hw_queue_depth);
+	if (!ret && o->cache_mb)
+		ret = nullb_attr(nb, "cache_size", o->cache_mb);
 	if (!ret)
 		ret = nullb_attr(nb, "power", 1);
 	if (ret) {
@@ -146,26 +172,29 @@ int nullb_create(struct nullb *nb, const struct nullb_opts *o)
 		return ret;
 	}
 	nb->powered = true;
-	/* 6.12 names the disk after the configfs dir, 6.1 nullb<index>. */
-	snprintf(path, sizeof(path), "/sys/block/%s", nb->name);
-	if (access(path, F_OK)) {
-		snprintf(path, sizeof(path), "%s/index", nb->cfg);
-		ret = read_str(path, idx, sizeof(idx));
-		if (ret) {
-			vmm_log("read %s: %s", path, strerror(-ret));
-			nullb_destroy(nb);
-			return ret;
-		}
-		snprintf(path, sizeof(path), "nullb%s", idx);
-	} else {
-		snprintf(path, sizeof(path), "%s", nb->name);
-	}
-	ret = wait_blockdev(path, nb->path, sizeof(nb->path));
+	ret = nullb_find_disk(nb);
 	if (ret) {
 		nullb_destroy(nb);
 		return ret;
 	}
 	return 0;
+}
+
+int nullb_power_cycle(struct nullb *nb)
+{
+	int ret;
+
+	if (!nb->cfg[0] || !nb->powered)
+		return -EINVAL;
+	ret = nullb_attr(nb, "power", 0);
+	if (ret)
+		return ret;
+	nb->powered = false;
+	ret = nullb_attr(nb, "power", 1);
+	if (ret)
+		return ret;
+	nb->powered = true;
+	return nullb_find_disk(nb);
 }
 
 int nullb_badblocks(struct nullb *nb, const char *spec)
@@ -444,4 +473,104 @@ int wait_quiescent(int timeout_ms, char *why, size_t whylen)
 			return -ETIMEDOUT;
 		sleep_ms(20);
 	}
+}
+
+/* ---- the write-back cache oracle ---- */
+
+#define WB_SECTOR_A	8
+#define WB_SECTOR_B	64
+
+static int wb_expect(const char *dev, const uint8_t *exp, uint64_t sector,
+		     const char *what)
+{
+	uint8_t got[4096];
+	size_t i;
+	int ret;
+
+	ret = backend_pread(dev, got, sizeof(got), sector * 512);
+	if (ret)
+		return ret;
+	for (i = 0; i < sizeof(got); i++) {
+		if (got[i] != exp[i]) {
+			vmm_log("%s: sector %llu byte %zu is %02x, expected %02x",
+				what, (unsigned long long)sector, i, got[i],
+				exp[i]);
+			return -EBADMSG;
+		}
+	}
+	return 0;
+}
+
+int wb_flush_check(void)
+{
+	struct nullb_opts o = { .size_mb = 16, .cache_mb = 8 };
+	static const uint8_t zero[4096];
+	uint8_t a[4096], b[4096];
+	struct blk_result r = { 0 };
+	struct nullb nb;
+	struct vmm v = { .fd = -1 };
+	uint8_t *buf;
+	int fd, ret;
+
+	ret = nullb_create(&nb, &o);
+	if (ret)
+		return ret;
+	fd = backend_open(nb.path, O_RDWR);
+	if (fd < 0) {
+		nullb_destroy(&nb);
+		return fd;
+	}
+	ret = vmm_quick(&v, VBLK_FEATURES_DEFAULT, 1, 64, fd, 0, NULL);
+	if (ret)
+		goto out;
+	buf = vmm_alloc(&v, 4096, 4096);
+	ret = -ENOMEM;
+	if (!buf)
+		goto out;
+	rnd_fill(a, sizeof(a));
+	rnd_fill(b, sizeof(b));
+	memcpy(buf, a, 4096);
+	ret = blk_req(v.q[0], VIRTIO_BLK_T_OUT, WB_SECTOR_A, buf, 4096, false, &r);
+	if (ret || r.status != VIRTIO_BLK_S_OK)
+		goto req_failed;
+	/* in the backend (its cache) before the flush */
+	ret = wb_expect(nb.path, a, WB_SECTOR_A, "write A before the flush");
+	if (ret)
+		goto out;
+	ret = blk_req(v.q[0], VIRTIO_BLK_T_FLUSH, 0, NULL, 0, false, &r);
+	if (ret || r.status != VIRTIO_BLK_S_OK || r.len != 1) {
+		vmm_log("FLUSH: ret %d status %u len %u", ret, r.status, r.len);
+		ret = ret ? ret : -EIO;
+		goto out;
+	}
+	memcpy(buf, b, 4096);
+	ret = blk_req(v.q[0], VIRTIO_BLK_T_OUT, WB_SECTOR_B, buf, 4096, false, &r);
+	if (ret || r.status != VIRTIO_BLK_S_OK)
+		goto req_failed;
+	vmm_close(&v);
+	close(fd);
+	fd = -1;
+	ret = nullb_power_cycle(&nb);
+	if (ret)
+		goto out;
+	ret = wb_expect(nb.path, a, WB_SECTOR_A,
+			"write A, acknowledged and then FLUSHed, lost at power-off: the FLUSH did not reach the backend as a flush");
+	if (ret)
+		goto out;
+	if (wb_expect(nb.path, zero, WB_SECTOR_B,
+		      "no oracle: write B, never flushed, survived the power-off")) {
+		ret = -EPROTO;
+		goto out;
+	}
+	ret = 0;
+	goto out;
+req_failed:
+	vmm_log("write: ret %d status %u", ret, r.status);
+	ret = ret ? ret : -EIO;
+out:
+	vmm_close(&v);
+	if (fd >= 0)
+		close(fd);
+	nullb_destroy(&nb);
+	return ret;
 }

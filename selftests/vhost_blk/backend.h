@@ -29,6 +29,7 @@ struct nullb_opts {
 	unsigned long completion_nsec;	/* > 0: irqmode=2 (timer) */
 	unsigned int hw_queue_depth;	/* 0: default */
 	bool no_memory;			/* memory_backed=0: reads return zeros */
+	unsigned int cache_mb;		/* > 0: a write-back cache of this size */
 };
 
 /* Creates and powers a (memory-backed unless o->no_memory) null_blk; returns 0 or -errno. */
@@ -36,6 +37,24 @@ int nullb_create(struct nullb *nb, const struct nullb_opts *o);
 /* Writes "+start-end" (or "-start-end") to the badblocks attribute. */
 int nullb_badblocks(struct nullb *nb, const char *spec);
 void nullb_destroy(struct nullb *nb);
+/*
+ * Power the device off and on again (configfs power=0, power=1), which is
+ * the write-back cache oracle: with cache_mb, null_blk drops what is in its
+ * cache at power-off, so only data written with FUA or flushed survives.
+ * Nothing may hold the device open.  nb->path is looked up again.
+ */
+int nullb_power_cycle(struct nullb *nb);
+
+/*
+ * The flush oracle, for io.flush and oracle.flush_bio: on a memory-backed
+ * null_blk with a write-back cache, through a fresh /dev/vhost-blk with
+ * VIRTIO_BLK_F_FLUSH: write A, FLUSH, write B, close everything, power
+ * cycle.  A must have survived (the FLUSH reached the backend as a flush
+ * after the write) and B must be lost (the oracle can tell: nothing else
+ * flushes, not the module at close either).  Returns 0, -EBADMSG when A
+ * was lost, -EPROTO when B survived (no oracle), or -errno of the setup.
+ */
+int wb_flush_check(void);
 
 /* Open a backend device (O_DIRECT is added); returns fd or -errno. */
 int backend_open(const char *path, int flags);

@@ -16,7 +16,10 @@
 #define wmb()	__atomic_thread_fence(__ATOMIC_RELEASE)
 #define rmb()	__atomic_thread_fence(__ATOMIC_ACQUIRE)
 
+#define LEN_UNKNOWN	UINT32_MAX
+
 static uint64_t rnd_state = 0x9e3779b97f4a7c15ULL;
+unsigned long drv_proto_errors;
 
 void rnd_seed(uint64_t seed)
 {
@@ -87,11 +90,31 @@ int drv_init(struct vq_drv *q, struct vmm *v, unsigned int idx,
 	if (!q->desc || !q->avail || !q->used || !q->ind_pool)
 		return -ENOMEM;
 	q->free_stack = calloc(num, sizeof(uint16_t));
-	q->chain_len = calloc(num, sizeof(uint16_t));
-	if (!q->free_stack || !q->chain_len)
+	/*
+	 * One block for every per-head array, chain_len first: whoever frees
+	 * chain_len (vmm_close) frees them all.
+	 */
+	{
+		size_t o_ptr = ((size_t)num * 2 + 7) & ~7UL;
+		size_t o_infl = o_ptr + (size_t)num * sizeof(uint8_t *);
+		size_t o_len = o_infl + (size_t)num * 4;
+		size_t o_was = o_len + (size_t)num * 4;
+		uint8_t *blk = calloc(1, o_was + num);
+
+		if (!blk)
+			return -ENOMEM;
+		q->chain_len = (uint16_t *)blk;
+		q->status_ptr = (uint8_t **)(blk + o_ptr);
+		q->inflight = (uint32_t *)(blk + o_infl);
+		q->exp_len = (uint32_t *)(blk + o_len);
+		q->status_was = blk + o_was;
+	}
+	if (!q->free_stack)
 		return -ENOMEM;
-	for (i = 0; i < num; i++)
+	for (i = 0; i < num; i++) {
 		q->free_stack[i] = (uint16_t)(num - 1 - i);
+		q->exp_len[i] = LEN_UNKNOWN;
+	}
 	q->num_free = num;
 	q->avail_idx = base;
 	q->last_used = base;
@@ -109,6 +132,9 @@ int drv_alloc_desc(struct vq_drv *q)
 		return -ENOSPC;
 	d = q->free_stack[--q->num_free];
 	memset(&q->desc[d], 0, sizeof(q->desc[d]));
+	/* a hand-made chain: its used len is the test's business */
+	q->exp_len[d] = LEN_UNKNOWN;
+	q->status_ptr[d] = NULL;
 	return d;
 }
 
@@ -123,6 +149,29 @@ static void fill_desc(struct vring_desc *d, const struct seg *s)
 	d->addr = gpa(s->addr);
 	d->len = s->len;
 	d->flags = s->write ? VRING_DESC_F_WRITE : 0;
+}
+
+/*
+ * What the device must report as used len for segs: every device-writable
+ * byte; and the status byte (the last byte of the last writable segment).
+ */
+static void drv_note_expect(struct vq_drv *q, int head, const struct seg *segs,
+			    unsigned int n)
+{
+	uint64_t w = 0;
+	unsigned int i;
+
+	q->status_ptr[head] = NULL;
+	for (i = 0; i < n; i++) {
+		if (!segs[i].write)
+			continue;
+		w += segs[i].len;
+		if (segs[i].len)
+			q->status_ptr[head] = (uint8_t *)segs[i].addr + segs[i].len - 1;
+	}
+	q->exp_len[head] = w < LEN_UNKNOWN ? (uint32_t)w : LEN_UNKNOWN;
+	if (q->status_ptr[head])
+		q->status_was[head] = *q->status_ptr[head];
 }
 
 int drv_add(struct vq_drv *q, const struct seg *segs, unsigned int n,
@@ -156,6 +205,7 @@ int drv_add(struct vq_drv *q, const struct seg *segs, unsigned int n,
 		q->desc[head].flags = VRING_DESC_F_INDIRECT;
 		q->desc[head].next = 0;
 		q->chain_len[head] = 1;
+		drv_note_expect(q, head, segs, n);
 		return head;
 	}
 	if (n > q->num_free)
@@ -175,6 +225,7 @@ int drv_add(struct vq_drv *q, const struct seg *segs, unsigned int n,
 		prev = d;
 	}
 	q->chain_len[head] = (uint16_t)n;
+	drv_note_expect(q, head, segs, n);
 	return head;
 }
 
@@ -199,6 +250,8 @@ static void drv_free_chain(struct vq_drv *q, uint16_t head)
 
 void drv_publish(struct vq_drv *q, uint16_t head)
 {
+	if (head < q->num)
+		q->inflight[head]++;
 	q->avail->ring[q->avail_idx % q->num] = head;
 	wmb();
 	q->avail_idx++;
@@ -263,13 +316,42 @@ uint16_t drv_used_idx(struct vq_drv *q)
 	return __atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE);
 }
 
+static void drv_violation(struct vq_drv *q)
+{
+	q->proto_errors++;
+	drv_proto_errors++;
+}
+
 int drv_get_used(struct vq_drv *q, struct vring_used_elem *e)
 {
+	uint32_t exp;
+	uint16_t at;
+
 	if (drv_used_idx(q) == q->last_used)
 		return 0;
 	rmb();
-	*e = q->used->ring[q->last_used % q->num];
+	at = q->last_used;
+	*e = q->used->ring[at % q->num];
 	q->last_used++;
+	if (e->id >= q->num || !q->inflight[e->id]) {
+		vmm_log("q%u: DRIVER ASSERTION: used entry %u has id %u, which is not a head in flight (a completion published twice, or a made-up id)",
+			q->idx, at, e->id);
+		drv_violation(q);
+		/* its chain is not ours to free again */
+		return -EPROTO;
+	}
+	q->inflight[e->id]--;
+	exp = q->exp_len[e->id];
+	if (exp != LEN_UNKNOWN && e->len != exp &&
+	    !(e->len == 0 && q->status_ptr[e->id] &&
+	      *q->status_ptr[e->id] == q->status_was[e->id])) {
+		vmm_log("q%u: DRIVER ASSERTION: used entry %u (head %u) has len %u, the chain has %u device-writable bytes%s",
+			q->idx, at, e->id, e->len, exp,
+			e->len ? "" : " and its status byte was written");
+		drv_violation(q);
+		drv_free_chain(q, (uint16_t)e->id);
+		return -EPROTO;
+	}
 	drv_free_chain(q, (uint16_t)e->id);
 	return 1;
 }
@@ -315,6 +397,19 @@ int drv_poll_used_idx(struct vq_drv *q, uint16_t target, int timeout_ms)
 	return 0;
 }
 
+int drv_wait_signal(struct vq_drv *q, int timeout_ms, uint64_t *count)
+{
+	uint64_t c = 0;
+	int r = efd_wait(q->call_fd, timeout_ms, &c);
+
+	if (r)
+		return r;
+	q->signals += c;
+	if (count)
+		*count += c;
+	return 0;
+}
+
 int drv_wait_used(struct vq_drv *q, struct vring_used_elem *e, int timeout_ms)
 {
 	long deadline = now_ms() + timeout_ms;
@@ -323,8 +418,9 @@ int drv_wait_used(struct vq_drv *q, struct vring_used_elem *e, int timeout_ms)
 		long left;
 		int r;
 
-		if (drv_get_used(q, e))
-			return 0;
+		r = drv_get_used(q, e);
+		if (r)
+			return r < 0 ? r : 0;
 		left = deadline - now_ms();
 		if (left <= 0)
 			return -ETIMEDOUT;
@@ -340,9 +436,16 @@ int drv_wait_used(struct vq_drv *q, struct vring_used_elem *e, int timeout_ms)
 		else
 			q->avail->flags = 0;
 		mb();
-		if (drv_get_used(q, e))
-			return 0;
-		r = efd_wait(q->call_fd, (int)left, NULL);
+		/*
+		 * A count already in the eventfd belongs to entries that are in
+		 * the ring now (the device signals after it publishes): take it
+		 * here, so that waiting below needs a signal of its own.
+		 */
+		q->signals += efd_drain(q->call_fd);
+		r = drv_get_used(q, e);
+		if (r)
+			return r < 0 ? r : 0;
+		r = drv_wait_signal(q, (int)left, NULL);
 		if (r == -ETIMEDOUT) {
 			/* One last look: a missing call is a failure too. */
 			if (drv_used_idx(q) != q->last_used)
@@ -383,6 +486,8 @@ int blk_chain(struct vq_drv *q, const struct seg *segs, unsigned int n,
 		return head;
 	}
 	ret = drv_wait_used(q, &e, WAIT_MS);
+	if (ret == -EPROTO)
+		return ret;
 	if (ret) {
 		vmm_log("q%u: no completion for head %d within %d ms (used idx %u, avail idx %u)",
 			q->idx, head, WAIT_MS, drv_used_idx(q), q->avail_idx);

@@ -43,6 +43,23 @@ struct vq_drv {
 	bool manual_used_event;	/* tests set used_event themselves; poll */
 	unsigned long kicks;
 	unsigned long kicks_suppressed;
+	/*
+	 * What the driver checks in every used entry it takes (drv_get_used):
+	 * the id must be a head in flight (published and not yet used: a
+	 * completion published twice is not), and for chains built by
+	 * drv_add() the len must be every device-writable byte of the chain
+	 * (the module's rule: data + status byte for IN, 1 for OUT, FLUSH
+	 * and errors), or 0 with the status byte left untouched (the device
+	 * could not write it).  A violation is logged as "DRIVER ASSERTION"
+	 * and counted here.
+	 */
+	uint32_t *inflight;		/* per head: publications not yet used */
+	uint32_t *exp_len;		/* per head: expected used len, or ~0 */
+	uint8_t **status_ptr;		/* per head: the status byte (drv_add) */
+	uint8_t *status_was;		/* per head: its value at drv_add */
+	unsigned long proto_errors;
+	/* call eventfd signals the driver has read (drv_wait_used, drv_wait_signal) */
+	unsigned long signals;
 };
 
 /* Address of used_event / avail_event. */
@@ -80,16 +97,29 @@ int drv_kick_force(struct vq_drv *q);
 int drv_submit(struct vq_drv *q, const struct seg *segs, unsigned int n,
 	       bool indirect);
 
-/* Non-blocking: 1 and *e when a used element is there, else 0. */
+/*
+ * Non-blocking: 1 and *e when a used element is there, else 0; -EPROTO
+ * (the element is taken and *e filled) when it breaks the checks above.
+ */
 int drv_get_used(struct vq_drv *q, struct vring_used_elem *e);
+/* Every driver assertion failure of this process, all queues. */
+extern unsigned long drv_proto_errors;
 /*
  * Wait up to timeout_ms for the next used element: the interrupt path
  * (call eventfd, with used_event / NO_INTERRUPT managed according to the
  * negotiated features) unless q->no_interrupt or q->manual_used_event, in
- * which case the used ring is polled.  Returns 0 or -ETIMEDOUT.  The chain
- * of the element is freed.
+ * which case the used ring is polled.  Returns 0, -ETIMEDOUT or -EPROTO
+ * (see drv_get_used).  The chain of the element is freed.  On the interrupt
+ * path the call eventfd is read (and its count added to q->signals) before
+ * the ring is looked at, so a count left from earlier completions cannot
+ * stand in for the signal of the one waited for.
  */
 int drv_wait_used(struct vq_drv *q, struct vring_used_elem *e, int timeout_ms);
+/*
+ * Wait up to timeout_ms for the call eventfd (does not look at the used
+ * ring); adds the count read to q->signals and *count.  0 or -ETIMEDOUT.
+ */
+int drv_wait_signal(struct vq_drv *q, int timeout_ms, uint64_t *count);
 /* Poll until used->idx reaches target (no interrupts needed). */
 int drv_poll_used_idx(struct vq_drv *q, uint16_t target, int timeout_ms);
 uint16_t drv_used_idx(struct vq_drv *q);

@@ -162,9 +162,18 @@ static void readonly(struct __test_metadata *_metadata, FIXTURE_DATA(err) *self,
 	ASSERT_EQ(VIRTIO_BLK_S_OK, r.status);
 	ASSERT_EQ(4097, r.len);
 	ASSERT_MEMEQ(pat, buf, 4096);
-	/* flush and get_id still fine on a read-only backend */
+	/*
+	 * flush and get_id still fine on a read-only backend (that the flush
+	 * reaches the backend: oracle.ro_flush_get_id)
+	 */
+	ASSERT_EQ(0, blk_req(self->q, VIRTIO_BLK_T_FLUSH, 0, NULL, 0, false, &r));
+	ASSERT_EQ(VIRTIO_BLK_S_OK, r.status);
+	ASSERT_EQ(1, r.len);
+	memset(buf, 0xcc, 4096);
 	ASSERT_EQ(0, blk_req(self->q, VIRTIO_BLK_T_GET_ID, 0, buf, 20, false, &r));
 	ASSERT_EQ(VIRTIO_BLK_S_OK, r.status);
+	ASSERT_EQ(21, r.len);
+	ASSERT_MEMEQ(TEST_SERIAL, buf, VHOST_BLK_SERIAL_BYTES);
 	free(pat);
 	free(chk);
 }

@@ -178,6 +178,18 @@ TEST_F(io, flush)
 	EXPECT_EQ(VIRTIO_BLK_S_OK, r.status);
 	EXPECT_EQ(1, r.len);
 	ASSERT_EQ(0, check_backend(self, buf, 4096, 8));
+	/*
+	 * Neither backend here has a write cache (the block layer completes a
+	 * flush to them without a look): whether the FLUSH became a flush
+	 * bio is seen on a null_blk with one, by what survives a power cycle.
+	 */
+	{
+		int ret = wb_flush_check();
+
+		if (ret == -EBADMSG)
+			TH_LOG("FLUSH completed OK but no flush reached the backend");
+		ASSERT_EQ(0, ret);
+	}
 }
 
 TEST_F(io, get_id)
