@@ -33,7 +33,7 @@ usage: $PROG --backend qsd|launcher|wrapper --kver KVER [--ko PATH]
           [--vmlinuz FILE] [--modroot DIR]
           [--launcher PATH] [--wrapper PATH] [--guest-kver KVER]
           [--guest-cpu MODEL] [--ladder] [--demo] [--out DIR]
-          [--timeout SEC] [--accel ACCEL] [--no-backend-kill]
+          [--timeout SEC] [--accel ACCEL] [--no-backend-kill] [--phases abc]
 
   --backend    what serves the guest's disk (see the head of this script)
   --kver       kernel release of the outer VM (/boot/vmlinuz-KVER)
@@ -57,6 +57,10 @@ usage: $PROG --backend qsd|launcher|wrapper --kver KVER [--ko PATH]
   --timeout    outer VM timeout in seconds (default 720; a dead outer VM
                is ended sooner, after 120 s without its heartbeat)
   --no-backend-kill  skip (SKIP, not pass) the SIGKILL + restart test
+  --phases     the guest phases to run, "a" and any of "b" and "c" (default
+               abc; b is not the wrapper's, c only the launcher's): tests of
+               the phases left out are not listed (run-all.sh runs b on the
+               stock kernels, c on 6.1 and the debug kernel)
   --accel      the outer VM's -accel (default tcg: multi-threaded TCG;
                tcg,thread=single runs both outer vCPUs on one host thread)
 USAGE
@@ -69,7 +73,7 @@ VMLINUZ= MODROOT=/
 # stack trace) on this nested TCG -> KVM stack, and ENVIRONMENT.md links
 # that state to hangs; without XSAVE it boots clean and faster.
 GUEST_CPU=host,xsave=off
-LADDER=0 MODE=full ACCEL=tcg BACKEND_KILL=1
+LADDER=0 MODE=full ACCEL=tcg BACKEND_KILL=1 PHASES=abc
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--backend)    [ $# -ge 2 ] || die "$1 needs a value"; BACKEND=$2; shift 2 ;;
@@ -87,6 +91,7 @@ while [ $# -gt 0 ]; do
 	--timeout)    [ $# -ge 2 ] || die "$1 needs a value"; TIMEOUT=$2; shift 2 ;;
 	--accel)      [ $# -ge 2 ] || die "$1 needs a value"; ACCEL=$2; shift 2 ;;
 	--no-backend-kill) BACKEND_KILL=0; shift ;;
+	--phases)     [ $# -ge 2 ] || die "$1 needs a value"; PHASES=$2; shift 2 ;;
 	-h|--help)    usage; exit 0 ;;
 	*)            usage >&2; die "unknown argument: $1" ;;
 	esac
@@ -111,8 +116,16 @@ TESTS_FILE=tests.txt
 # A line of the test list is "NAME [BACKEND...]": a test listed with
 # backends runs only for those (the wrapper runs phase a only, the extra
 # disks of phase c are the launcher's); the VM gets the plain list.
+[[ "$PHASES" =~ ^ab?c?$ ]] || die "--phases wants a, ab, ac or abc, got '$PHASES'"
+# Tests of the phases left out.
+drop=
+[[ "$PHASES" == *b* ]] || drop+=" ext4-reboot backend-kill"
+[[ "$PHASES" == *c* ]] || drop+=" serial read-only two-disks block-4k ring-1024 guest-reset"
 test_names() { # FILE
-	awk -v b="$BACKEND" 'NF == 1 { print $1; next }
+	awk -v b="$BACKEND" -v drop="$drop" '
+		BEGIN { n = split(drop, d, " "); for (i = 1; i <= n; i++) skip[d[i]] = 1 }
+		$1 in skip { next }
+		NF == 1 { print $1; next }
 		NF > 1 { for (i = 2; i <= NF; i++) if ($i == b) { print $1; next } }' "$1"
 }
 mapfile -t NAMES < <(test_names "$HERE/payload/$TESTS_FILE")

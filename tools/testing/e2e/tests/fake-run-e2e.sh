@@ -5,19 +5,21 @@
 # log, and $FAKE_DIR/BACKEND.N.qemu.log as vmlogs/guest-a-qemu.log.  Logs
 # its arguments to $FAKE_DIR/calls.  Exit 1 if a test failed.
 set -eu
-backend= out= to=
+backend= out= to= kver= nopc=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--backend) backend=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--timeout) to=$2; shift 2 ;;
-	--kver|--accel|--vmlinuz|--modroot) shift 2 ;;
+	--kver) kver=$2; shift 2 ;;
+	--accel|--vmlinuz|--modroot) shift 2 ;;
+	--phases) nopc=" phases=$2"; shift 2 ;;
 	*) shift ;;
 	esac
 done
 n=$(( $(cat "$FAKE_DIR/$backend.n" 2>/dev/null || echo 0) + 1 ))
 echo $n > "$FAKE_DIR/$backend.n"
-echo "$backend $n timeout=$to" >> "$FAKE_DIR/calls"
+echo "$backend $n timeout=$to kver=$kver$nopc" >> "$FAKE_DIR/calls"
 rm -rf "$out"; mkdir -p "$out/vmlogs"
 printf '[    0.000000] Linux version 6.12.0 (fake)\n[    1.000000] vhost_blk: loaded\n' > "$out/console.log"
 echo "=== start launcher" > "$out/vmlogs/backend.log"

@@ -150,6 +150,12 @@ scen healthy; passall healthy
 ok "run-all: a healthy run passes (3 runs, no retry)" runall healthy
 ok "run-all: healthy: one attempt each, deadline line printed" bash -c "grep -q 'attempt 2' '$W/healthy/out' && exit 1; grep -q 'deadline 2400s' '$W/healthy/out'"
 ok "run-all: healthy: no qsd run (the reference runs only as a cross-check)" bash -c "grep -q '^qsd ' '$W/healthy/calls' && exit 1; grep -c '^launcher ' '$W/healthy/calls' | grep -qx 2 && grep -c '^wrapper ' '$W/healthy/calls' | grep -qx 1"
+# Phase c on 6.1 and the debug kernel; on 6.12 only without the debug run.
+# The debug kernel's outer VM gets the longer limit.
+scen phc; passall phc
+ok "run-all: --debug-kernel: 4 runs pass" runall phc --debug-kernel
+ok "run-all: ... 6.12's launcher run phases a+b, 6.1's all, the debug run a+c with the longer limit" bash -c "grep -q '^launcher 2 .*kver=k612 phases=ab\$' '$W/phc/calls' && grep -q '^launcher 1 .*kver=k61\$' '$W/phc/calls' && grep -q '^launcher 3 timeout=1080 .* phases=ac\$' '$W/phc/calls'"
+ok "run-all: ... without --debug-kernel, every run has all its phases" bash -c "! grep -q 'phases=' '$W/healthy/calls'"
 # The default selection with a launcher run that met only the test bed:
 # qsd runs on demand as its cross-check.
 scen defx; passall defx
