@@ -15,6 +15,11 @@
  *    the queue going idle grows it (0 -> 2000, then * grow, capped at
  *    max_ns), a longer idle shrinks it (/ shrink, down to 0).
  *
+ * Completion polling (poll_completions, section 8): with the parameter on
+ * at open, data bios to a backend with poll queues are REQ_POLLED and end
+ * inside the completion thread's bio_poll() (debugfs polled_bios,
+ * bio_polls, poll_completions); other backends work as before.
+ *
  * The synchronous tests use brd (/dev/ram0): its bios complete inside
  * submit_bio(), so the submit thread itself publishes and polls.  Timing
  * on a TCG VM is slow and noisy: the assertions are on counters and on
@@ -23,6 +28,8 @@
 #include <dirent.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
@@ -38,6 +45,7 @@ FIXTURE(poll) {
 	bool have_nb;
 	int bfd;
 	char saved_param[32];	/* poll_max_ns to restore, "" if untouched */
+	char saved_pc[8];	/* poll_completions to restore, "" if untouched */
 };
 
 FIXTURE_SETUP(poll)
@@ -46,6 +54,7 @@ FIXTURE_SETUP(poll)
 	self->v.fd = -1;
 	self->have_nb = false;
 	self->saved_param[0] = 0;
+	self->saved_pc[0] = 0;
 	seed_from_env();
 	ASSERT_EQ(0, module_ensure_loaded());
 	self->bfd = backend_open(BRD_DEV, O_RDWR);
@@ -63,6 +72,8 @@ FIXTURE_TEARDOWN(poll)
 		nullb_destroy(&self->nb);
 	if (self->saved_param[0])
 		param_write("poll_max_ns", self->saved_param);
+	if (self->saved_pc[0])
+		param_write("poll_completions", self->saved_pc);
 }
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -1013,6 +1024,501 @@ TEST_F_TIMEOUT(poll, idle_cpu, 60)
 	/* and the queue still answers at once */
 	ASSERT_EQ(0, qd1_one(&g));
 	qd1_free(&g);
+}
+
+/* ---- 8: completion polling (poll_completions) ------------------------- */
+
+#define NULLB_PARAM_DIR	"/sys/module/null_blk/parameters/"
+#define PC_DEPTH	16
+
+static int read_line(const char *path, char *buf, size_t len)
+{
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = 0;
+	return 0;
+}
+
+static long read_long(const char *path)
+{
+	char buf[32];
+
+	return read_line(path, buf, sizeof(buf)) ? -1 : strtol(buf, NULL, 0);
+}
+
+static int write_ulong(const char *dir, const char *attr, unsigned long val)
+{
+	char path[256], v[32];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, attr);
+	snprintf(v, sizeof(v), "%lu", val);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, v, strlen(v)) != (ssize_t)strlen(v))
+		ret = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (ret)
+		vmm_log("write %s to %s: %s", v, path, strerror(-ret));
+	return ret;
+}
+
+/*
+ * A configfs null_blk may have at most as many poll queues as null_blk's
+ * poll_queues module parameter (6.1 and 6.12), 1 unless run.sh said more.
+ * With no null_blk device left, load it again with @want; with devices
+ * left (an earlier test's), make do with what it has if that is at least
+ * one.  Return: the poll queues to ask for, or -errno.
+ */
+static int pollq_ensure(unsigned int want)
+{
+	char cmd[128];
+	struct dirent *de;
+	long have = read_long(NULLB_PARAM_DIR "poll_queues");
+	int n = 0;
+	DIR *d;
+
+	if (have >= (long)want)
+		return (int)want;
+	d = opendir(NULLB_CONFIGFS);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	if (n) {
+		fprintf(stderr, "# null_blk has poll_queues=%ld and %d devices: using %ld\n",
+			have, n, have);
+		return have >= 1 ? (int)have : -EBUSY;
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "modprobe -r null_blk && modprobe null_blk nr_devices=0 poll_queues=%u",
+		 want);
+	if (system(cmd)) {
+		vmm_log("'%s' failed", cmd);
+		return -EIO;
+	}
+	have = read_long(NULLB_PARAM_DIR "poll_queues");
+	fprintf(stderr, "# null_blk reloaded: poll_queues=%ld\n", have);
+	return have >= (long)want ? (int)want : -EINVAL;
+}
+
+/* A 64 MiB memory-backed null_blk with @pq poll queues (0: none). */
+static int nullb_create_pq(struct nullb *nb, unsigned int pq)
+{
+	static unsigned int seq;
+	char path[256], disk[64], devno[32];
+	unsigned int ma, mi;
+	struct stat st;
+	long deadline;
+	int ret;
+
+	memset(nb, 0, sizeof(*nb));
+	snprintf(nb->name, sizeof(nb->name), "vbp%d_%u", getpid(), seq++);
+	snprintf(nb->cfg, sizeof(nb->cfg), "%s/%s", NULLB_CONFIGFS, nb->name);
+	if (mkdir(nb->cfg, 0755)) {
+		ret = -errno;
+		vmm_log("mkdir %s: %s", nb->cfg, strerror(-ret));
+		nb->cfg[0] = 0;
+		return ret;
+	}
+	nb->size_mb = 64;
+	ret = write_ulong(nb->cfg, "size", nb->size_mb);
+	if (!ret)
+		ret = write_ulong(nb->cfg, "blocksize", 512);
+	if (!ret)
+		ret = write_ulong(nb->cfg, "memory_backed", 1);
+	if (!ret)
+		ret = write_ulong(nb->cfg, "poll_queues", pq);
+	if (!ret)
+		ret = write_ulong(nb->cfg, "power", 1);
+	if (ret)
+		return ret;
+	nb->powered = true;
+	/* 6.12 names the disk after the configfs dir, 6.1 nullb<index>. */
+	snprintf(path, sizeof(path), "/sys/block/%s", nb->name);
+	if (access(path, F_OK)) {
+		snprintf(path, sizeof(path), "%s/index", nb->cfg);
+		ret = read_line(path, devno, sizeof(devno));
+		if (ret)
+			return ret;
+		snprintf(disk, sizeof(disk), "nullb%s", devno);
+	} else {
+		snprintf(disk, sizeof(disk), "%s", nb->name);
+	}
+	snprintf(nb->path, sizeof(nb->path), "/dev/%s", disk);
+	snprintf(path, sizeof(path), "/sys/block/%s/dev", disk);
+	deadline = now_ms() + 5000;
+	while (read_line(path, devno, sizeof(devno))) {
+		if (now_ms() > deadline)
+			return -ENODEV;
+		sleep_ms(10);
+	}
+	if (sscanf(devno, "%u:%u", &ma, &mi) != 2)
+		return -EINVAL;
+	while (stat(nb->path, &st) || !S_ISBLK(st.st_mode)) {
+		if (now_ms() > deadline) {
+			if (mknod(nb->path, S_IFBLK | 0600, makedev(ma, mi)))
+				return -errno;
+			break;
+		}
+		sleep_ms(10);
+	}
+	return 0;
+}
+
+/* The block layer's own view: 1 if the queue polls. */
+static long io_poll(const struct nullb *nb)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/sys/block/%s/queue/io_poll",
+		 strrchr(nb->path, '/') + 1);
+	return read_long(path);
+}
+
+struct pcount {
+	long polled_bios, bio_polls, poll_completions;
+};
+
+static int pcount_get(struct pcount *c)
+{
+	int ret = counter_get("polled_bios", &c->polled_bios);
+
+	if (!ret)
+		ret = counter_get("bio_polls", &c->bio_polls);
+	if (!ret)
+		ret = counter_get("poll_completions", &c->poll_completions);
+	return ret;
+}
+
+/* Turn poll_completions on or off for the next open; saved once. */
+static int pc_set(FIXTURE_DATA(poll) *self, bool on)
+{
+	if (!self->saved_pc[0] &&
+	    param_read("poll_completions", self->saved_pc, sizeof(self->saved_pc)))
+		return -ENOENT;
+	return param_write("poll_completions", on ? "1" : "0");
+}
+
+/*
+ * Write @len random bytes at @sector through the ring, read them back
+ * through the ring and straight from the backend: all three must agree.
+ */
+static int pc_roundtrip(struct vq_drv *q, const char *dev, uint8_t *wbuf,
+			uint8_t *rbuf, uint8_t *direct, uint32_t len,
+			uint64_t sector)
+{
+	struct blk_result res;
+	int ret;
+
+	rnd_fill(wbuf, len);
+	ret = blk_req(q, VIRTIO_BLK_T_OUT, sector, wbuf, len, false, &res);
+	if (ret || res.status != VIRTIO_BLK_S_OK) {
+		vmm_log("write of %u at %llu: ret %d status %u", len,
+			(unsigned long long)sector, ret, res.status);
+		return ret ?: -EIO;
+	}
+	memset(rbuf, 0x5a, len);
+	ret = blk_req(q, VIRTIO_BLK_T_IN, sector, rbuf, len, false, &res);
+	if (ret || res.status != VIRTIO_BLK_S_OK) {
+		vmm_log("read of %u at %llu: ret %d status %u", len,
+			(unsigned long long)sector, ret, res.status);
+		return ret ?: -EIO;
+	}
+	if (memdiff(wbuf, rbuf, len) >= 0) {
+		vmm_log("read of %u at %llu differs at %ld", len,
+			(unsigned long long)sector, memdiff(wbuf, rbuf, len));
+		return -EBADMSG;
+	}
+	ret = backend_pread(dev, direct, len, (off_t)(sector << 9));
+	if (ret)
+		return ret;
+	if (memdiff(wbuf, direct, len) >= 0) {
+		vmm_log("backend at %llu differs at %ld (len %u)",
+			(unsigned long long)sector, memdiff(wbuf, direct, len), len);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/* Sizes from one sector to over 256 pages (several bios, and splits). */
+static const uint32_t pc_sizes[] = {
+	512, 4 * KiB, 16 * KiB, 64 * KiB, 256 * KiB, 768 * KiB,
+	1 * MiB + 4 * KiB, 2 * MiB,
+};
+#define PC_SMALL	(64 * KiB)	/* one bio, not split: always polled */
+#define PC_MAX		(2 * MiB)
+#define PC_EXTRA	32		/* more 4 KiB round trips */
+
+/* Every size once, then PC_EXTRA 4 KiB; returns small requests or -errno. */
+static int pc_run(struct vmm *v, const char *dev)
+{
+	uint8_t *wbuf = vmm_alloc(v, PC_MAX, 4096);
+	uint8_t *rbuf = vmm_alloc(v, PC_MAX, 4096);
+	uint8_t *direct = malloc(PC_MAX);
+	unsigned int i;
+	int ret = 0, small = 0;
+
+	if (!wbuf || !rbuf || !direct) {
+		free(direct);
+		return -ENOMEM;
+	}
+	for (i = 0; i < ARRAY_SIZE(pc_sizes) && !ret; i++) {
+		ret = pc_roundtrip(v->q[0], dev, wbuf, rbuf, direct, pc_sizes[i],
+				   (uint64_t)i * 8192 + 8 * (rnd64() % 256));
+		if (pc_sizes[i] <= PC_SMALL)
+			small++;
+	}
+	for (i = 0; i < PC_EXTRA && !ret; i++, small++)
+		ret = pc_roundtrip(v->q[0], dev, wbuf, rbuf, direct, 4 * KiB,
+				   120000 + 8 * (rnd64() % 1024));
+	free(direct);
+	return ret ?: small;
+}
+
+TEST_F_TIMEOUT(poll, completion_polled_data, 180)
+{
+	struct pcount a, b, c;
+	int small, fd, pq = pollq_ensure(2);
+
+	ASSERT_LE(1, pq);
+	ASSERT_EQ(0, nullb_create_pq(&self->nb, pq));
+	self->have_nb = true;
+	ASSERT_EQ(1, io_poll(&self->nb));
+	fd = backend_open(self->nb.path, O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, pc_set(self, true));
+	ASSERT_EQ(0, vmm_quick(&self->v, VBLK_FEATURES_DEFAULT, 1, 64, fd, 0,
+			       NULL));
+	ASSERT_EQ(0, pcount_get(&a));
+	small = pc_run(&self->v, self->nb.path);
+	ASSERT_LT(0, small);
+	ASSERT_EQ(0, pcount_get(&b));
+	TH_LOG("%d small round trips: polled bios %ld, bio_poll() calls %ld, completions in them %ld",
+	       small, b.polled_bios - a.polled_bios, b.bio_polls - a.bio_polls,
+	       b.poll_completions - a.poll_completions);
+	/* every bio of a small request went to a poll queue ... */
+	EXPECT_LE(2 * small, b.polled_bios - a.polled_bios);
+	/* ... and ended inside the completion thread's bio_poll() */
+	EXPECT_LE(2 * small, b.poll_completions - a.poll_completions);
+	EXPECT_GE(b.polled_bios - a.polled_bios,
+		  b.poll_completions - a.poll_completions);
+	EXPECT_LE(1, b.bio_polls - a.bio_polls);
+	vmm_close(&self->v);
+
+	/* the same device with the parameter off: no polling at all */
+	ASSERT_EQ(0, pc_set(self, false));
+	ASSERT_EQ(0, vmm_quick(&self->v, VBLK_FEATURES_DEFAULT, 1, 64, fd, 0,
+			       NULL));
+	ASSERT_LT(0, pc_run(&self->v, self->nb.path));
+	ASSERT_EQ(0, pcount_get(&c));
+	EXPECT_EQ(b.polled_bios, c.polled_bios);
+	EXPECT_EQ(b.bio_polls, c.bio_polls);
+	EXPECT_EQ(b.poll_completions, c.poll_completions);
+	vmm_close(&self->v);
+	close(fd);
+	ASSERT_QUIESCENT(5000);
+}
+
+TEST_F_TIMEOUT(poll, completion_polled_off_without_pollq, 120)
+{
+	struct pcount a, b;
+	int fd;
+
+	ASSERT_EQ(0, nullb_create_pq(&self->nb, 0));
+	self->have_nb = true;
+	ASSERT_EQ(0, io_poll(&self->nb));
+	fd = backend_open(self->nb.path, O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, pc_set(self, true));
+	ASSERT_EQ(0, vmm_quick(&self->v, VBLK_FEATURES_DEFAULT, 1, 64, fd, 0,
+			       NULL));
+	ASSERT_EQ(0, pcount_get(&a));
+	ASSERT_LT(0, pc_run(&self->v, self->nb.path));
+	ASSERT_EQ(0, pcount_get(&b));
+	/* never REQ_POLLED (6.12 would fail such a bio), never polled */
+	EXPECT_EQ(a.polled_bios, b.polled_bios);
+	EXPECT_EQ(a.bio_polls, b.bio_polls);
+	EXPECT_EQ(a.poll_completions, b.poll_completions);
+	vmm_close(&self->v);
+	close(fd);
+	ASSERT_QUIESCENT(5000);
+}
+
+/* Post PC_DEPTH 4 KiB requests of s[] (writes of ref, or reads). */
+static int pc_post_all(struct vq_drv *q, struct rq *s, uint32_t type,
+		       const uint8_t *ref)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < PC_DEPTH; i++) {
+		if (type == VIRTIO_BLK_T_OUT)
+			memcpy(s[i].buf, ref + (size_t)i * BLK, BLK);
+		else
+			memset(s[i].buf, 0x5a, BLK);
+		s[i].nr = i;
+		ret = rq_post(q, &s[i], type, (uint64_t)i * 8, false);
+		if (ret)
+			return ret;
+	}
+	return drv_kick_force(q);
+}
+
+/* The child owner: PC_DEPTH polled requests in flight until SIGKILL. */
+static void child_polled(int bfd, struct shared *sh)
+{
+	struct rq s[PC_DEPTH];
+	struct vq_drv *q;
+	struct vmm v;
+	unsigned int i;
+	long nr = 0;
+
+	if (vmm_quick(&v, VBLK_FEATURES_DEFAULT, 1, 64, bfd, 0, NULL))
+		_exit(10);
+	q = v.q[0];
+	q->no_interrupt = true;
+	q->avail->flags = VRING_AVAIL_F_NO_INTERRUPT;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	for (i = 0; i < PC_DEPTH; i++)
+		if (rq_alloc(&v, &s[i]))
+			_exit(11);
+	if (pc_post_all(q, s, VIRTIO_BLK_T_IN, NULL))
+		_exit(12);
+	for (;;) {
+		struct vring_used_elem e;
+		uint32_t type = (nr & 1) ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT;
+
+		if (spin_used(q, &e, WAIT_MS)) {
+			sh->err = 2;
+			_exit(2);
+		}
+		for (i = 0; i < PC_DEPTH && s[i].head != (int)e.id; i++)
+			;
+		if (i == PC_DEPTH || s[i].hs->status != VIRTIO_BLK_S_OK) {
+			sh->err = 3;
+			_exit(3);
+		}
+		if (type == VIRTIO_BLK_T_OUT)
+			rnd_fill(s[i].buf, BLK);
+		if (rq_post(q, &s[i], type, (uint64_t)(nr % 4096) * 8, false) ||
+		    drv_kick(q)) {
+			sh->err = 4;
+			_exit(4);
+		}
+		nr++;
+		sh->iters++;
+	}
+}
+
+TEST_F_TIMEOUT(poll, completion_polled_stop_and_kill, 120)
+{
+	struct rq s[PC_DEPTH];
+	struct pcount a, b;
+	struct shared *sh;
+	unsigned int i, got = 0;
+	uint8_t *ref, *chk;
+	long t0, infl = 0;
+	struct vq_drv *q;
+	pid_t pid;
+	int fd, st, pq = pollq_ensure(2);
+
+	ASSERT_LE(1, pq);
+	ASSERT_EQ(0, nullb_create_pq(&self->nb, pq));
+	self->have_nb = true;
+	fd = backend_open(self->nb.path, O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, pc_set(self, true));
+
+	/* (a) detach with polled writes in flight: each is answered, intact */
+	ASSERT_EQ(0, vmm_quick(&self->v, VBLK_FEATURES_DEFAULT, 1, 64, fd, 0,
+			       NULL));
+	q = self->v.q[0];
+	ref = malloc(PC_DEPTH * BLK);
+	chk = malloc(PC_DEPTH * BLK);
+	ASSERT_TRUE(ref && chk);
+	rnd_fill(ref, PC_DEPTH * BLK);
+	for (i = 0; i < PC_DEPTH; i++)
+		ASSERT_EQ(0, rq_alloc(&self->v, &s[i]));
+	ASSERT_EQ(0, pcount_get(&a));
+	ASSERT_EQ(0, pc_post_all(q, s, VIRTIO_BLK_T_OUT, ref));
+	ASSERT_EQ(0, vmm_detach_backend(&self->v));
+	for (;;) {
+		struct vring_used_elem e;
+
+		if (!drv_get_used(q, &e))
+			break;
+		got++;
+	}
+	TH_LOG("the detach answered %u of %d writes", got, PC_DEPTH);
+	/* what the detach did not take, the next attach does */
+	ASSERT_EQ(0, vmm_set_backend(&self->v, fd, 0, NULL));
+	ASSERT_EQ(0, drv_kick_force(q));
+	for (; got < PC_DEPTH; got++) {
+		struct vring_used_elem e;
+
+		ASSERT_EQ(0, drv_wait_used(q, &e, WAIT_MS));
+	}
+	for (i = 0; i < PC_DEPTH; i++)
+		EXPECT_EQ(VIRTIO_BLK_S_OK, s[i].hs->status);
+	ASSERT_EQ(0, backend_pread(self->nb.path, chk, PC_DEPTH * BLK, 0));
+	ASSERT_MEMEQ(ref, chk, PC_DEPTH * BLK);
+	ASSERT_EQ(0, pcount_get(&b));
+	EXPECT_LE(PC_DEPTH, b.poll_completions - a.poll_completions);
+	vmm_close(&self->v);
+	ASSERT_QUIESCENT(5000);
+
+	/* (b) SIGKILL of an owner with polled requests in flight */
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, sh);
+	memset(sh, 0, sizeof(*sh));
+	ASSERT_EQ(0, pcount_get(&a));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		child_polled(fd, sh);
+	t0 = now_ms();
+	while (now_ms() - t0 < 20000 && !sh->err && sh->iters < 500)
+		sleep_ms(5);
+	/* kill it while the module holds some of its requests */
+	t0 = now_ms();
+	while (now_ms() - t0 < 2000 && !infl)
+		if (counter_get("reqs_inflight", &infl))
+			break;
+	ASSERT_EQ(0, kill(pid, SIGKILL));
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	ASSERT_EQ(0, pcount_get(&b));
+	TH_LOG("child: %ld requests, err %d, %ld in flight at the kill, %ld polled completions",
+	       sh->iters, sh->err, infl, b.poll_completions - a.poll_completions);
+	EXPECT_EQ(0, sh->err);
+	EXPECT_TRUE(WIFSIGNALED(st));
+	EXPECT_LE(500, sh->iters);
+	EXPECT_LT(0, infl);
+	EXPECT_LE(sh->iters, b.poll_completions - a.poll_completions);
+	munmap(sh, sizeof(*sh));
+	ASSERT_QUIESCENT(10000);
+
+	/* the backend is not left with a request nobody polls */
+	ASSERT_EQ(0, vmm_quick(&self->v, VBLK_FEATURES_DEFAULT, 1, 64, fd, 0,
+			       NULL));
+	ASSERT_LT(0, pc_run(&self->v, self->nb.path));
+	vmm_close(&self->v);
+	close(fd);
+	free(ref);
+	free(chk);
+	ASSERT_QUIESCENT(5000);
 }
 
 TEST_HARNESS_MAIN
