@@ -634,7 +634,7 @@ test_ring_1024() {
 	iodepth=768
 	iodepth_batch_submit=256
 	cpus_allowed=0
-	size=24M
+	size=12M
 	EOF
 	# The deepest the disk got (requests in flight, sampled).
 	(m=0; while :; do
@@ -643,7 +643,7 @@ test_ring_1024() {
 		sleep 0.2
 	done) &
 	sp=$!
-	sum=$(fio_verify fio-ring /tmp/fio-ring.fio 1 24576) || { why="$why $sum;"; diag_file $R/tmp/fio-ring.err; }
+	sum=$(fio_verify fio-ring /tmp/fio-ring.fio 1 12288) || { why="$why $sum;"; diag_file $R/tmp/fio-ring.err; }
 	kill $sp
 	if [ -z "$why" ]; then
 		result ok ring-1024 "nr_tags $tags; $sum at iodepth 768 in $(elapsed "$t0")s; most requests in flight in samples every 0.2 s: $(cat /tmp/ring-max 2>/dev/null || echo 0)"
