@@ -850,7 +850,7 @@ if [ "${BACKEND_KILL:-1}" = 0 ] && [ $kill = 1 ]; then
 	kill=0 nokill="disabled (run-e2e.sh --no-backend-kill)"
 fi
 if ! has_test ext4-reboot; then
-	GDONE_B=none   # the wrapper: phase a only (its tests are not listed)
+	GDONE_B=none   # not listed: the wrapper, run-e2e.sh --phases ac
 elif [ -n "$REFSUM" ]; then
 	run_phase b "$GUEST_B_TIMEOUT" "e2e.refsum=$REFSUM e2e.kill=$kill"
 	GDONE_B=$GDONE
@@ -910,7 +910,10 @@ phase_c_tap() {
 	blines=$(wc -l < "$LOG/backend.log")
 	run_phase c "$GUEST_C_TIMEOUT" "e2e.rosum=$rosum"
 	GDONE_C=$GDONE
-	guest_tap serial
+	# Without phase b, what went wrong between the boots is told here.
+	ex=
+	has_test ext4-reboot || ex=$between
+	guest_tap serial "$ex"
 	ex=
 	got=$(dd if=/dev/ram2 bs=1M count=4 iflag=direct 2>/dev/null | sha256sum | cut -c1-64)
 	[ "$got" = "$rosum" ] || ex="/dev/ram2 changed under the read-only disk (sha256 $got, was $rosum)"
