@@ -37,8 +37,10 @@ usage: $PROG [--only BACKEND:KVER]... [--debug-kernel] [--retries N]
   --only          run only these (repeatable), e.g. --only launcher:6.1
                   (KVER may be a prefix of a kernel from scripts/kernels.sh,
                   or "debug" for the debug kernel)
-  --debug-kernel  also run the launcher on the debug kernel
-                  (build/debug-kernel/current.env; tools/testing/debug-kernel)
+  --debug-kernel  also run the launcher on the debug kernel, phases a and c
+                  (build/debug-kernel/current.env; tools/testing/debug-kernel;
+                  its outer VM limit \$VHOST_BLK_E2E_DEBUG_VM_TIMEOUT, 1080 s);
+                  the 6.12 launcher run then does phases a and b only
   --retries N     reruns of a run that failed only by a known nested-SVM
                   flake (default 2; none once the e2e stage has run
                   \$VHOST_BLK_E2E_BUDGET seconds, default 1200).  A run that
