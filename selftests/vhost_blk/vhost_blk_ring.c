@@ -484,9 +484,9 @@ TEST_F(ring, vring_stats)
 	close(fd);
 }
 
-/* Requests the backend holds are "in flight"; none completed yet. */
 /*
- * The backend is a dm-linear device over the null_blk, suspended: dm holds
+ * Requests the backend holds are "in flight"; none completed yet.  The
+ * backend is a dm-linear device over the null_blk, suspended: dm holds
  * every bio until the resume, however slow the VM, so the counters are
  * read while the requests are certainly in flight.
  */
@@ -521,7 +521,8 @@ TEST_F_TIMEOUT(ring, vring_stats_inflight, 60)
 			break;
 		sleep_ms(10);
 	}
-	TH_LOG("4 requests taken in %ld ms", now_ms() - t0);
+	TH_LOG("%llu of 4 requests taken after %ld ms", (unsigned long long)st.requests,
+	       now_ms() - t0);
 	EXPECT_EQ(4, st.requests);
 	EXPECT_EQ(4, st.inflight);
 	EXPECT_EQ(0, st.completed);
