@@ -197,9 +197,10 @@ results() {
 # judge TAPFILE WANT "PATTERNS": WANT is fail (a mutant) or ok (the control).
 # Prints the matched names (success) or the reason (failure).
 judge() {
-	local tap=$1 want=$2 pat st name n bad='' hit=() all
+	local tap=$1 want=$2 pat st name n bad='' hit=() all pats
 	all=$(results "$tap")
-	for pat in $3; do
+	read -ra pats <<<"$3"	# not "for pat in $3": that would glob files
+	for pat in "${pats[@]}"; do
 		n=0
 		while read -r st name; do
 			[ -n "$name" ] || continue
@@ -297,7 +298,10 @@ for f in "${FILES[@]}"; do
 	for b in $BINARIES; do
 		case " $ALLBIN " in *" $b "*) ;; *) ALLBIN+="${ALLBIN:+ }$b" ;; esac
 	done
-	ALLCATCH+=" $CATCH"
+	read -ra pats <<<"$CATCH"
+	for b in "${pats[@]}"; do
+		case " $ALLCATCH " in *" $b "*) ;; *) ALLCATCH+=" $b" ;; esac
+	done
 	ALLENV+="${VMENV:+ }$VMENV"
 done
 
