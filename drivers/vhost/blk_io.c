@@ -386,12 +386,27 @@ static void vhost_blk_bio_end_io(struct bio *bio)
 bool vhost_blk_bdev_can_poll(struct block_device *bdev)
 {
 	struct request_queue *q = bdev_get_queue(bdev);
+#ifdef BLK_FEAT_POLL
+	bool ret;
+#endif
 
 	if (!queue_is_mq(q))
 		return false;
 #ifdef BLK_FEAT_POLL
-	return (READ_ONCE(q->limits.features) & BLK_FEAT_POLL) &&
-	       READ_ONCE(q->tag_set->map[HCTX_TYPE_POLL].nr_queues);
+	if (!(READ_ONCE(q->limits.features) & BLK_FEAT_POLL))
+		return false;
+	/*
+	 * The tag set belongs to the driver's device, which may have been
+	 * removed while we hold the block device open (null_blk frees it
+	 * right after del_gendisk()).  del_gendisk() leaves the queue of a
+	 * disk that owns it frozen for good, so a live usage reference
+	 * means the tag set is still there, as bio_queue_enter() relies on.
+	 */
+	if (!percpu_ref_tryget_live(&q->q_usage_counter))
+		return false;
+	ret = READ_ONCE(q->tag_set->map[HCTX_TYPE_POLL].nr_queues);
+	percpu_ref_put(&q->q_usage_counter);
+	return ret;
 #else
 	return test_bit(QUEUE_FLAG_POLL, &q->queue_flags);
 #endif
