@@ -38,7 +38,8 @@ usage: $PROG [--only BACKEND:KVER]... [--debug-kernel] [--retries N]
                   (KVER may be a prefix of a kernel from scripts/kernels.sh,
                   or "debug" for the debug kernel)
   --debug-kernel  also run the launcher on the debug kernel, phases a and c
-                  (build/debug-kernel/current.env; tools/testing/debug-kernel;
+                  (build/debug-kernel/current.env or \$VHOST_BLK_DEBUG_KERNEL_ENV;
+                  tools/testing/debug-kernel;
                   its outer VM limit \$VHOST_BLK_E2E_DEBUG_VM_TIMEOUT, 1080 s);
                   the 6.12 launcher run then does phases a and b only
   --retries N     reruns of a run that failed only by a known nested-SVM
@@ -203,7 +204,7 @@ run_one() {
 	[ "$kver" != debug ] || vmt=$DEBUG_VM_TIMEOUT
 	ST_RUN[$NR]=$r ST_BED[$NR]=0
 	if [ "$kver" = debug ]; then
-		env=$TOP/build/debug-kernel/current.env
+		env=${VHOST_BLK_DEBUG_KERNEL_ENV:-$TOP/build/debug-kernel/current.env}
 		if [ ! -r "$env" ]; then
 			ST_TAP[$NR]=$RESULTS/e2e-$backend-debug.tap ST_RC[$NR]=2 ST_ATT[$NR]=0
 			echo "not ok - e2e.$backend.debug-kernel # could not run: no $env (tools/testing/debug-kernel/build.sh)" | tee "${ST_TAP[$NR]}"

@@ -137,9 +137,14 @@ no "flake_reason: ... but another error beside them is" flake_reason "$W/o3" "$W
 ok "current_tap: drops a retried boot's comments" bash -c ". '$HERE/../lib/flake.sh'; current_tap '$W/stale.tap' | grep -c 'reset itself' | grep -qx 0"
 
 # --- run-all.sh's rules, with a fake run-e2e.sh ----------------------------------------
+# The debug kernel's env file as tools/testing/debug-kernel/build.sh writes
+# it: a clean clone has none when this runs (make check builds it later).
+printf "KVER='kdbg'\nBZIMAGE='%s'\nMODROOT='%s'\n" "$W/dbg-bzImage" "$W/dbg-modroot" > "$W/dbg.env"
+
 # runall NAME ARGS...: run-all.sh on the scenario in $W/NAME (BACKEND[.N].tap).
 runall() {
 	local d=$W/$1; shift
+	VHOST_BLK_DEBUG_KERNEL_ENV=$W/dbg.env \
 	FAKE_DIR=$d VHOST_BLK_E2E_RUNNER=$HERE/fake-run-e2e.sh VHOST_BLK_E2E_KERNELS="k61 k612" \
 		"$TOP/tools/testing/e2e/run-all.sh" --results "$d/results" "$@" > "$d/out" 2>&1
 }
