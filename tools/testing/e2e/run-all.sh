@@ -41,7 +41,7 @@ usage: $PROG [--only BACKEND:KVER]... [--debug-kernel] [--retries N]
                   (build/debug-kernel/current.env or \$VHOST_BLK_DEBUG_KERNEL_ENV;
                   tools/testing/debug-kernel;
                   its outer VM limit \$VHOST_BLK_E2E_DEBUG_VM_TIMEOUT, 1080 s);
-                  the 6.12 launcher run then does phases a and b only
+                  the 6.1 and 6.12 launcher runs then do phases a and b only
   --retries N     reruns of a run that failed only by a known nested-SVM
                   flake (default 2; none once the e2e stage has run
                   \$VHOST_BLK_E2E_BUDGET seconds, default 1200).  A run that
@@ -197,7 +197,11 @@ run_one() {
 	NR=$((NR + 1))
 	args=(--backend "$backend" --accel "$ACCEL")
 	[ "$KILL" != 0 ] || args+=(--no-backend-kill)
-	if [ "$DBG_SEL" = 1 ] && [ "$r" = "launcher:$K612" ]; then args+=(--phases ab)
+	# With the debug kernel, phase c (the launcher's extra disks, a
+	# guest reset) runs there alone: on 6.1 its guest froze once at its
+	# start (Documentation/vhost/vhost-blk-testing.rst, open findings).
+	if [ "$DBG_SEL" = 1 ] && { [ "$r" = "launcher:$K612" ] || [ "$r" = "launcher:$K61" ]; }; then
+		args+=(--phases ab)
 	elif [ "$r" = launcher:debug ]; then args+=(--phases ac)
 	fi
 	local vmt=$VM_TIMEOUT
