@@ -71,6 +71,12 @@
 #define VHOST_BLK_COAL_MAX_NS	1000000U
 
 /*
+ * Completion batching (batch_max_ns, at most VHOST_BLK_BATCH_LIMIT_NS):
+ * how often a held signal looks at the ring, as a fraction of its limit.
+ */
+#define VHOST_BLK_BATCH_QUIET_DIV	4U
+
+/*
  * Completion polling (poll_completions): polled bios a queue tracks at
  * once (more are submitted for an interrupt), how long its completion
  * thread spins without seeing one complete before it naps, the nap, and
@@ -112,6 +118,7 @@ struct vhost_blk_disk {
 enum {
 	VHOST_BLK_VQ_KICKED,	/* submit thread has ring work to look at */
 	VHOST_BLK_VQ_COAL_END,	/* the coalescing window has closed */
+	VHOST_BLK_VQ_BATCH_END,	/* a held signal's timer has fired */
 };
 
 struct vhost_blk_req;
@@ -122,7 +129,8 @@ struct vhost_blk_req;
  * @rounds: passes of the submit thread over the avail ring.
  * @requests: descriptor chains taken from the avail ring.
  * @completed: entries added to the used ring.
- * @publishes: used-ring updates, each followed by vhost_signal().
+ * @publishes: vhost_signal() calls, each for every used entry added since
+ *	the one before (one, or a batch held by completion batching).
  * @rekicks: submit passes started by the completion thread, with guest
  *	notifications still off, because it saw new requests on the ring.
  * @dup_heads: chains not taken because their head was still in flight.
@@ -187,6 +195,15 @@ struct vhost_blk_vq_stats {
  *	went back on; the next pass measures the idle time from it.
  *	All five under vq.mutex; @poll_ns is also read without it.
  * @drain_wq: woken when @inflight drops to zero.
+ * @batch_max_ns: longest a signal waits for more completions, 0: off.
+ * @batch_target: how many completions the next signal waits for when the
+ *	ring is quiet: the guest's depth as the last batches showed it.
+ * @batch_pending: used entries added since the last vhost_signal().
+ * @batch_since: local_clock() when the first of them was added.
+ * @batch_avail: vq.last_avail_idx when the held signal last looked.
+ * @batching: a signal is held and @batch_timer armed.
+ * @batch_timer: makes the completion thread look at a held signal.
+ *	The six above under vq.mutex.
  * @stats: counters for VHOST_BLK_GET_VRING_STATS.
  * @poll_done: finished requests that had polled bios: only @compl_task
  *	publishes them (see vhost_blk_req_done()).
@@ -224,6 +241,13 @@ struct vhost_blk_vq {
 	struct hrtimer coal_timer;
 	u64 idle_since;
 	wait_queue_head_t drain_wq;
+	u32 batch_max_ns;
+	u32 batch_target;
+	u32 batch_pending;
+	u64 batch_since;
+	u16 batch_avail;
+	bool batching;
+	struct hrtimer batch_timer;
 	struct vhost_blk_vq_stats stats;
 	struct llist_head poll_done;
 	DECLARE_KFIFO_PTR(poll_fifo, struct bio *);
@@ -323,6 +347,9 @@ void vhost_blk_poll_adapt(struct vhost_blk_vq *bvq);
 void vhost_blk_coal_init(struct vhost_blk_vq *bvq);
 bool vhost_blk_coal_hold(struct vhost_blk_vq *bvq, unsigned int taken,
 			 bool window_end);
+void vhost_blk_batch_init(struct vhost_blk_vq *bvq);
+void vhost_blk_used_added(struct vhost_blk_vq *bvq, unsigned int n);
+void vhost_blk_batch_flush(struct vhost_blk_vq *bvq);
 
 /* blk_stats.c: debugfs counters the selftests use to find leaks */
 enum vhost_blk_counter {

@@ -859,7 +859,7 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 		if (head == vq->num) {
 			/* Ordered by vq->mutex against vhost_blk_publish(). */
 			if (bvq->blk->hold_notify &&
-			    atomic_read(&bvq->inflight)) {
+			    (atomic_read(&bvq->inflight) || bvq->batching)) {
 				bvq->notify_held = true;
 				break;
 			}
@@ -905,8 +905,7 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 		/* Pairs with smp_rmb() in vhost_blk_get_vring_stats(). */
 		smp_mb__after_atomic();
 		atomic64_add(ndone, &bvq->stats.completed);
-		vhost_signal(dev, vq);
-		atomic64_inc(&bvq->stats.publishes);
+		vhost_blk_used_added(bvq, ndone);
 	}
 unlock:
 	mutex_unlock(&vq->mutex);

@@ -45,6 +45,13 @@ MODULE_PARM_DESC(coalesce_max_ns,
 		 "longest adaptive window, in ns, for which a queue holds completions of a backend that completes inline, taking the guest's next requests without a kick, at most "
 		 __stringify(VHOST_BLK_COAL_MAX_NS) " (0: off; sampled at open)");
 
+static unsigned int batch_max_ns = 200000;
+module_param(batch_max_ns, uint, 0644);
+MODULE_PARM_DESC(batch_max_ns,
+		 "longest time, in ns, a queue holds its completion signal while the guest keeps it busy, so that one interrupt carries a batch, at most "
+		 __stringify(VHOST_BLK_BATCH_LIMIT_NS)
+		 " (0: off, every used-ring update signalled at once; default 200000; sampled at open)");
+
 static bool inline_complete;
 module_param(inline_complete, bool, 0644);
 MODULE_PARM_DESC(inline_complete,
@@ -131,6 +138,8 @@ static void vhost_blk_vq_stop(struct vhost_blk_vq *bvq)
 	vhost_vq_set_backend(vq, NULL);
 	mutex_unlock(&vq->mutex);
 	wait_event(bvq->drain_wq, !atomic_read(&bvq->inflight));
+	/* The guest hears of every used entry before the queue is stopped. */
+	vhost_blk_batch_flush(bvq);
 }
 
 static void vhost_blk_stop_all(struct vhost_blk *blk)
@@ -411,7 +420,7 @@ static long vhost_blk_get_vring_stats(struct vhost_blk *blk,
 	memset(&s, 0, sizeof(s));
 	s.index = idx;
 	s.publishes = atomic64_read(&bvq->stats.publishes);
-	/* Pairs with smp_mb__after_atomic() in vhost_blk_publish(). */
+	/* Pairs with smp_mb__after_atomic() in vhost_blk_batch_signal(). */
 	smp_rmb();
 	s.completed = atomic64_read(&bvq->stats.completed);
 	/* Pairs with vq->mutex and smp_mb__after_atomic() in handle_vq. */
@@ -485,6 +494,61 @@ static long vhost_blk_get_vring_poll(struct vhost_blk *blk,
 	p.shrink = READ_ONCE(bvq->poll_shrink);
 	p.poll_ns = READ_ONCE(bvq->poll_ns);
 	return copy_to_user(argp, &p, sizeof(p)) ? -EFAULT : 0;
+}
+
+/*
+ * VHOST_BLK_SET_VRING_BATCH: the queue's longest signal hold.  A signal
+ * held now keeps the limit it started with until its timer looks again.
+ */
+static long vhost_blk_set_vring_batch(struct vhost_blk *blk,
+				      struct vhost_blk_vring_batch __user *argp)
+{
+	struct vhost_blk_vring_batch b;
+	struct vhost_blk_vq *bvq;
+	long ret;
+
+	if (copy_from_user(&b, argp, sizeof(b)))
+		return -EFAULT;
+	if (b.max_ns > VHOST_BLK_BATCH_LIMIT_NS || b.target || b.pending ||
+	    (b.reserved[0] | b.reserved[1] | b.reserved[2] | b.reserved[3]))
+		return -EINVAL;
+
+	mutex_lock(&blk->dev.mutex);
+	ret = vhost_dev_check_owner(&blk->dev);
+	if (ret)
+		goto unlock;
+	ret = -ENOBUFS;
+	bvq = vhost_blk_vq_lookup(blk, b.index);
+	if (!bvq)
+		goto unlock;
+	mutex_lock(&bvq->vq.mutex);
+	WRITE_ONCE(bvq->batch_max_ns, b.max_ns);
+	mutex_unlock(&bvq->vq.mutex);
+	ret = 0;
+unlock:
+	mutex_unlock(&blk->dev.mutex);
+	return ret;
+}
+
+/* VHOST_BLK_GET_VRING_BATCH: lock-free, like the counters. */
+static long vhost_blk_get_vring_batch(struct vhost_blk *blk,
+				      struct vhost_blk_vring_batch __user *argp)
+{
+	struct vhost_blk_vring_batch b;
+	struct vhost_blk_vq *bvq;
+	u32 idx;
+
+	if (get_user(idx, &argp->index))
+		return -EFAULT;
+	bvq = vhost_blk_vq_lookup(blk, idx);
+	if (!bvq)
+		return -ENOBUFS;
+	memset(&b, 0, sizeof(b));
+	b.index = idx;
+	b.max_ns = READ_ONCE(bvq->batch_max_ns);
+	b.target = READ_ONCE(bvq->batch_target);
+	b.pending = READ_ONCE(bvq->batch_pending);
+	return copy_to_user(argp, &b, sizeof(b)) ? -EFAULT : 0;
 }
 
 /*
@@ -624,6 +688,10 @@ static long vhost_blk_ioctl(struct file *f, unsigned int ioctl,
 		return vhost_blk_set_vring_poll(blk, argp);
 	case VHOST_BLK_GET_VRING_POLL:
 		return vhost_blk_get_vring_poll(blk, argp);
+	case VHOST_BLK_SET_VRING_BATCH:
+		return vhost_blk_set_vring_batch(blk, argp);
+	case VHOST_BLK_GET_VRING_BATCH:
+		return vhost_blk_get_vring_batch(blk, argp);
 	}
 
 	mutex_lock(&blk->dev.mutex);
@@ -651,7 +719,8 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 {
 	struct vhost_virtqueue **vqs;
 	struct vhost_blk *blk;
-	unsigned int i, max_ns, coal_ns, nvqs = clamp(num_queues, 1U, VHOST_BLK_MAX_QUEUES);
+	unsigned int nvqs = clamp(num_queues, 1U, VHOST_BLK_MAX_QUEUES);
+	unsigned int i, max_ns, coal_ns, batch_ns;
 
 	blk = kzalloc(sizeof(*blk), GFP_KERNEL_ACCOUNT);
 	if (!blk)
@@ -674,6 +743,8 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 		       VHOST_BLK_POLL_MAX_NS);
 	coal_ns = min_t(unsigned int, READ_ONCE(coalesce_max_ns),
 			VHOST_BLK_COAL_MAX_NS);
+	batch_ns = min_t(unsigned int, READ_ONCE(batch_max_ns),
+			 VHOST_BLK_BATCH_LIMIT_NS);
 	for (i = 0; i < nvqs; i++) {
 		struct vhost_blk_vq *bvq = &blk->vqs[i];
 
@@ -685,6 +756,8 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 		bvq->poll_shrink = VHOST_BLK_POLL_SHRINK;
 		bvq->coal_max_ns = coal_ns;
 		vhost_blk_coal_init(bvq);
+		bvq->batch_max_ns = batch_ns;
+		vhost_blk_batch_init(bvq);
 		init_llist_head(&bvq->done);
 		init_llist_head(&bvq->poll_done);
 		atomic_set(&bvq->inflight, 0);

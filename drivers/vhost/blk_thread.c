@@ -202,6 +202,121 @@ void vhost_blk_poll_adapt(struct vhost_blk_vq *bvq)
 	}
 }
 
+/* New requests seen with guest notifications off: take them, kick-free. */
+static void vhost_blk_rekick(struct vhost_blk_vq *bvq)
+{
+	atomic64_inc(&bvq->stats.rekicks);
+	vhost_blk_vq_kick(bvq);
+}
+
+static enum hrtimer_restart vhost_blk_batch_timer_fn(struct hrtimer *t)
+{
+	struct vhost_blk_vq *bvq = container_of(t, struct vhost_blk_vq,
+						batch_timer);
+
+	/* The timer is cancelled before the completion thread stops. */
+	set_bit(VHOST_BLK_VQ_BATCH_END, &bvq->flags);
+	wake_up_process(bvq->compl_task);
+	return HRTIMER_NORESTART;
+}
+
+/**
+ * vhost_blk_batch_init() - set up a queue's completion-batching timer
+ * @bvq: the queue, at open
+ */
+void vhost_blk_batch_init(struct vhost_blk_vq *bvq)
+{
+	hrtimer_init(&bvq->batch_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL);
+	bvq->batch_timer.function = vhost_blk_batch_timer_fn;
+}
+
+/*
+ * Signal the guest for every used entry added since the last signal, and
+ * learn from the batch: a batch that ended because the ring went quiet
+ * (@grow false) is as deep as the guest goes, one that reached its target
+ * with the guest still keeping up may be deeper next time.  A guest that
+ * waits on each request (batches of one) gets no hold at all.
+ */
+static void vhost_blk_batch_signal(struct vhost_blk_vq *bvq, bool grow)
+{
+	u32 n = bvq->batch_pending;
+
+	if (bvq->batching) {
+		bvq->batching = false;
+		/* A callback already running finds nothing held. */
+		hrtimer_try_to_cancel(&bvq->batch_timer);
+	}
+	WRITE_ONCE(bvq->batch_pending, 0);
+	bvq->batch_since = 0;
+	if (n < 2)
+		WRITE_ONCE(bvq->batch_target, n);
+	else
+		WRITE_ONCE(bvq->batch_target,
+			   min(grow ? 2 * n : n, bvq->vq.num));
+	vhost_signal(&bvq->blk->dev, &bvq->vq);
+	/* Completions before their signal: see vhost_blk_get_vring_stats(). */
+	smp_mb__after_atomic();
+	atomic64_inc(&bvq->stats.publishes);
+}
+
+/* Look at a held signal again after a quarter of the longest hold. */
+static void vhost_blk_batch_arm(struct vhost_blk_vq *bvq, u64 now)
+{
+	u64 left = bvq->batch_since + bvq->batch_max_ns - now;
+	u64 quiet = bvq->batch_max_ns / VHOST_BLK_BATCH_QUIET_DIV;
+
+	bvq->batching = true;
+	bvq->batch_avail = bvq->vq.last_avail_idx;
+	hrtimer_start(&bvq->batch_timer, ns_to_ktime(min(left, quiet)),
+		      HRTIMER_MODE_REL);
+}
+
+/**
+ * vhost_blk_used_added() - signal the guest for new used entries, or hold
+ * @bvq: the queue, vq->mutex held, with @inflight already dropped by @n
+ * @n: used entries just added to the used ring
+ *
+ * Completion batching: the guest takes one interrupt for every signal, so
+ * while it keeps the queue busy the signal waits, bounded by
+ * @bvq->batch_max_ns from the first entry it covers, for more entries to
+ * join it.  It is held while requests are still in flight or waiting on
+ * the ring (the guest is posting: it needs no interrupt to go on), and,
+ * once nothing is, until the batch is as deep as the guest's last one or
+ * the ring has stayed quiet for a quarter of the limit.  A guest without
+ * depth, whose batches are single requests, is signalled at once: a
+ * request nothing else is in flight with never waits.  The used entries
+ * themselves are in the ring at once, for a guest already looking.
+ */
+void vhost_blk_used_added(struct vhost_blk_vq *bvq, unsigned int n)
+{
+	struct vhost_virtqueue *vq = &bvq->vq;
+	bool more;
+	u64 now;
+
+	if (!bvq->batch_pending)
+		bvq->batch_since = 0;
+	WRITE_ONCE(bvq->batch_pending, bvq->batch_pending + n);
+	if (!bvq->batch_max_ns || !vhost_vq_get_backend(vq))
+		goto signal;
+	more = !vhost_vq_avail_empty(&bvq->blk->dev, vq);
+	/* Deep enough for the guest with nothing new on the ring: now. */
+	if (!more && bvq->batch_pending >= bvq->batch_target)
+		goto signal;
+	now = local_clock();
+	if (!bvq->batch_since)
+		bvq->batch_since = now;
+	else if (now - bvq->batch_since >= bvq->batch_max_ns)
+		goto signal_learn;
+	if (!bvq->batching)
+		vhost_blk_batch_arm(bvq, now);
+	return;
+signal:
+	vhost_blk_batch_signal(bvq, true);
+	return;
+signal_learn:
+	vhost_blk_batch_signal(bvq, false);
+}
+
 static enum hrtimer_restart vhost_blk_coal_timer_fn(struct hrtimer *t)
 {
 	struct vhost_blk_vq *bvq = container_of(t, struct vhost_blk_vq,
@@ -266,13 +381,6 @@ bool vhost_blk_coal_hold(struct vhost_blk_vq *bvq, unsigned int taken,
 	return true;
 }
 
-/* New requests seen with guest notifications off: take them, kick-free. */
-static void vhost_blk_rekick(struct vhost_blk_vq *bvq)
-{
-	atomic64_inc(&bvq->stats.rekicks);
-	vhost_blk_vq_kick(bvq);
-}
-
 /*
  * After a used-ring update, vq->mutex held: if the last submit pass left
  * guest notifications off (requests were in flight), look at the ring for
@@ -331,20 +439,67 @@ static void vhost_blk_publish(struct vhost_blk_vq *bvq,
 		vq_err(vq, "vhost-blk: status byte not writable\n");
 	if (vhost_add_used_n(vq, heads, n))
 		vq_err(vq, "vhost-blk: used ring not writable\n");
-	vhost_signal(&bvq->blk->dev, vq);
 	atomic64_add(n, &bvq->stats.completed);
-	/* Pairs with smp_rmb() in vhost_blk_get_vring_stats(). */
-	smp_mb__after_atomic();
-	atomic64_inc(&bvq->stats.publishes);
 	for (i = 0; i < n; i++)
 		vhost_blk_req_put(reqs[i]);
 	idle = atomic_sub_and_test(n, &bvq->inflight);
-	vhost_blk_recheck_ring(bvq, idle);
+	vhost_blk_used_added(bvq, n);
+	/* A held signal keeps notifications off: its timer looks again. */
+	vhost_blk_recheck_ring(bvq, idle && !bvq->batching);
 	if (!locked)
 		mutex_unlock(&vq->mutex);
 
 	if (idle)
 		wake_up_all(&bvq->drain_wq);
+}
+
+/*
+ * A held signal's timer fired (completion thread).  While the guest keeps
+ * posting, or requests are in flight or were taken since the last look,
+ * the signal waits on (within its limit); otherwise the ring is quiet and
+ * the guest is waiting: signal what is held.
+ */
+static void vhost_blk_batch_end(struct vhost_blk_vq *bvq)
+{
+	struct vhost_virtqueue *vq = &bvq->vq;
+	bool avail, busy;
+	u64 now;
+
+	mutex_lock(&vq->mutex);
+	if (!bvq->batching)
+		goto unlock;
+	avail = !vhost_vq_avail_empty(&bvq->blk->dev, vq);
+	busy = avail || atomic_read(&bvq->inflight) ||
+	       vq->last_avail_idx != bvq->batch_avail;
+	now = local_clock();
+	if (busy && vhost_vq_get_backend(vq) &&
+	    now - bvq->batch_since < bvq->batch_max_ns) {
+		vhost_blk_batch_arm(bvq, now);
+		if (avail && bvq->notify_held)
+			vhost_blk_rekick(bvq);
+		goto unlock;
+	}
+	vhost_blk_batch_signal(bvq, false);
+	vhost_blk_recheck_ring(bvq, !atomic_read(&bvq->inflight));
+unlock:
+	mutex_unlock(&vq->mutex);
+}
+
+/**
+ * vhost_blk_batch_flush() - signal what a stopped queue still holds
+ * @bvq: the queue, stopped and drained (no new used entries)
+ *
+ * Return with the batching timer cancelled: it may not fire into a
+ * completion thread about to stop.
+ */
+void vhost_blk_batch_flush(struct vhost_blk_vq *bvq)
+{
+	mutex_lock(&bvq->vq.mutex);
+	if (bvq->batching || bvq->batch_pending)
+		vhost_blk_batch_signal(bvq, false);
+	mutex_unlock(&bvq->vq.mutex);
+	hrtimer_cancel(&bvq->batch_timer);
+	clear_bit(VHOST_BLK_VQ_BATCH_END, &bvq->flags);
 }
 
 /**
@@ -551,6 +706,11 @@ static int vhost_blk_compl_thread(void *data)
 	memcg = vhost_blk_thread_enter(mm, &old);
 	for (;;) {
 		set_current_state(TASK_INTERRUPTIBLE);
+		if (test_and_clear_bit(VHOST_BLK_VQ_BATCH_END, &bvq->flags)) {
+			__set_current_state(TASK_RUNNING);
+			vhost_blk_batch_end(bvq);
+			continue;
+		}
 		if (!vhost_blk_compl_pending(bvq)) {
 			if (vhost_blk_poll_pending(bvq)) {
 				vhost_blk_poll_bios(bvq);
@@ -694,6 +854,7 @@ void vhost_blk_vq_threads_stop(struct vhost_blk_vq *bvq)
 {
 	/* Drained: no window is open, but its timer may still be queued. */
 	hrtimer_cancel(&bvq->coal_timer);
+	vhost_blk_batch_flush(bvq);
 	bvq->coalescing = false;
 	clear_bit(VHOST_BLK_VQ_COAL_END, &bvq->flags);
 	if (!bvq->submit_task)

@@ -65,8 +65,10 @@ struct vhost_blk_backend {
  * @rounds: passes of the queue's submit thread over the avail ring.
  * @requests: descriptor chains taken from the avail ring.
  * @completed: entries added to the used ring.
- * @publishes: used-ring updates; each is followed by a call eventfd
- *	signal unless the guest suppressed it (EVENT_IDX, NO_INTERRUPT).
+ * @publishes: signals of the used ring, each for every entry added since
+ *	the one before: one used-ring update, or a batch of them held by
+ *	completion batching (VHOST_BLK_SET_VRING_BATCH); the call eventfd
+ *	is written unless the guest suppressed it (EVENT_IDX, NO_INTERRUPT).
  * @rekicks: submit passes started because the device saw new requests
  *	with guest notifications off (requests that cost the guest no kick).
  * @dup_heads: chains left on the ring because their head was in flight.
@@ -124,5 +126,33 @@ struct vhost_blk_vring_poll {
 #define VHOST_BLK_SET_VRING_POLL _IOW(VHOST_VIRTIO, 0x94, struct vhost_blk_vring_poll)
 /* Read it back, with the current poll time (no ownership needed). */
 #define VHOST_BLK_GET_VRING_POLL _IOWR(VHOST_VIRTIO, 0x95, struct vhost_blk_vring_poll)
+
+/**
+ * struct vhost_blk_vring_batch - argument of VHOST_BLK_{SET,GET}_VRING_BATCH
+ * @index: the virtqueue (set by the caller).
+ * @max_ns: longest time, in nanoseconds, the queue's signal of new used
+ *	entries may wait for more of them while the guest keeps the queue
+ *	busy; 0 signals every used-ring update at once.  At most
+ *	VHOST_BLK_BATCH_LIMIT_NS.
+ * @target: GET only: completions the next held signal waits for once the
+ *	ring is quiet (the depth the guest's last batches showed; below 2 a
+ *	signal is not held unless requests wait on the ring).
+ * @pending: GET only: used entries added and not yet signalled.
+ * @reserved: zero.
+ */
+struct vhost_blk_vring_batch {
+	__u32 index;
+	__u32 max_ns;
+	__u32 target;
+	__u32 pending;
+	__u32 reserved[4];
+};
+
+#define VHOST_BLK_BATCH_LIMIT_NS	10000000
+
+/* Completion batching of one virtqueue (owner only). */
+#define VHOST_BLK_SET_VRING_BATCH _IOW(VHOST_VIRTIO, 0x96, struct vhost_blk_vring_batch)
+/* Read it back, with the current target and held count (no ownership needed). */
+#define VHOST_BLK_GET_VRING_BATCH _IOWR(VHOST_VIRTIO, 0x97, struct vhost_blk_vring_batch)
 
 #endif /* _UAPI_LINUX_VHOST_BLK_H */
