@@ -12,10 +12,12 @@
 #define SERIAL_MAX 20
 
 enum { OPT_SERIAL = 256, OPT_SYSLOG, OPT_PIDFILE, OPT_POLL_MAX, OPT_POLL_GROW,
-	OPT_POLL_SHRINK };
+	OPT_POLL_SHRINK, OPT_BATCH_MAX };
 
 /* VHOST_BLK_POLL_MAX_NS of <linux/vhost_blk.h>, not needed elsewhere. */
 #define POLL_MAX_NS 1000000UL
+/* VHOST_BLK_BATCH_LIMIT_NS of <linux/vhost_blk.h>. */
+#define BATCH_MAX_NS 10000000UL
 
 static const struct option longopts[] = {
 	{ "socket", required_argument, NULL, 's' },
@@ -28,6 +30,7 @@ static const struct option longopts[] = {
 	{ "poll-max-ns", required_argument, NULL, OPT_POLL_MAX },
 	{ "poll-grow", required_argument, NULL, OPT_POLL_GROW },
 	{ "poll-shrink", required_argument, NULL, OPT_POLL_SHRINK },
+	{ "batch-max-ns", required_argument, NULL, OPT_BATCH_MAX },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -53,13 +56,16 @@ void cli_usage(const char *prog, bool full)
 	       "                        in ns, 0-1000000 (0: off; default: the module's)\n"
 	       "      --poll-grow N     factor the poll time grows by (0: default 2)\n"
 	       "      --poll-shrink N   divisor it shrinks by (0: default 2)\n"
+	       "      --batch-max-ns N  longest a busy queue's completion signal may\n"
+	       "                        wait for more completions, in ns, 0-10000000\n"
+	       "                        (0: off; default: the module's)\n"
 	       "      --syslog          log to syslog instead of stderr\n"
 	       "      --pidfile FILE    write the daemon's pid to FILE\n"
 	       "  -v, --verbose         log every vhost-user message\n"
 	       "  -h, --help            show this help\n"
 	       "  -V, --version         show the version\n\n"
-	       "--num-queues, --read-only, --serial and --poll-* before the first pair apply to\n"
-	       "all disks; after a --socket/--disk pair, to that pair only.\n",
+	       "--num-queues, --read-only, --serial, --poll-* and --batch-max-ns before the\n"
+	       "first pair apply to all disks; after a --socket/--disk pair, to that pair only.\n",
 	       prog);
 }
 
@@ -156,6 +162,18 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, char *err, size_t errle
 				cur->poll_shrink = (unsigned int)v;
 			break;
 		}
+		case OPT_BATCH_MAX:
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || v > BATCH_MAX_NS ||
+			    optarg[0] == '-') {
+				snprintf(err, errlen, "invalid --batch-max-ns '%s' (0..%lu)",
+					 optarg, BATCH_MAX_NS);
+				return -1;
+			}
+			cur->batch_set = true;
+			cur->batch_max_ns = (unsigned int)v;
+			break;
 		case OPT_SYSLOG:
 			o->use_syslog = true;
 			break;

@@ -18,6 +18,9 @@ struct cli_disk {
 	/* Avail-ring polling (VHOST_BLK_SET_VRING_POLL); module default if !set */
 	bool poll_set;
 	unsigned int poll_max_ns, poll_grow, poll_shrink;
+	/* Completion batching (VHOST_BLK_SET_VRING_BATCH); module default if !set */
+	bool batch_set;
+	unsigned int batch_max_ns;
 };
 
 struct cli_opts {

@@ -157,6 +157,16 @@ static int real_set_vring_poll(struct kdev *kd, const struct vhost_blk_vring_pol
 	return xioctl(kd, VHOST_BLK_SET_VRING_POLL, (void *)p);
 }
 
+static int real_set_vring_batch(struct kdev *kd, const struct vhost_blk_vring_batch *b)
+{
+	return xioctl(kd, VHOST_BLK_SET_VRING_BATCH, (void *)b);
+}
+
+static int real_get_vring_batch(struct kdev *kd, struct vhost_blk_vring_batch *b)
+{
+	return xioctl(kd, VHOST_BLK_GET_VRING_BATCH, b);
+}
+
 const struct kdev_ops kdev_real_ops = {
 	.open = real_open,
 	.close = real_close,
@@ -173,4 +183,6 @@ const struct kdev_ops kdev_real_ops = {
 	.set_backend = real_set_backend,
 	.get_vring_stats = real_get_vring_stats,
 	.set_vring_poll = real_set_vring_poll,
+	.set_vring_batch = real_set_vring_batch,
+	.get_vring_batch = real_get_vring_batch,
 };

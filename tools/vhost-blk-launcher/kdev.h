@@ -37,6 +37,10 @@ struct kdev_ops {
 	int (*get_vring_stats)(struct kdev *kd, struct vhost_blk_vring_stats *s);
 	/* Optional (NULL in fakes): p->index selects the queue. */
 	int (*set_vring_poll)(struct kdev *kd, const struct vhost_blk_vring_poll *p);
+	/* Optional: b->index selects the queue. */
+	int (*set_vring_batch)(struct kdev *kd, const struct vhost_blk_vring_batch *b);
+	/* Optional; b->index selects the queue.  Fails on older modules. */
+	int (*get_vring_batch)(struct kdev *kd, struct vhost_blk_vring_batch *b);
 };
 
 struct kdev {

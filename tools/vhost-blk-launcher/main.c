@@ -144,6 +144,8 @@ int main(int argc, char **argv)
 		c.poll_max_ns = cd->poll_max_ns;
 		c.poll_grow = cd->poll_grow;
 		c.poll_shrink = cd->poll_shrink;
+		c.batch_set = cd->batch_set;
+		c.batch_max_ns = cd->batch_max_ns;
 		c.ops = &kdev_real_ops;
 		disks[i].dev.c = c;
 		disks[i].socket_path = cd->socket;

@@ -2,6 +2,7 @@
 /* vhost-user protocol state machine for one disk. */
 #include <endian.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -120,6 +121,21 @@ int vu_dev_open(struct vu_dev *d)
 			err = d->kd.ops->set_vring_poll(&d->kd, &p);
 			if (err) {
 				log_err("%s: cannot set queue %u's polling: %s",
+					d->c.name, i, strerror(-err));
+				d->kd.ops->close(&d->kd);
+				return err;
+			}
+		}
+	}
+	if (d->c.batch_set && d->kd.ops->set_vring_batch) {
+		for (unsigned int i = 0; i < d->c.num_queues; i++) {
+			struct vhost_blk_vring_batch b = {
+				.index = i, .max_ns = d->c.batch_max_ns,
+			};
+
+			err = d->kd.ops->set_vring_batch(&d->kd, &b);
+			if (err) {
+				log_err("%s: cannot set queue %u's completion batching: %s",
 					d->c.name, i, strerror(-err));
 				d->kd.ops->close(&d->kd);
 				return err;
@@ -345,25 +361,32 @@ struct ctx {
  * A queue's counters, one line: how many requests each guest notification
  * brought and how many completions shared a signal, the numbers that say
  * whether a queue mapping or polling change helps.  Nothing is logged by a
- * module without the ioctl or a fake device.
+ * module without the ioctl or a fake device.  The completion batching state
+ * (VHOST_BLK_GET_VRING_BATCH) is appended when the module has that ioctl;
+ * tools parse the fields before it, so new ones go at the end.
  */
 static void log_vring_stats(struct vu_dev *d, unsigned int idx, const char *state)
 {
 	struct vhost_blk_vring_stats st = { .index = idx };
+	struct vhost_blk_vring_batch b = { .index = idx };
+	char batch[64] = "";
 
 	if (!d->kd_open || !d->kd.ops->get_vring_stats ||
 	    d->kd.ops->get_vring_stats(&d->kd, &st))
 		return;
+	if (d->kd.ops->get_vring_batch && !d->kd.ops->get_vring_batch(&d->kd, &b))
+		snprintf(batch, sizeof(batch), "; batch target %u, %u pending",
+			 b.target, b.pending);
 	log_info("%s: queue %u %s: %llu requests from %llu kicks in %llu passes, "
 		 "%llu completions in %llu used-ring updates, %u in flight; "
 		 "%llu passes without a kick, %llu heads posted while in flight, "
-		 "%llu polls (%llu found a request)",
+		 "%llu polls (%llu found a request)%s",
 		 d->c.name, idx, state, (unsigned long long)st.requests,
 		 (unsigned long long)st.kicks, (unsigned long long)st.rounds,
 		 (unsigned long long)st.completed, (unsigned long long)st.publishes,
 		 st.inflight, (unsigned long long)st.rekicks,
 		 (unsigned long long)st.dup_heads, (unsigned long long)st.polls,
-		 (unsigned long long)st.poll_hits);
+		 (unsigned long long)st.poll_hits, batch);
 }
 
 void vu_dev_log_stats(struct vu_dev *d)

@@ -23,6 +23,8 @@ struct vu_dev_conf {
 	unsigned int num_queues;	/* 0: pick the default at open */
 	bool poll_set;			/* else the module's default polling */
 	unsigned int poll_max_ns, poll_grow, poll_shrink;
+	bool batch_set;			/* else the module's default batching */
+	unsigned int batch_max_ns;
 	const struct kdev_ops *ops;
 	void *ops_priv;
 	const char *kdev_path;

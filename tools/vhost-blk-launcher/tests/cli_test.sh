@@ -39,6 +39,9 @@ run 2 "has no --disk" "socket without disk" -- --socket "$tmp/s"
 run 2 "longer than 20 bytes" "serial too long" -- -s "$tmp/s" -d /dev/null --serial 123456789012345678901
 run 2 "invalid --num-queues" "bad queue count" -- -s "$tmp/s" -d /dev/null -q x
 run 2 "invalid --poll-max-ns" "bad poll time" -- -s "$tmp/s" -d /dev/null --poll-max-ns 1ms
+run 2 "invalid --batch-max-ns '1ms'" "bad batch time" -- -s "$tmp/s" -d /dev/null --batch-max-ns 1ms
+run 2 "invalid --batch-max-ns '10000001' (0..10000000)" "batch time over 10 ms" -- -s "$tmp/s" -d /dev/null --batch-max-ns 10000001
+run 1 "/dev/null: not a block device" "--batch-max-ns 10000000 accepted" -- -s "$tmp/s" -d /dev/null --batch-max-ns 10000000
 run 1 "/etc/passwd: not a block device" "regular file is not a block device" -- -s "$tmp/s" -d /etc/passwd
 run 1 "/dev/null: not a block device" "character device is not a block device" -- -s "$tmp/s" -d /dev/null
 run 1 "No such file" "missing disk" -- -s "$tmp/s" -d "$tmp/nope"

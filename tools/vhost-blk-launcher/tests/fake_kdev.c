@@ -181,6 +181,46 @@ static int fk_set_backend(struct kdev *kd, const struct vhost_blk_backend *b)
 		   b->fd >= 0 ? "attach" : "detach", b->flags, f->serial);
 }
 
+static int fk_set_vring_batch(struct kdev *kd, const struct vhost_blk_vring_batch *b)
+{
+	if (b->index < VU_MAX_QUEUES)
+		F(kd)->batch_max_ns[b->index] = b->max_ns;
+	return rec(kd, "set_vring_batch", "%u max_ns=%u target=%u pending=%u",
+		   b->index, b->max_ns, b->target, b->pending);
+}
+
+/* The getters record nothing: they only feed log lines. */
+static int fk_get_vring_stats(struct kdev *kd, struct vhost_blk_vring_stats *s)
+{
+	struct fake_kdev *f = F(kd);
+	unsigned int idx = s->index;
+
+	if (!f->stats)
+		return -ENOTTY;
+	memset(s, 0, sizeof(*s));
+	s->index = idx;
+	s->requests = s->completed = 10;
+	s->kicks = s->rounds = s->publishes = 5;
+	return 0;
+}
+
+static int fk_get_vring_batch(struct kdev *kd, struct vhost_blk_vring_batch *b)
+{
+	struct fake_kdev *f = F(kd);
+	unsigned int idx = b->index;
+
+	if (!f->stats)
+		return -ENOTTY;
+	if (f->batch_get_errno)
+		return -f->batch_get_errno;
+	memset(b, 0, sizeof(*b));
+	b->index = idx;
+	b->max_ns = idx < VU_MAX_QUEUES ? f->batch_max_ns[idx] : 0;
+	b->target = f->batch_target;
+	b->pending = f->batch_pending;
+	return 0;
+}
+
 const struct kdev_ops fake_kdev_ops = {
 	.open = fk_open,
 	.close = fk_close,
@@ -195,6 +235,9 @@ const struct kdev_ops fake_kdev_ops = {
 	.set_vring_file = fk_set_vring_file,
 	.set_vring_enable = fk_set_vring_enable,
 	.set_backend = fk_set_backend,
+	.get_vring_stats = fk_get_vring_stats,
+	.set_vring_batch = fk_set_vring_batch,
+	.get_vring_batch = fk_get_vring_batch,
 };
 
 void fake_kdev_init(struct fake_kdev *f)

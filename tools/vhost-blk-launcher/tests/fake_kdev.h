@@ -18,6 +18,10 @@ struct fake_kdev {
 	int fail_errno;				/* ... with this errno */
 	int open_errno;				/* open fails with this */
 	bool print;				/* echo the log to stderr */
+	/* GET_VRING_STATS/GET_VRING_BATCH answer (else -ENOTTY, no record) */
+	bool stats;
+	int batch_get_errno;			/* GET_VRING_BATCH fails with this */
+	unsigned int batch_target, batch_pending;	/* its answer */
 
 	/* observed */
 	char log[64 * 1024];
@@ -33,6 +37,7 @@ struct fake_kdev {
 	struct vhost_vring_addr addr[VU_MAX_QUEUES];
 	unsigned int num[VU_MAX_QUEUES];
 	bool kick[VU_MAX_QUEUES], call[VU_MAX_QUEUES], enabled[VU_MAX_QUEUES];
+	unsigned int batch_max_ns[VU_MAX_QUEUES];	/* SET_VRING_BATCH */
 };
 
 extern const struct kdev_ops fake_kdev_ops;

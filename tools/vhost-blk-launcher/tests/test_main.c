@@ -28,6 +28,7 @@
 #include "vu_msg.h"
 
 static int tap_n, tap_fail;
+static int test_log_level;
 
 static bool ok(bool cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -873,12 +874,115 @@ static void test_cli(void)
 	   strstr(err, "--poll-max-ns"), "cli: --poll-max-ns over 1 ms");
 	ok(PARSE("-s", "/a", "-d", "/x", "--poll-shrink", "-2") < 0 &&
 	   strstr(err, "--poll-shrink"), "cli: negative --poll-shrink");
+	ok(PARSE("--batch-max-ns", "50000", "-s", "/a", "-d", "/x", "-s", "/b", "-d", "/y",
+		 "--batch-max-ns", "0", "-s", "/c", "-d", "/z",
+		 "--batch-max-ns", "10000000") == 0 &&
+	   o.disks[0].batch_set && o.disks[0].batch_max_ns == 50000 &&
+	   o.disks[1].batch_set && o.disks[1].batch_max_ns == 0 &&
+	   o.disks[2].batch_set && o.disks[2].batch_max_ns == 10000000 &&
+	   !o.disks[0].poll_set,
+	   "cli: --batch-max-ns globally and per pair, 0 and 10 ms accepted");
+	ok(PARSE("-s", "/a", "-d", "/x") == 0 && !o.disks[0].batch_set,
+	   "cli: no --batch-max-ns: the module's default");
+	ok(PARSE("-s", "/a", "-d", "/x", "--batch-max-ns", "10000001") < 0 &&
+	   !strcmp(err, "invalid --batch-max-ns '10000001' (0..10000000)"),
+	   "cli: --batch-max-ns over 10 ms");
+	ok(PARSE("-s", "/a", "-d", "/x", "--batch-max-ns", "-1") < 0 &&
+	   strstr(err, "invalid --batch-max-ns"), "cli: negative --batch-max-ns");
+	ok(PARSE("-s", "/a", "-d", "/x", "--batch-max-ns", "1ms") < 0 &&
+	   strstr(err, "invalid --batch-max-ns"), "cli: --batch-max-ns with a unit");
+	ok(PARSE("-s", "/a", "-d", "/x", "--batch-max-ns") < 0 &&
+	   strstr(err, "'--batch-max-ns' needs an argument"),
+	   "cli: --batch-max-ns without a value");
+}
+
+/*
+ * Run vu_dev_log_stats() with the log at LOG_INFO into a temporary file;
+ * returns what it wrote (static buffer).
+ */
+static const char *logged_stats(struct vu_dev *d)
+{
+	static char buf[4096];
+	FILE *t = tmpfile();
+	int saved;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (!t)
+		return buf;
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	dup2(fileno(t), STDERR_FILENO);
+	log_init("vbl-test", false, LOG_INFO);
+	vu_dev_log_stats(d);
+	fflush(stderr);
+	log_init("vbl-test", false, test_log_level);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	rewind(t);
+	n = fread(buf, 1, sizeof(buf) - 1, t);
+	buf[n] = '\0';
+	fclose(t);
+	return buf;
+}
+
+static void test_batch(void)
+{
+	struct vu_dev_conf c = { 0 };
+	struct fake_kdev f;
+	struct vu_dev d;
+	const char *l;
+
+	fake_kdev_init(&f);
+	c.name = "test";
+	c.num_queues = 2;
+	c.ops = &fake_kdev_ops;
+	c.ops_priv = &f;
+	ok(vu_dev_init(&d, &c) == 0 && fake_kdev_count(&f, "set_vring_batch") == 0,
+	   "batch: nothing set without --batch-max-ns");
+	vu_dev_disconnect(&d, false);
+
+	fake_kdev_init(&f);
+	c.batch_set = true;
+	c.batch_max_ns = 50000;
+	ok(vu_dev_init(&d, &c) == 0 && fake_kdev_count(&f, "set_vring_batch") == 2 &&
+	   fake_kdev_logged(&f, "set_vring_batch 0 max_ns=50000 target=0 pending=0\n") &&
+	   fake_kdev_logged(&f, "set_vring_batch 1 max_ns=50000 target=0 pending=0\n"),
+	   "batch: VHOST_BLK_SET_VRING_BATCH on every queue at open");
+
+	/* The SIGUSR1 line: batching state appended after the counters. */
+	d.vq[1].in_module = true;
+	d.vq[1].started = true;
+	f.stats = true;
+	f.batch_target = 3;
+	f.batch_pending = 2;
+	l = logged_stats(&d);
+	ok(strstr(l, "test: queue 1 running: 10 requests from 5 kicks in 5 passes, "
+		  "10 completions in 5 used-ring updates, 0 in flight; 0 passes "
+		  "without a kick, 0 heads posted while in flight, 0 polls (0 found "
+		  "a request); batch target 3, 2 pending\n") != NULL,
+	   "batch: queue counters end with the batch target and pending count");
+	f.batch_get_errno = ENOTTY;
+	l = logged_stats(&d);
+	ok(strstr(l, "0 polls (0 found a request)\n") != NULL && !strstr(l, "batch"),
+	   "batch: counters without them when GET_VRING_BATCH fails");
+	f.stats = false;
+	l = logged_stats(&d);
+	ok(l[0] == '\0', "batch: nothing logged without GET_VRING_STATS");
+	vu_dev_disconnect(&d, false);
+
+	fake_kdev_init(&f);
+	f.fail_op = "set_vring_batch";
+	f.fail_errno = ENOTTY;
+	ok(vu_dev_init(&d, &c) == -ENOTTY && !f.is_open && f.closes == 1,
+	   "batch: a failing SET_VRING_BATCH fails the open");
 }
 
 int main(void)
 {
 	printf("TAP version 13\n");
-	log_init("vbl-test", false, getenv("VBL_TEST_VERBOSE") ? LOG_DEBUG : LOG_CRIT);
+	test_log_level = getenv("VBL_TEST_VERBOSE") ? LOG_DEBUG : LOG_CRIT;
+	log_init("vbl-test", false, test_log_level);
 	test_validation();
 	test_session();
 	test_hostile();
@@ -886,6 +990,7 @@ int main(void)
 	test_io();
 	test_listen();
 	test_cli();
+	test_batch();
 	printf("1..%d\n", tap_n);
 	printf("# %d passed, %d failed\n", tap_n - tap_fail, tap_fail);
 	return tap_fail ? 1 : 0;
