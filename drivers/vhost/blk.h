@@ -75,6 +75,8 @@
  * how often a held signal looks at the ring, as a fraction of its limit.
  */
 #define VHOST_BLK_BATCH_QUIET_DIV	4U
+/* At most one batch in this many probes for a deeper guest. */
+#define VHOST_BLK_BATCH_BACKOFF		64U
 
 /*
  * Completion polling (poll_completions): polled bios a queue tracks at
@@ -197,13 +199,17 @@ struct vhost_blk_vq_stats {
  * @drain_wq: woken when @inflight drops to zero.
  * @batch_max_ns: longest a signal waits for more completions, 0: off.
  * @batch_target: how many completions the next signal waits for when the
- *	ring is quiet: the guest's depth as the last batches showed it.
+ *	ring is quiet: @batch_depth, or twice that to probe for more.
+ * @batch_depth: what the last signal carried: the guest's depth.
+ * @batch_probe_in: batches until the next probe.
+ * @batch_backoff: batches between probes, doubled by each probe that
+ *	found the guest no deeper, up to %VHOST_BLK_BATCH_BACKOFF.
  * @batch_pending: used entries added since the last vhost_signal().
  * @batch_since: local_clock() when the first of them was added.
  * @batch_avail: vq.last_avail_idx when the held signal last looked.
  * @batching: a signal is held and @batch_timer armed.
  * @batch_timer: makes the completion thread look at a held signal.
- *	The six above under vq.mutex.
+ *	The nine above under vq.mutex.
  * @stats: counters for VHOST_BLK_GET_VRING_STATS.
  * @poll_done: finished requests that had polled bios: only @compl_task
  *	publishes them (see vhost_blk_req_done()).
@@ -243,6 +249,9 @@ struct vhost_blk_vq {
 	wait_queue_head_t drain_wq;
 	u32 batch_max_ns;
 	u32 batch_target;
+	u32 batch_depth;
+	u32 batch_probe_in;
+	u32 batch_backoff;
 	u32 batch_pending;
 	u64 batch_since;
 	u16 batch_avail;
@@ -348,7 +357,8 @@ void vhost_blk_coal_init(struct vhost_blk_vq *bvq);
 bool vhost_blk_coal_hold(struct vhost_blk_vq *bvq, unsigned int taken,
 			 bool window_end);
 void vhost_blk_batch_init(struct vhost_blk_vq *bvq);
-void vhost_blk_used_added(struct vhost_blk_vq *bvq, unsigned int n);
+void vhost_blk_used_added(struct vhost_blk_vq *bvq, unsigned int n,
+			  bool idle);
 void vhost_blk_batch_flush(struct vhost_blk_vq *bvq);
 
 /* blk_stats.c: debugfs counters the selftests use to find leaks */

@@ -905,7 +905,8 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 		/* Pairs with smp_rmb() in vhost_blk_get_vring_stats(). */
 		smp_mb__after_atomic();
 		atomic64_add(ndone, &bvq->stats.completed);
-		vhost_blk_used_added(bvq, ndone);
+		vhost_blk_used_added(bvq, ndone,
+				     !atomic_read(&bvq->inflight));
 	}
 unlock:
 	mutex_unlock(&vq->mutex);

@@ -228,18 +228,24 @@ void vhost_blk_batch_init(struct vhost_blk_vq *bvq)
 {
 	hrtimer_init(&bvq->batch_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL);
 	bvq->batch_timer.function = vhost_blk_batch_timer_fn;
+	bvq->batch_backoff = 1;
 }
 
 /*
  * Signal the guest for every used entry added since the last signal, and
- * learn from the batch: a batch that ended because the ring went quiet
- * (@grow false) is as deep as the guest goes, one that reached its target
- * with the guest still keeping up may be deeper next time.  A guest that
- * waits on each request (batches of one) gets no hold at all.
+ * learn the guest's depth from the batch: the entries a signal carried
+ * are what the guest had posted for it, whether it reached its target
+ * (@reached) or ended on a quiet ring or at the limit.  The next target is
+ * that depth, so that a guest posting as deep as before is signalled as
+ * soon as it is all done, without waiting for the ring to go quiet; now
+ * and then it is twice that (a probe: the guest may go deeper), less and
+ * less often while probes find no more (up to one batch in 64).  A guest
+ * that waits on each request (batches of one) gets no hold at all.
  */
-static void vhost_blk_batch_signal(struct vhost_blk_vq *bvq, bool grow)
+static void vhost_blk_batch_signal(struct vhost_blk_vq *bvq, bool reached)
 {
-	u32 n = bvq->batch_pending;
+	u32 n = bvq->batch_pending, target = n;
+	bool probing = bvq->batch_target > bvq->batch_depth;
 
 	if (bvq->batching) {
 		bvq->batching = false;
@@ -248,11 +254,19 @@ static void vhost_blk_batch_signal(struct vhost_blk_vq *bvq, bool grow)
 	}
 	WRITE_ONCE(bvq->batch_pending, 0);
 	bvq->batch_since = 0;
-	if (n < 2)
-		WRITE_ONCE(bvq->batch_target, n);
-	else
-		WRITE_ONCE(bvq->batch_target,
-			   min(grow ? 2 * n : n, bvq->vq.num));
+	if (probing && reached)
+		bvq->batch_backoff = 1;
+	else if (probing)
+		bvq->batch_backoff = min(2 * bvq->batch_backoff,
+					 VHOST_BLK_BATCH_BACKOFF);
+	bvq->batch_depth = n;
+	if (n >= 2 && bvq->batch_probe_in <= 1) {
+		bvq->batch_probe_in = bvq->batch_backoff;
+		target = min(2 * n, bvq->vq.num);
+	} else if (n >= 2) {
+		bvq->batch_probe_in--;
+	}
+	WRITE_ONCE(bvq->batch_target, target);
 	vhost_signal(&bvq->blk->dev, &bvq->vq);
 	/* Completions before their signal: see vhost_blk_get_vring_stats(). */
 	smp_mb__after_atomic();
@@ -271,23 +285,21 @@ static void vhost_blk_batch_arm(struct vhost_blk_vq *bvq, u64 now)
 		      HRTIMER_MODE_REL);
 }
 
-/**
- * vhost_blk_used_added() - signal the guest for new used entries, or hold
- * @bvq: the queue, vq->mutex held, with @inflight already dropped by @n
- * @n: used entries just added to the used ring
- *
- * Completion batching: the guest takes one interrupt for every signal, so
+/*
+ * Signal the guest for @n new used entries, or hold the signal (vq->mutex
+ * held).  Completion batching: the guest takes one interrupt for every signal, so
  * while it keeps the queue busy the signal waits, bounded by
  * @bvq->batch_max_ns from the first entry it covers, for more entries to
- * join it.  It is held while requests are still in flight or waiting on
- * the ring (the guest is posting: it needs no interrupt to go on), and,
- * once nothing is, until the batch is as deep as the guest's last one or
- * the ring has stayed quiet for a quarter of the limit.  A guest without
- * depth, whose batches are single requests, is signalled at once: a
- * request nothing else is in flight with never waits.  The used entries
+ * join it.  It is held while requests wait on the avail ring (the guest is
+ * posting: it needs no interrupt to go on), and otherwise until the batch
+ * reaches its target (the guest's depth, see vhost_blk_batch_signal()) or
+ * a look at the ring, every quarter of the limit, finds that nothing was
+ * posted or taken since the last look and nothing is in flight.  A guest
+ * without depth, whose batches are single requests, is signalled at once:
+ * a request with nothing else posted never waits.  The used entries
  * themselves are in the ring at once, for a guest already looking.
  */
-void vhost_blk_used_added(struct vhost_blk_vq *bvq, unsigned int n)
+static void vhost_blk_batch_add(struct vhost_blk_vq *bvq, unsigned int n)
 {
 	struct vhost_virtqueue *vq = &bvq->vq;
 	bool more;
@@ -297,23 +309,23 @@ void vhost_blk_used_added(struct vhost_blk_vq *bvq, unsigned int n)
 		bvq->batch_since = 0;
 	WRITE_ONCE(bvq->batch_pending, bvq->batch_pending + n);
 	if (!bvq->batch_max_ns || !vhost_vq_get_backend(vq))
-		goto signal;
+		goto reached;
 	more = !vhost_vq_avail_empty(&bvq->blk->dev, vq);
 	/* Deep enough for the guest with nothing new on the ring: now. */
 	if (!more && bvq->batch_pending >= bvq->batch_target)
-		goto signal;
+		goto reached;
 	now = local_clock();
 	if (!bvq->batch_since)
 		bvq->batch_since = now;
 	else if (now - bvq->batch_since >= bvq->batch_max_ns)
-		goto signal_learn;
+		goto limit;
 	if (!bvq->batching)
 		vhost_blk_batch_arm(bvq, now);
 	return;
-signal:
+reached:
 	vhost_blk_batch_signal(bvq, true);
 	return;
-signal_learn:
+limit:
 	vhost_blk_batch_signal(bvq, false);
 }
 
@@ -418,6 +430,25 @@ static void vhost_blk_recheck_ring(struct vhost_blk_vq *bvq, bool idle)
 		bvq->idle_since = local_clock() ?: 1;
 }
 
+/**
+ * vhost_blk_used_added() - signal new used entries, or hold the signal
+ * @bvq: the queue, vq->mutex held, @inflight already dropped for them
+ * @n: used entries just added to the used ring
+ * @idle: nothing is left in flight
+ *
+ * Then, as after any used-ring update, look at the ring if guest
+ * notifications were left off (vhost_blk_recheck_ring()): while a signal
+ * is held they stay off (its timer looks at the ring), and the update that
+ * sends it turns them back on when nothing is in flight, whichever path
+ * it came by.
+ */
+void vhost_blk_used_added(struct vhost_blk_vq *bvq, unsigned int n,
+			  bool idle)
+{
+	vhost_blk_batch_add(bvq, n);
+	vhost_blk_recheck_ring(bvq, idle && !bvq->batching);
+}
+
 /*
  * Put @n completed requests in the used ring (@n <= vq->num: one pool's
  * worth at most, so vhost_add_used_n() never wraps onto entries it just
@@ -443,9 +474,7 @@ static void vhost_blk_publish(struct vhost_blk_vq *bvq,
 	for (i = 0; i < n; i++)
 		vhost_blk_req_put(reqs[i]);
 	idle = atomic_sub_and_test(n, &bvq->inflight);
-	vhost_blk_used_added(bvq, n);
-	/* A held signal keeps notifications off: its timer looks again. */
-	vhost_blk_recheck_ring(bvq, idle && !bvq->batching);
+	vhost_blk_used_added(bvq, n, idle);
 	if (!locked)
 		mutex_unlock(&vq->mutex);
 
