@@ -5,14 +5,16 @@
 # --wait irq and poll.  Result lines ("mode=...") and "# ..." notes go to
 # stdout (tap.txt on the host).  RUNTIME comes from ./config.
 cd "$(dirname "$0")" || exit 1
-RUNTIME=3 RW=randread
+RUNTIME=3 RW=randread PARAMS=
 [ -r ./config ] && . ./config
 P=./vhost-blk-perf
 rc=0
 
 note() { echo "# $*"; }
 
-modprobe vhost_blk || { note "FAIL: modprobe vhost_blk"; exit 1; }
+# shellcheck disable=SC2086 # PARAMS: words, checked by run-guestless.sh
+modprobe vhost_blk $PARAMS || { note "FAIL: modprobe vhost_blk $PARAMS"; exit 1; }
+note "vhost_blk parameters: $(cd /sys/module/vhost_blk/parameters && grep . * | tr '\n' ' ')"
 [ -c /dev/vhost-blk ] || { note "FAIL: no /dev/vhost-blk"; exit 1; }
 
 # run_jobs LABEL DEV

@@ -14,11 +14,14 @@ VM=$TOP/tools/testing/vm
 usage() {
 	cat <<USAGE
 usage: $PROG [--kver KVER] [--runtime SEC] [--rw RW] [--ko FILE] [--out DIR]
+          [--params "NAME=VALUE ..."]
           [--timeout SEC] [--table RESULTS]
 
   --kver KVER    kernel of the VM (default: Debian's 6.12, scripts/kernels.sh)
   --runtime SEC  seconds per job (default 3; 24 jobs)
   --rw RW        randread (default) or randwrite, read, write
+  --params P     vhost_blk module parameters for modprobe, e.g.
+                 "inline_complete=1 batch_max_ns=0" (default: none)
   --ko FILE      use this vhost_blk.ko (default: build the committed HEAD's
                  module sources into OUT/module, so that uncommitted work in
                  the tree is not measured by accident)
@@ -34,13 +37,14 @@ USAGE
 
 die() { echo "$PROG: error: $*" >&2; exit 2; }
 
-KVER='' RUNTIME=3 RW=randread KO='' OUT='' TIMEOUT=900 TABLE=''
+KVER='' RUNTIME=3 RW=randread KO='' OUT='' TIMEOUT=900 TABLE='' PARAMS=''
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--kver)    [ $# -ge 2 ] || die "$1 needs a value"; KVER=$2; shift 2 ;;
 	--runtime) [ $# -ge 2 ] || die "$1 needs a value"; RUNTIME=$2; shift 2 ;;
 	--rw)      [ $# -ge 2 ] || die "$1 needs a value"; RW=$2; shift 2 ;;
 	--ko)      [ $# -ge 2 ] || die "$1 needs a value"; KO=$2; shift 2 ;;
+	--params)  [ $# -ge 2 ] || die "$1 needs a value"; PARAMS=$2; shift 2 ;;
 	--out)     [ $# -ge 2 ] || die "$1 needs a value"; OUT=$2; shift 2 ;;
 	--timeout) [ $# -ge 2 ] || die "$1 needs a value"; TIMEOUT=$2; shift 2 ;;
 	--table)   [ $# -ge 2 ] || die "$1 needs a value"; TABLE=$2; shift 2 ;;
@@ -50,6 +54,9 @@ while [ $# -gt 0 ]; do
 done
 [[ "$RUNTIME" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--runtime must be a number of seconds"
 case "$RW" in randread|randwrite|read|write) ;; *) die "--rw: bad value '$RW'" ;; esac
+for p in $PARAMS; do
+	[[ $p =~ ^[a-z_]+=[A-Za-z0-9]+$ ]] || die "--params: bad parameter '$p' (NAME=VALUE)"
+done
 
 # table RESULTS: Markdown, one row per device x wait x qd.
 table() {
@@ -121,7 +128,7 @@ rm -rf "$P"
 mkdir -p "$P"
 install -m 0755 "$OUT/tools/vhost-blk-perf" "$P/vhost-blk-perf"
 install -m 0755 "$HERE/guestless-payload.sh" "$P/run.sh"
-printf 'RUNTIME=%s\nRW=%s\n' "$RUNTIME" "$RW" > "$P/config"
+printf 'RUNTIME=%s\nRW=%s\nPARAMS="%s"\n' "$RUNTIME" "$RW" "$PARAMS" > "$P/config"
 args=(--kver "$KVER" --out "$OUT/initramfs.cpio.gz" --payload "$P" --extra-ko "$KO")
 for m in vhost vhost_iotlb null_blk brd configfs; do args+=(--kmod "$m"); done
 "$VM/mkinitramfs.sh" "${args[@]}" >"$OUT/mkinitramfs.log" 2>&1 ||
