@@ -374,7 +374,8 @@ def render(r):
     L.append("")
     L.append("Median [min-max] over the repetitions. CPU/IO: the backend's threads in the outer VM "
              "(us per guest I/O); irq/IO: the guest's interrupts of the disk's virtio device per I/O; "
-             "req/kick and compl/upd: vhost_blk's queue counters.")
+             "req/kick and compl/upd: vhost_blk's queue counters (compl/upd: completions per "
+             "signal of the used ring, what one guest interrupt can carry at most).")
     L.append("")
     L.append("| backend | job | IOPS | MiB/s | p50 us | p99 us | irq/IO | CPU us/IO | QEMU us/IO | req/kick | compl/upd |")
     L.append("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -393,7 +394,8 @@ def render(r):
     cols = ["requests", "kicks", "passes", "completions", "updates", "rekicks", "dup_heads", "polls", "poll_hits"]
     if any(r["summary"].get(v, {}).get(j, {}).get("vq_kicks") for v in vbs for j in r["jobs"]):
         L.append("vhost-blk queue counters over each job (both queues; medians): kicks/IO, then "
-                 "VHOST_BLK_GET_VRING_STATS deltas (updates: used-ring updates; rekicks: passes without a kick; "
+                 "VHOST_BLK_GET_VRING_STATS deltas (updates: signals of the used ring, the launcher's "
+                 "'used-ring updates'; rekicks: passes without a kick; "
                  "dup_heads: heads posted while in flight):")
         L.append("")
         L.append("| backend | job | kicks/IO | " + " | ".join(cols) + " |")
