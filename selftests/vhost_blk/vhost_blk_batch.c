@@ -46,6 +46,7 @@ FIXTURE(batch) {
 	struct vmm v;
 	int bfd;
 	char saved_param[32];	/* batch_max_ns to restore, "" if untouched */
+	char saved_inline[8];	/* inline_complete to restore, "" if untouched */
 };
 
 static int param_write(const char *name, const char *val);
@@ -55,6 +56,7 @@ FIXTURE_SETUP(batch)
 	self->bfd = -1;
 	self->v.fd = -1;
 	self->saved_param[0] = 0;
+	self->saved_inline[0] = 0;
 	seed_from_env();
 	ASSERT_EQ(0, module_ensure_loaded());
 	self->bfd = backend_open(BRD_DEV, O_RDWR);
@@ -68,6 +70,8 @@ FIXTURE_TEARDOWN(batch)
 		close(self->bfd);
 	if (self->saved_param[0])
 		param_write("batch_max_ns", self->saved_param);
+	if (self->saved_inline[0])
+		param_write("inline_complete", self->saved_inline);
 }
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -623,6 +627,17 @@ static int depth_rounds(struct vmm *v, struct stream *s, uint64_t *completed,
 	if (ret)
 		return ret;
 	s->q->signals += efd_drain(s->q->call_fd);
+	/*
+	 * The last signal is counted just after its eventfd write (and its
+	 * pending count cleared just before): give the count up to 1 s to
+	 * catch up with what was read (the debug kernel saw 362 of 363).
+	 */
+	for (i = 0; i < 1000 && z.publishes - a.publishes != s->q->signals - sig0; i++) {
+		usleep(1000);
+		s->q->signals += efd_drain(s->q->call_fd);
+		if (vstats(v, &z))
+			return -EIO;
+	}
 	*completed = z.completed - a.completed;
 	*publishes = z.publishes - a.publishes;
 	*signals = s->q->signals - sig0;
@@ -673,7 +688,7 @@ TEST_F_TIMEOUT(batch, bounded, 120)
 	struct vhost_blk_vring_stats a, z;
 	struct vhost_blk_vring_batch b;
 	long t0, tend, last, gap, max_gap = 0, next;
-	unsigned long sigs = 0, nsig = 0, i, sig0;
+	unsigned long sigs = 0, nsig = 0, i, sig0, full = 0;
 	struct stream s;
 	struct vq_drv *q;
 	uint64_t c;
@@ -730,8 +745,17 @@ TEST_F_TIMEOUT(batch, bounded, 120)
 				r = st_post(&s, VIRTIO_BLK_T_OUT,
 					    RING / 2 + (i / 2) % (NBLK - RING / 2),
 					    true);
-			ASSERT_EQ(0, r);
-			i++;
+			/*
+			 * All heads out: a slow kernel (the debug kernel) takes
+			 * fewer than one request per BOUND_GAP_US.  Skip the
+			 * tick; the queue stays busy all the same.
+			 */
+			if (r == -ENOSPC) {
+				full++;
+			} else {
+				ASSERT_EQ(0, r);
+				i++;
+			}
 			next += BOUND_GAP_US;
 			if (next < t)
 				next = t + BOUND_GAP_US / 2;
@@ -746,9 +770,15 @@ TEST_F_TIMEOUT(batch, bounded, 120)
 	ASSERT_EQ(0, st_wait_all(&s, WAIT_MS));
 	ASSERT_EQ(0, settle(&self->v, a.completed + i, &z));
 	q->signals += efd_drain(q->call_fd);
+	/* the last signal is counted just after its eventfd write */
+	for (c = 0; c < 1000 && z.publishes - a.publishes != q->signals - sig0; c++) {
+		usleep(1000);
+		q->signals += efd_drain(q->call_fd);
+		ASSERT_EQ(0, vstats(&self->v, &z));
+	}
 	sigs = q->signals - sig0;
-	TH_LOG("%lu requests over %d ms, max %u ns: %lu signals seen (%lu counted), longest gap %ld us; %llu publishes, %llu completed",
-	       i, BOUND_MS, BOUND_MAX_NS, nsig, sigs, max_gap,
+	TH_LOG("%lu requests over %d ms (%lu ticks with the ring full), max %u ns: %lu signals seen (%lu counted), longest gap %ld us; %llu publishes, %llu completed",
+	       i, BOUND_MS, full, BOUND_MAX_NS, nsig, sigs, max_gap,
 	       (unsigned long long)(z.publishes - a.publishes),
 	       (unsigned long long)(z.completed - a.completed));
 	EXPECT_EQ(0, s.bad);
@@ -780,6 +810,18 @@ TEST_F_TIMEOUT(batch, inline_done_ends_hold, 120)
 	struct stream s;
 	struct vq_drv *q;
 
+	/*
+	 * The submit pass publishes what it completed (brd: everything) in
+	 * one used-ring update, so two requests taken by one pass make a
+	 * batch of two and a target of 2 or more.  With the completion
+	 * thread racing the pass (inline_complete=0), a slow kernel (the
+	 * debug kernel) publishes them one by one and the target stays 1.
+	 * The path under test, the pass's own answers ending a hold, is the
+	 * same either way.
+	 */
+	ASSERT_EQ(0, param_read("inline_complete", self->saved_inline,
+				sizeof(self->saved_inline)));
+	ASSERT_EQ(0, param_write("inline_complete", "1"));
 	setup_brd(_metadata, self, LIMIT);
 	ASSERT_EQ(0, st_init(&self->v, &s));
 	q = s.q;
