@@ -30,6 +30,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -682,6 +683,15 @@ TEST_F_TIMEOUT(batch, depth_fewer_signals, 180)
 #define BOUND_MS	400
 #define BOUND_GAP_US	200
 #define BOUND_SLACK_MS	20
+#define BOUND_SLACK_DEBUG_MS	100
+
+/* The debug kernel of make check (tools/testing/debug-kernel) is running. */
+static bool debug_kernel(void)
+{
+	struct utsname u;
+
+	return !uname(&u) && strstr(u.release, "-vhost-blk-debug");
+}
 
 TEST_F_TIMEOUT(batch, bounded, 120)
 {
@@ -689,6 +699,7 @@ TEST_F_TIMEOUT(batch, bounded, 120)
 	struct vhost_blk_vring_batch b;
 	long t0, tend, last, gap, max_gap = 0, next;
 	unsigned long sigs = 0, nsig = 0, i, sig0, full = 0;
+	long slack_ms;
 	struct stream s;
 	struct vq_drv *q;
 	uint64_t c;
@@ -787,7 +798,14 @@ TEST_F_TIMEOUT(batch, bounded, 120)
 	/* not one signal a request: batched ... */
 	EXPECT_GT(i, z.publishes - a.publishes);
 	/* ... but never held for long */
-	EXPECT_GE((long)(BOUND_MAX_NS / 1000 + BOUND_SLACK_MS * 1000), max_gap);
+	/*
+	 * The KASAN + lockdep kernel runs everything several times slower:
+	 * there the completion thread's look at a held signal was seen up
+	 * to 74 ms late, so the gap gets 100 ms of slack; the signal count
+	 * (a limitless hold gave 5 in 400 ms) keeps the stock kernels'.
+	 */
+	slack_ms = debug_kernel() ? BOUND_SLACK_DEBUG_MS : BOUND_SLACK_MS;
+	EXPECT_GE((long)(BOUND_MAX_NS / 1000 + slack_ms * 1000), max_gap);
 	EXPECT_LE(BOUND_MS / (BOUND_MAX_NS / 1000000 + BOUND_SLACK_MS), nsig);
 	st_free(&s);
 }
