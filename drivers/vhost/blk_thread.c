@@ -305,8 +305,7 @@ static void vhost_blk_batch_add(struct vhost_blk_vq *bvq, unsigned int n)
 	bool more;
 	u64 now;
 
-	if (!bvq->batch_pending)
-		bvq->batch_since = 0;
+	/* batch_since is 0 while nothing is pending: see batch_signal. */
 	WRITE_ONCE(bvq->batch_pending, bvq->batch_pending + n);
 	if (!bvq->batch_max_ns || !vhost_vq_get_backend(vq))
 		goto reached;
