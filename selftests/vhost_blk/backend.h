@@ -69,6 +69,14 @@ bool module_loaded(void);
 /* Load vhost_blk: finit_module($VHOST_BLK_KO) or modprobe vhost_blk. */
 int module_load(void);
 int module_ensure_loaded(void);
+
+/*
+ * vhost_blk's module parameters (/sys/module/vhost_blk/parameters/NAME):
+ * read into @buf without the trailing newline, or write @val.
+ * Return 0 or a negative errno.
+ */
+int param_read(const char *name, char *buf, size_t len);
+int param_write(const char *name, const char *val);
 /* delete_module("vhost_blk", O_NONBLOCK); returns 0 or -errno. */
 int module_unload(void);
 /* Unload retrying for up to timeout_ms while it is busy (EAGAIN/EBUSY). */

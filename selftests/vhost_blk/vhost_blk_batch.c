@@ -40,7 +40,6 @@
 #define BLK		4096U
 #define NBLK		512U		/* blocks the streams cycle over */
 #define RING		256U
-#define PARAM_DIR	"/sys/module/vhost_blk/parameters/"
 #define LIMIT		VHOST_BLK_BATCH_LIMIT_NS
 
 FIXTURE(batch) {
@@ -49,8 +48,6 @@ FIXTURE(batch) {
 	char saved_param[32];	/* batch_max_ns to restore, "" if untouched */
 	char saved_inline[8];	/* inline_complete to restore, "" if untouched */
 };
-
-static int param_write(const char *name, const char *val);
 
 FIXTURE_SETUP(batch)
 {
@@ -76,41 +73,6 @@ FIXTURE_TEARDOWN(batch)
 }
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static int param_read(const char *name, char *buf, size_t len)
-{
-	char path[128];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = 0;
-	while (n > 0 && buf[n - 1] == '\n')
-		buf[--n] = 0;
-	return 0;
-}
-
-static int param_write(const char *name, const char *val)
-{
-	char path[128];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n == (ssize_t)strlen(val) ? 0 : -EIO;
-}
 
 static long now_us(void)
 {

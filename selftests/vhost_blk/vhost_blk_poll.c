@@ -61,8 +61,6 @@ FIXTURE_SETUP(poll)
 	ASSERT_LE(0, self->bfd);
 }
 
-static int param_write(const char *name, const char *val);
-
 FIXTURE_TEARDOWN(poll)
 {
 	vmm_close(&self->v);
@@ -77,41 +75,6 @@ FIXTURE_TEARDOWN(poll)
 }
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static int param_read(const char *name, char *buf, size_t len)
-{
-	char path[128];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = 0;
-	while (n > 0 && buf[n - 1] == '\n')
-		buf[--n] = 0;
-	return 0;
-}
-
-static int param_write(const char *name, const char *val)
-{
-	char path[128];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = write(fd, val, strlen(val));
-	close(fd);
-	return n == (ssize_t)strlen(val) ? 0 : -EIO;
-}
 
 static int get_poll(int fd, unsigned int idx, struct vhost_blk_vring_poll *p)
 {
