@@ -209,7 +209,7 @@ fi
 # guests half as fast, and a phase cut off there with requests in flight
 # reads as a hang.
 for v in VHOST_BLK_E2E_SLOW_FACTOR VHOST_BLK_E2E_GUEST_A_TIMEOUT VHOST_BLK_E2E_GUEST_B_TIMEOUT \
-	VHOST_BLK_E2E_GUEST_C_TIMEOUT; do
+	VHOST_BLK_E2E_GUEST_C_TIMEOUT VHOST_BLK_E2E_GUEST_REBOOT_TIMEOUT; do
 	[ -z "${!v:-}" ] || [[ "${!v}" =~ ^[1-9][0-9]{0,3}$ ]] ||
 		die "$v must be a whole number from 1 to 9999, got '${!v}'"
 done
@@ -232,8 +232,12 @@ GUEST_A_TIMEOUT=${VHOST_BLK_E2E_GUEST_A_TIMEOUT:-150}
 GUEST_B_TIMEOUT=${VHOST_BLK_E2E_GUEST_B_TIMEOUT:-200}
 # Phase c (launcher only): the extra disks and the guest reset, two boots
 # of one QEMU: 107-133 s on 6.1, on the debug kernel 262 s to the reset and
-# then a second boot, during which nothing is in flight (so no extension).
+# then a second boot of about 100 s that writes no I/O watch until its
+# payload starts (so no extension): from the reset on, the second boot
+# gets GUEST_REBOOT_TIMEOUT of its own (within GUEST_SLOW_FACTOR x the
+# limit; payload/outer.sh).
 GUEST_C_TIMEOUT=${VHOST_BLK_E2E_GUEST_C_TIMEOUT:-420}
+GUEST_REBOOT_TIMEOUT=${VHOST_BLK_E2E_GUEST_REBOOT_TIMEOUT:-200}
 GUEST_SLOW_FACTOR=${VHOST_BLK_E2E_SLOW_FACTOR:-2}
 KILL_DELAY=3
 # kvm_amd parameters in the outer VM.  npt=0 (KVM shadows the nested
