@@ -64,6 +64,14 @@ flake_reason() {
 	mkdir -p "$out"
 	rm -f "$out/flake-key"
 	current_tap "$2" > "$tap"
+	# No outer console at all: the run never booted its outer VM (a setup
+	# error such as a results directory the VM cannot see), so there is
+	# no test-bed failure to tell apart; an empty log would otherwise read
+	# as a clean one below.
+	if [ ! -s "$out/console.log" ]; then
+		echo "the outer VM left no console log: the run did not get as far as the test bed"
+		return 1
+	fi
 	local outer_log=$1/console-srcu-filtered.log
 	# In the outer console, hung-task reports of tasks waiting in
 	# synchronize_srcu() for KVM are left out when no vhost code is on

@@ -134,6 +134,14 @@ QLOG
 ok "flake_reason: QEMU's reconnect messages after backend-kill are not errors" flake_reason "$W/o3" "$W/reset.tap"
 echo "qemu-system-x86_64: vhost-user-blk: error: used ring overflow" >> "$W/o3/vmlogs/guest-b-qemu.log"
 no "flake_reason: ... but another error beside them is" flake_reason "$W/o3" "$W/reset.tap"
+# A run that never booted its outer VM (clean-clone check under /tmp,
+# 2026-12-05): once classified as the SRCU signature, since a missing
+# console filtered to an empty, "clean" one.
+rm -rf "$W/o4"; mkdir -p "$W/o4"
+printf 'TAP version 13\n1..2\nnot ok 1 e2e.launcher.outer-setup # could not run: /tmp/cc is not visible inside the VM\nnot ok 2 e2e.launcher.fio-verify # could not run: outer setup failed\n' > "$W/o4.tap"
+no "flake_reason: a run with no outer console log (it never booted) is not the test bed's" flake_reason "$W/o4" "$W/o4.tap"
+flake_reason "$W/o4" "$W/o4.tap" > "$W/o4.why" 2>&1
+ok "flake_reason: ... and says why" has 'left no console log' "$W/o4.why"
 ok "current_tap: drops a retried boot's comments" bash -c ". '$HERE/../lib/flake.sh'; current_tap '$W/stale.tap' | grep -c 'reset itself' | grep -qx 0"
 
 # --- run-all.sh's rules, with a fake run-e2e.sh ----------------------------------------
