@@ -822,7 +822,7 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 	unsigned int out, in, n = 0, ndone = 0;
 	struct blk_plug plug;
 	size_t bytes = 0;
-	bool retry = false, window_end = false, hand_off = false;
+	bool retry = false, window_end = false;
 	int head;
 
 	mutex_lock(&vq->mutex);
@@ -893,17 +893,10 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 	 * below.
 	 */
 	atomic64_add(n, &bvq->stats.requests);
-	/*
-	 * What the backend completed inline (see vhost_blk_req_done()): the
-	 * whole pass's worth goes to the completion thread with one wake-up,
-	 * or is finished here with inline_complete.
-	 */
-	if (!bvq->blk->inline_complete) {
-		/* Woken after vq->mutex is dropped: it publishes under it. */
-		hand_off = !llist_empty(&bvq->done);
-	} else if ((window_end || !llist_empty(&bvq->done)) &&
-		   !vhost_blk_coal_hold(bvq, n, window_end) &&
-		   !llist_empty(&bvq->done)) {
+	/* What the backend completed inline (see vhost_blk_req_done()). */
+	if ((window_end || !llist_empty(&bvq->done)) &&
+	    !vhost_blk_coal_hold(bvq, n, window_end) &&
+	    !llist_empty(&bvq->done)) {
 		/* Requests before completions: see vhost_blk_get_vring_stats(). */
 		smp_mb__after_atomic();
 		vhost_blk_complete_batch(bvq, true);
@@ -917,7 +910,5 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 	}
 unlock:
 	mutex_unlock(&vq->mutex);
-	if (hand_off)
-		wake_up_process(bvq->compl_task);
 	return retry;
 }

@@ -116,13 +116,12 @@ void vhost_blk_req_done(struct vhost_blk_req *req)
 	/*
 	 * In the submit thread's own context (submit_bio() of a backend that
 	 * completes synchronously, such as brd), we are inside a submit pass,
-	 * which hands what is on the list on when it ends: to the completion
-	 * thread with one wake-up for the whole pass, or (inline_complete)
-	 * finishing it itself.  Waking the completion thread for the pass's
-	 * first request would have it preempt the pass, or a vCPU, to publish
-	 * that one request alone.  Interrupts and other threads wake it.
+	 * which finishes what is on the list before it ends: no wake-up, no
+	 * context switch.  Interrupts and other threads wake the completion
+	 * thread.
 	 */
-	bool inline_done = in_task() && current == bvq->submit_task;
+	bool inline_done = bvq->blk->inline_complete && in_task() &&
+			   current == bvq->submit_task;
 
 	if (req->polled) {
 		/*
