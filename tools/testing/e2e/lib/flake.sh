@@ -132,6 +132,21 @@ flake_reason() {
 			grep -qE 'kvm_arch_vcpu_ioctl_run|svm_vcpu_run|vcpu_enter_guest|svm_vcpu_enter_exit' <<<"$report"; }; then
 		qpanic=1
 	fi
+	# An outer VM that panicked on an int3 Oops just after its clocksource
+	# watchdog declared the TSC unstable: turning the sched_clock_stable
+	# static key off patches kernel text, and TCG running that text on the
+	# other vCPU trapped on the patch's int3 (seen in sched_clock_cpu and
+	# update_rq_clock in a kworker, and in __schedule; the kselftest VMs
+	# avoid it with tsc=unstable, run-suite.sh).  The key's flip is at
+	# most 20 lines before the Oops, with no vhost code in the report and
+	# a clean log before it.
+	local tpoke=0 tfirst
+	if grep -q 'run-vm.sh: FAIL: kernel panic' "$tap" &&
+		tfirst=$(death_report "$out" 'Oops: int3' tpoke) && [ "$tfirst" -gt 1 ] &&
+		sed -n "$((tfirst > 20 ? tfirst - 20 : 1)),$((tfirst - 1))p" "$out/console.log" |
+			grep -q 'sched_clock: Marking unstable'; then
+		tpoke=1
+	fi
 	# An outer VM that stopped answering after RCU reported that its
 	# grace-period kthread's timer had not fired for a long time ("kthread
 	# timer wakeup didn't happen"): the host did not run the outer vCPUs
@@ -164,7 +179,8 @@ flake_reason() {
 	fi
 	# Every failure must be a missing result, not a verdict.
 	while IFS= read -r l; do
-		[ $premod = 1 ] || [ $srcu = 1 ] || [ $qpanic = 1 ] || [ $starve = 1 ] || [ $lockup = 1 ] &&
+		[ $premod = 1 ] || [ $srcu = 1 ] || [ $qpanic = 1 ] || [ $tpoke = 1 ] ||
+			[ $starve = 1 ] || [ $lockup = 1 ] &&
 			[[ "$l" == *".vm-console-log # "* ]] && continue
 		case "$l" in
 		*"# no result: "*|*"# could not run: "*) ;;
@@ -197,6 +213,10 @@ flake_reason() {
 		# The panic itself is the signature: the log before it, the
 		# guests' logs and the backend's are still checked below.
 		outer_log=$out/console-before-panic.log
+	elif [ $tpoke = 1 ]; then
+		key=outer-text-poke
+		sig="the outer kernel oopsed on int3 just after its clocksource watchdog turned the sched_clock_stable key off (TCG and the text patch), no vhost code in the report"
+		outer_log=$out/console-before-tpoke.log
 	elif [ $starve = 1 ]; then
 		key=outer-starved
 		sig="the host starved the outer VM (RCU: its grace-period kthread's timer did not fire), no vhost code in the reports"

@@ -142,6 +142,41 @@ printf 'TAP version 13\n1..2\nnot ok 1 e2e.launcher.outer-setup # could not run:
 no "flake_reason: a run with no outer console log (it never booted) is not the test bed's" flake_reason "$W/o4" "$W/o4.tap"
 flake_reason "$W/o4" "$W/o4.tap" > "$W/o4.why" 2>&1
 ok "flake_reason: ... and says why" has 'left no console log' "$W/o4.why"
+# The outer kernel's int3 Oops on the sched_clock_stable key's text patch
+# (TCG), as the kselftest VM of the clean-clone check met it on 6.12.
+poke() { # DIR TRACE-FRAME [no-flip]
+	fakeout "$1"
+	{
+		echo '[    9.198074] vhost_blk: /dev/vhost-blk ready, 16 queues per device'
+		echo '[   41.214724] clocksource:                       '"'"'tsc'"'"' is current clocksource.'
+		echo '[   41.215096] tsc: Marking TSC unstable due to clocksource watchdog'
+		[ "${3:-}" = no-flip ] || echo '[   41.215790] sched_clock: Marking unstable (41174751030, 40687674)<-(41233646056, -18203680)'
+		echo '[   41.217543] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI'
+		echo '[   41.217913] CPU: 1 UID: 0 PID: 28 Comm: kworker/1:0 Tainted: G           OE      6.12.118+deb12-amd64 #1'
+		echo '[   41.218190] Workqueue: events clocksource_watchdog_work'
+		echo '[   41.218940] Call Trace:'
+		echo '[   41.219438]  <TASK>'
+		echo "[   41.219438]  $2"
+		echo '[   41.219438]  try_to_wake_up+0x250/0x680'
+		echo '[   41.219438]  </TASK>'
+		echo '[   41.219438] Modules linked in: vhost_blk(OE) vhost vhost_iotlb brd null_blk'
+		echo '[   41.219438] Kernel panic - not syncing: Fatal exception in interrupt'
+	} >> "$1/console.log"
+}
+mkpanic() { # BACKEND
+	echo "TAP version 13"; echo "1..3"
+	echo "not ok 1 e2e.$1.fio-verify # no result: the outer VM stopped (run-vm.sh: FAIL: kernel panic (see console.log))"
+	echo "not ok 2 e2e.$1.vm-completed # run-vm.sh: FAIL: kernel panic (see console.log) (payload exit code none)"
+	echo "not ok 3 e2e.$1.vm-console-log # see check-log.txt"
+}
+mkpanic launcher > "$W/poke.tap"
+poke "$W/o5" 'update_rq_clock+0x35/0x1a0'
+ok "flake_reason: an int3 Oops just after the sched_clock_stable flip, no vhost code: the test bed's" flake_reason "$W/o5" "$W/poke.tap"
+ok "flake_reason: ... its key" has 'outer-text-poke$' "$W/o5/flake-key"
+poke "$W/o6" 'vhost_blk_handle_vq+0x35/0x1a0 [vhost_blk]'
+no "flake_reason: the same with vhost_blk code in the report is not" flake_reason "$W/o6" "$W/poke.tap"
+poke "$W/o7" 'update_rq_clock+0x35/0x1a0' no-flip
+no "flake_reason: an int3 Oops without the key's flip before it is not" flake_reason "$W/o7" "$W/poke.tap"
 ok "current_tap: drops a retried boot's comments" bash -c ". '$HERE/../lib/flake.sh'; current_tap '$W/stale.tap' | grep -c 'reset itself' | grep -qx 0"
 
 # --- run-all.sh's rules, with a fake run-e2e.sh ----------------------------------------
