@@ -436,6 +436,46 @@ static long vhost_blk_get_vring_stats(struct vhost_blk *blk,
 	return copy_to_user(argp, &s, sizeof(s)) ? -EFAULT : 0;
 }
 
+/**
+ * vhost_blk_vq_lock_owned() - the owner's queue, to change a setting of
+ * @blk: the device
+ * @index: the queue, from the caller
+ *
+ * For the ioctls that set a queue's tunables: only the owner may, and the
+ * queue is found and changed under dev.mutex (against a reset or a
+ * queue's start) and its vq->mutex (against its threads).
+ *
+ * Return: the queue with both mutexes held (vhost_blk_vq_unlock_owned()
+ * drops them), or an ERR_PTR with neither held: the owner check's error,
+ * or -ENOBUFS for an index out of range.
+ */
+static struct vhost_blk_vq *vhost_blk_vq_lock_owned(struct vhost_blk *blk,
+						    u32 index)
+{
+	struct vhost_blk_vq *bvq;
+	long ret;
+
+	mutex_lock(&blk->dev.mutex);
+	ret = vhost_dev_check_owner(&blk->dev);
+	if (ret)
+		goto unlock;
+	ret = -ENOBUFS;
+	bvq = vhost_blk_vq_lookup(blk, index);
+	if (!bvq)
+		goto unlock;
+	mutex_lock(&bvq->vq.mutex);
+	return bvq;
+unlock:
+	mutex_unlock(&blk->dev.mutex);
+	return ERR_PTR(ret);
+}
+
+static void vhost_blk_vq_unlock_owned(struct vhost_blk_vq *bvq)
+{
+	mutex_unlock(&bvq->vq.mutex);
+	mutex_unlock(&bvq->blk->dev.mutex);
+}
+
 /*
  * VHOST_BLK_SET_VRING_POLL: the queue's longest poll and its adaptation
  * factors; the current poll time is clamped to the new maximum.
@@ -445,7 +485,6 @@ static long vhost_blk_set_vring_poll(struct vhost_blk *blk,
 {
 	struct vhost_blk_vring_poll p;
 	struct vhost_blk_vq *bvq;
-	long ret;
 
 	if (copy_from_user(&p, argp, sizeof(p)))
 		return -EFAULT;
@@ -453,25 +492,16 @@ static long vhost_blk_set_vring_poll(struct vhost_blk *blk,
 	    (p.reserved[0] | p.reserved[1] | p.reserved[2]))
 		return -EINVAL;
 
-	mutex_lock(&blk->dev.mutex);
-	ret = vhost_dev_check_owner(&blk->dev);
-	if (ret)
-		goto unlock;
-	ret = -ENOBUFS;
-	bvq = vhost_blk_vq_lookup(blk, p.index);
-	if (!bvq)
-		goto unlock;
-	mutex_lock(&bvq->vq.mutex);
+	bvq = vhost_blk_vq_lock_owned(blk, p.index);
+	if (IS_ERR(bvq))
+		return PTR_ERR(bvq);
 	bvq->poll_max_ns = p.max_ns;
 	bvq->poll_grow = p.grow ?: VHOST_BLK_POLL_GROW;
 	bvq->poll_shrink = p.shrink ?: VHOST_BLK_POLL_SHRINK;
 	WRITE_ONCE(bvq->poll_ns, min(bvq->poll_ns, p.max_ns));
 	bvq->idle_since = 0;
-	mutex_unlock(&bvq->vq.mutex);
-	ret = 0;
-unlock:
-	mutex_unlock(&blk->dev.mutex);
-	return ret;
+	vhost_blk_vq_unlock_owned(bvq);
+	return 0;
 }
 
 /* VHOST_BLK_GET_VRING_POLL: lock-free, like the counters. */
@@ -505,7 +535,6 @@ static long vhost_blk_set_vring_batch(struct vhost_blk *blk,
 {
 	struct vhost_blk_vring_batch b;
 	struct vhost_blk_vq *bvq;
-	long ret;
 
 	if (copy_from_user(&b, argp, sizeof(b)))
 		return -EFAULT;
@@ -513,21 +542,12 @@ static long vhost_blk_set_vring_batch(struct vhost_blk *blk,
 	    (b.reserved[0] | b.reserved[1] | b.reserved[2] | b.reserved[3]))
 		return -EINVAL;
 
-	mutex_lock(&blk->dev.mutex);
-	ret = vhost_dev_check_owner(&blk->dev);
-	if (ret)
-		goto unlock;
-	ret = -ENOBUFS;
-	bvq = vhost_blk_vq_lookup(blk, b.index);
-	if (!bvq)
-		goto unlock;
-	mutex_lock(&bvq->vq.mutex);
+	bvq = vhost_blk_vq_lock_owned(blk, b.index);
+	if (IS_ERR(bvq))
+		return PTR_ERR(bvq);
 	WRITE_ONCE(bvq->batch_max_ns, b.max_ns);
-	mutex_unlock(&bvq->vq.mutex);
-	ret = 0;
-unlock:
-	mutex_unlock(&blk->dev.mutex);
-	return ret;
+	vhost_blk_vq_unlock_owned(bvq);
+	return 0;
 }
 
 /* VHOST_BLK_GET_VRING_BATCH: lock-free, like the counters. */
