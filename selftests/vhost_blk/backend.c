@@ -330,16 +330,11 @@ int module_load(void)
 	return ret;
 }
 
-#define PARAM_DIR	"/sys/module/vhost_blk/parameters/"
-
-int param_read(const char *name, char *buf, size_t len)
+int read_line(const char *path, char *buf, size_t len)
 {
-	char path[128];
 	ssize_t n;
-	int fd;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	n = read(fd, buf, len - 1);
@@ -347,9 +342,19 @@ int param_read(const char *name, char *buf, size_t len)
 	if (n < 0)
 		return -errno;
 	buf[n] = 0;
-	while (n > 0 && buf[n - 1] == '\n')
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
 		buf[--n] = 0;
 	return 0;
+}
+
+#define PARAM_DIR	"/sys/module/vhost_blk/parameters/"
+
+int param_read(const char *name, char *buf, size_t len)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
+	return read_line(path, buf, len);
 }
 
 int param_write(const char *name, const char *val)

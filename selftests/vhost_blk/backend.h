@@ -71,6 +71,11 @@ int module_load(void);
 int module_ensure_loaded(void);
 
 /*
+ * Read the first @len - 1 bytes of @path (a sysfs or procfs file) into
+ * @buf, without trailing newlines and spaces.  Return 0 or -errno.
+ */
+int read_line(const char *path, char *buf, size_t len);
+/*
  * vhost_blk's module parameters (/sys/module/vhost_blk/parameters/NAME):
  * read into @buf without the trailing newline, or write @val.
  * Return 0 or a negative errno.

@@ -1005,23 +1005,6 @@ TEST_F_TIMEOUT(poll, idle_cpu, 60)
 #define NULLB_PARAM_DIR	"/sys/module/null_blk/parameters/"
 #define PC_DEPTH	16
 
-static int read_line(const char *path, char *buf, size_t len)
-{
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = 0;
-	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-		buf[--n] = 0;
-	return 0;
-}
-
 static long read_long(const char *path)
 {
 	char buf[32];
