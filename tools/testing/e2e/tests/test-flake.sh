@@ -134,6 +134,22 @@ QLOG
 ok "flake_reason: QEMU's reconnect messages after backend-kill are not errors" flake_reason "$W/o3" "$W/reset.tap"
 echo "qemu-system-x86_64: vhost-user-blk: error: used ring overflow" >> "$W/o3/vmlogs/guest-b-qemu.log"
 no "flake_reason: ... but another error beside them is" flake_reason "$W/o3" "$W/reset.tap"
+# What the harness's own stop leaves (CI, 2026-12-05: a frozen 6.1 guest
+# under the wrapper, stopped at its timeout): the launchers go first, then
+# QEMU fails to reach them.  Only what comes before the stop is evidence.
+cat > "$W/o3/vmlogs/guest-b-qemu.log" <<'QLOG'
+vhost-blk-launcher: /tmp/q/vbl0.sock: queue 0 running: 1736 requests from 489 kicks in 591 passes, 0 in flight
+vhost-blk-launcher: Terminated received, shutting down
+qemu-system-x86_64: terminating on signal 15 from pid 264 (timeout)
+qemu-system-x86_64: Failed to write msg. Wrote -1 instead of 20.
+qemu-system-x86_64: Failed to set msg fds.
+qemu-system-x86_64: vhost VQ 0 ring restore failed: -22: Invalid argument (22)
+QLOG
+ok "flake_reason: QEMU's errors after the harness stopped it are not evidence" flake_reason "$W/o3" "$W/reset.tap"
+sed -i '/terminating on signal/d' "$W/o3/vmlogs/guest-b-qemu.log"
+no "flake_reason: ... but the same \"Failed to write msg\" with no stop before it is" flake_reason "$W/o3" "$W/reset.tap"
+printf 'vhost-blk-launcher: queue 0: error: used ring update failed\nqemu-system-x86_64: terminating on signal 15 from pid 1 (timeout)\n' > "$W/o3/vmlogs/guest-b-qemu.log"
+no "flake_reason: ... and a launcher error before the stop still is" flake_reason "$W/o3" "$W/reset.tap"
 # A run that never booted its outer VM (clean-clone check under /tmp,
 # 2026-12-05): once classified as the SRCU signature, since a missing
 # console filtered to an empty, "clean" one.
