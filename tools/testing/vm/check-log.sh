@@ -33,6 +33,7 @@ BUG:	# BUG: unable to handle..., BUG: KASAN/KFENCE, BUG: soft lockup, BUG: sched
 kernel BUG at	# BUG_ON()
 WARNING:	# WARN*(): "WARNING: CPU: 0 PID: 1 at file:line", also lockdep/RCU report headers
 general protection fault	# GPF
+double fault	# "traps: PANIC: double fault", "double fault: 0000 [#1]"
 possible circular locking	# lockdep
 inconsistent lock state	# lockdep
 possible recursive locking	# lockdep

@@ -35,7 +35,9 @@ death_report() {
 # which stay verdicts), not CPUs spinning.  So when the first report in LOG
 # is such a stall or lockup and nothing from it on names the block path
 # (virtio_blk, blk-mq, vhost), only the log before it is checked (kept as
-# LOG.before-stall); otherwise all of it.  Also used by payload/outer.sh.
+# LOG.before-stall); so too before a double fault at syscall entry
+# (guest_syscall_df, LOG.before-df); otherwise all of it.  Also used by
+# payload/outer.sh.
 guest_log_cut() {
 	local -
 	set +o pipefail
@@ -47,9 +49,43 @@ guest_log_cut() {
 		n=$(grep -n -m1 -F -- "$first" "$log" | cut -d: -f1) && [ -n "$n" ] &&
 		cut_before_report "$log" "$n" 'vhost|virtio_blk|virtblk|blk_mq|blk-mq' "$log.before-stall"; then
 		echo "$log.before-stall"
+	elif n=$(guest_syscall_df "$log"); then
+		# The CPU state broke at syscall entry (guest_syscall_df).
+		head -n $((n - 1)) "$log" > "$log.before-df"
+		echo "$log.before-df"
 	else
 		echo "$log"
 	fi
+}
+
+# guest_syscall_df LOG: prints the line number where LOG's first kernel
+# report starts if it is a nested guest's double fault on the first
+# instruction of its syscall entry (RIP entry_SYSCALL_64+0x0, RSP still
+# the user stack, GS base equal to the kernel GS base), with nothing of
+# the block path (virtio_blk, blk-mq, vhost) from there on; fails
+# otherwise.  That is the CPU's state, not memory, going wrong between a
+# SYSCALL and the kernel's first instruction: the exception that SYSCALL
+# met found no kernel stack (SMAP then faulted its frame on the user
+# stack) and the swapgs state was already broken, the way TCG's nested
+# SVM breaks GS on a world switch in the outer kernel (kvm-run-crash
+# below).  Seen once on 6.1 in fio (clean-clone check, 2026-12-05).
+guest_syscall_df() {
+	local -
+	set +o pipefail
+	local log=$1 n first rep
+	n=$(grep -n -m1 -E 'traps: PANIC: double fault|double fault: [0-9a-f]+ \[#' "$log" 2>/dev/null | cut -d: -f1)
+	[ -n "$n" ] || return 1
+	# Nothing the log checker flags before it.
+	first=$(bash "$TOP/tools/testing/vm/check-log.sh" --context 0 "$log" 2>/dev/null |
+		sed -n 's/^>> \(\[ *[0-9.]*\]\)/\1/p' | head -n1)
+	[ -n "$first" ] || return 1
+	[ "$(grep -n -m1 -F -- "$first" "$log" | cut -d: -f1)" -ge "$n" ] || return 1
+	rep=$(sed -n "$n,\$p" "$log" | head -n 30)
+	grep -qE 'RIP: 0010:entry_SYSCALL_64\+0x0/' <<<"$rep" || return 1
+	grep -qE 'RSP: 0018:0000[0-7][0-9a-f]{11} ' <<<"$rep" || return 1
+	grep -qE ' GS:([0-9a-f]+)\(0000\) knlGS:\1$' <<<"$(sed -n 's/\r$//; /FS: .* GS:/p' <<<"$rep")" || return 1
+	! sed -n "$n,\$p" "$log" | grep -v 'Modules linked in' | grep -qiE 'vhost|virtio_blk|virtblk|blk_mq|blk-mq' || return 1
+	echo "$n"
 }
 
 # flake_reason OUT TAPFILE: prints why a failed run looks like a nested-SVM
@@ -246,6 +282,9 @@ flake_reason() {
 	elif grep -q 'KVM_EXIT_SHUTDOWN: the guest triple-faulted' "$tap"; then
 		key=guest-triple-fault
 		sig="a nested guest triple-faulted"
+	elif grep -q "the guest's CPU state broke at syscall entry" "$tap"; then
+		key=guest-syscall-df
+		sig="a nested guest double-faulted on its syscall entry's first instruction (broken GS state, no block-path code in the report)"
 	elif grep -q 'nested VMRUN failed' "$tap"; then
 		key=nested-vmrun
 		sig="a nested VMRUN failed"

@@ -193,6 +193,48 @@ poke "$W/o6" 'vhost_blk_handle_vq+0x35/0x1a0 [vhost_blk]'
 no "flake_reason: the same with vhost_blk code in the report is not" flake_reason "$W/o6" "$W/poke.tap"
 poke "$W/o7" 'update_rq_clock+0x35/0x1a0' no-flip
 no "flake_reason: an int3 Oops without the key's flip before it is not" flake_reason "$W/o7" "$W/poke.tap"
+# A nested guest's double fault on its syscall entry's first instruction
+# (6.1, fio, clean-clone check of 2026-12-05), and its look-alikes.
+sdf() { # FILE [gs|rip|blk|early]: the guest console, or a variant that is not the signature
+	local gs=ff19508a1f100000 rip='entry_SYSCALL_64+0x0/0x29' mods='ext4 virtio_blk 9p virtio_pci'
+	[ "${2:-}" = gs ] && gs=0000000000000000
+	[ "${2:-}" = rip ] && rip='entry_SYSCALL_64+0x12/0x29'
+	{
+		echo '[    3.575730] Run /init as init process'
+		[ "${2:-}" = early ] && echo '[   30.100000] BUG: unable to handle page fault for address: ffffa0c0c0000000'
+		echo 'vbt-init: running /payload/run.sh on 6.1.0-57-amd64'
+		echo '[   37.103982] traps: PANIC: double fault, error_code: 0x0'
+		echo '[   37.104584] double fault: 0000 [#1] PREEMPT SMP NOPTI'
+		echo '[   37.104584] CPU: 1 PID: 273 Comm: fio Not tainted 6.1.0-57-amd64 #1  Debian 6.1.192-3'
+		echo "[   37.104584] RIP: 0010:$rip"
+		echo '[   37.104584] RSP: 0018:00007ffdb425e598 EFLAGS: 00010002'
+		echo "[   37.104584] FS:  00007f87af3bac40(0000) GS:ff19508a1f100000(0000) knlGS:$gs"
+		echo '[   37.104584] CR2: 00007ffdb425e588 CR3: 00000000026f6000 CR4: 0000000000311ee0'
+		echo '[   37.104584] Call Trace:'
+		[ "${2:-}" = blk ] && echo '[   37.104584]  virtblk_done+0x4a/0x110 [virtio_blk]'
+		echo "[   37.104584] Modules linked in: $mods"
+		echo '[   37.481498] ---[ end trace 0000000000000000 ]---'
+		echo '[   37.481498] Kernel panic - not syncing: Fatal exception in interrupt'
+	} > "$1"
+}
+sdf "$W/sdf.log"
+ok "guest_syscall_df: a double fault at entry_SYSCALL_64+0x0, user RSP, GS = knlGS" guest_syscall_df "$W/sdf.log"
+ok "guest_log_cut: ... cuts the guest log before it, and that part is clean" \
+	bash -c ". '$HERE/../lib/flake.sh'; l=\$(guest_log_cut '$W/sdf.log'); [ \"\$l\" = '$W/sdf.log.before-df' ] && bash '$TOP/tools/testing/vm/check-log.sh' \"\$l\""
+for v in gs rip blk early; do sdf "$W/sdf-$v.log" $v; done
+no "guest_syscall_df: not with the user's GS base still in place" guest_syscall_df "$W/sdf-gs.log"
+no "guest_syscall_df: not past the entry's first instruction" guest_syscall_df "$W/sdf-rip.log"
+no "guest_syscall_df: not with a virtio_blk frame in the report" guest_syscall_df "$W/sdf-blk.log"
+no "guest_syscall_df: not after an earlier report in the log" guest_syscall_df "$W/sdf-early.log"
+head -n 4 "$W/sdf.log" > "$W/sdf-head.log"
+no "check-log: a double fault is a report (before any Call Trace or panic line)" bash "$TOP/tools/testing/vm/check-log.sh" "$W/sdf-head.log"
+SDF="the guest's CPU state broke at syscall entry (double fault at entry_SYSCALL_64+0x0 on the user stack, GS base = kernel GS base; last KVM exit: kvm_run_exit cpu_index 1, reason 2)"
+mktap launcher "$SDF" > "$W/sdf.tap"
+fakeout "$W/o8"; cp "$W/sdf.log" "$W/o8/vmlogs/guest-b-console.log"
+ok "flake_reason: a nested guest's double fault at syscall entry, logs clean: the test bed's" flake_reason "$W/o8" "$W/sdf.tap"
+ok "flake_reason: ... its key" has 'guest-syscall-df$' "$W/o8/flake-key"
+fakeout "$W/o9"; cp "$W/sdf-blk.log" "$W/o9/vmlogs/guest-b-console.log"
+no "flake_reason: the same with a virtio_blk frame in the guest's report is not" flake_reason "$W/o9" "$W/sdf.tap"
 ok "current_tap: drops a retried boot's comments" bash -c ". '$HERE/../lib/flake.sh'; current_tap '$W/stale.tap' | grep -c 'reset itself' | grep -qx 0"
 
 # --- run-all.sh's rules, with a fake run-e2e.sh ----------------------------------------
