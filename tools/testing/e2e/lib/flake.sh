@@ -68,7 +68,9 @@ guest_log_cut() {
 # met found no kernel stack (SMAP then faulted its frame on the user
 # stack) and the swapgs state was already broken, the way TCG's nested
 # SVM breaks GS on a world switch in the outer kernel (kvm-run-crash
-# below).  Seen once on 6.1 in fio (clean-clone check, 2026-12-05).
+# below).  Seen on 6.1 in fio (clean-clone check, 2026-12-05), and the
+# same in the benchmark bed with QEMU's own virtio-blk as the disk,
+# where no code of ours runs (bench-guest full4, rep 3).
 guest_syscall_df() {
 	local -
 	set +o pipefail
