@@ -5,7 +5,7 @@
 # --wait irq and poll.  Result lines ("mode=...") and "# ..." notes go to
 # stdout (tap.txt on the host).  RUNTIME comes from ./config.
 cd "$(dirname "$0")" || exit 1
-RUNTIME=3 RW=randread PARAMS=
+RUNTIME=3 RW=randread PARAMS= PROFILE=
 [ -r ./config ] && . ./config
 P=./vhost-blk-perf
 rc=0
@@ -17,8 +17,57 @@ modprobe vhost_blk $PARAMS || { note "FAIL: modprobe vhost_blk $PARAMS"; exit 1;
 note "vhost_blk parameters: $(cd /sys/module/vhost_blk/parameters && grep . * | tr '\n' ' ')"
 [ -c /dev/vhost-blk ] || { note "FAIL: no /dev/vhost-blk"; exit 1; }
 
+# --profile "DEVICE WAIT QD": that one job, vhost mode, under the host's
+# perf (9p share of / at /host, run-vm.sh --hostroot), sampled on the
+# timer (TCG has no PMU); the report, "# profile: " lines: the top symbols
+# per thread name (comm), in per cent of all samples, idle included.
+HOSTOK=0
+if [ -n "$PROFILE" ]; then
+	if [ -x /host/usr/bin/perf ] &&
+		mount -t tmpfs -o mode=1777 tmpfs /host/tmp &&
+		mount -t proc proc /host/proc && mount -t sysfs sysfs /host/sys &&
+		mount -t devtmpfs devtmpfs /host/dev; then
+		HOSTOK=1
+		echo 0 > /proc/sys/kernel/kptr_restrict
+		echo -1 > /proc/sys/kernel/perf_event_paranoid
+	else
+		note "FAIL: --profile: no perf at /host/usr/bin/perf, or cannot mount under /host"
+		rc=1
+	fi
+fi
+profile_job() { # MODE WAIT QD
+	cp "$P" /host/tmp/vhost-blk-perf
+	chroot /host perf record -a -g -e cpu-clock -c 100000 -o /tmp/perf.data \
+		-- /tmp/vhost-blk-perf --mode "$1" --wait "$2" --rw "$RW" --qd "$3" \
+		--runtime "$RUNTIME" --dev "$DEV" --label "$LABEL" 2>/tmp/perf-rec.err
+	r=$?
+	chroot /host perf report -i /tmp/perf.data --stdio --no-children -g none \
+		--sort pid,sym --percent-limit 0.5 2>/dev/null | grep -v '^#' | grep -v '^$' |
+		head -n 80 | sed 's/^/# profile: /'
+	# Who calls the hottest kernel symbols outside idle: call chains of
+	# the entries above 3 %, callers first.
+	echo "# profile: --- call chains (entries above 3 %, idle left out) ---"
+	chroot /host perf report -i /tmp/perf.data --stdio --no-children \
+		-g graph,1,caller,function,percent --sort sym --percent-limit 3 \
+		--comms="$(chroot /host perf report -i /tmp/perf.data --stdio --no-children -g none \
+			--sort comm 2>/dev/null |
+			awk '!/^#/ && NF >= 2 && $2 != "swapper" { printf "%s%s", s, $2; s = "," }')" \
+		2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 150 | sed 's/^/# profile: /'
+	return $r
+}
+
 # run_jobs LABEL DEV
 run_jobs() {
+	if [ -n "$PROFILE" ]; then
+		# shellcheck disable=SC2086 # three words, checked by run-guestless.sh
+		set -- $PROFILE
+		[ "$1" = "$LABEL" ] && [ $HOSTOK = 1 ] || return 0
+		out=$(profile_job vhost "$2" "$3")
+		r=$?
+		[ -z "$out" ] || echo "$out"
+		[ $r = 0 ] || { note "FAIL label=$LABEL profile rc=$r: $(tr '\n' ' ' </tmp/perf-rec.err)"; rc=1; }
+		return 0
+	fi
 	for qd in 1 32; do
 		for job in "vhost irq" "uring irq" "vhost poll" "uring poll"; do
 			set -- $job

@@ -14,7 +14,7 @@ VM=$TOP/tools/testing/vm
 usage() {
 	cat <<USAGE
 usage: $PROG [--kver KVER] [--runtime SEC] [--rw RW] [--ko FILE] [--out DIR]
-          [--params "NAME=VALUE ..."]
+          [--params "NAME=VALUE ..."] [--profile "DEVICE WAIT QD"]
           [--timeout SEC] [--table RESULTS]
 
   --kver KVER    kernel of the VM (default: Debian's 6.12, scripts/kernels.sh)
@@ -22,6 +22,12 @@ usage: $PROG [--kver KVER] [--runtime SEC] [--rw RW] [--ko FILE] [--out DIR]
   --rw RW        randread (default) or randwrite, read, write
   --params P     vhost_blk module parameters for modprobe, e.g.
                  "inline_complete=1 batch_max_ns=0" (default: none)
+  --profile "DEVICE WAIT QD"
+                 only that job (DEVICE nullb-irqmode0, nullb-irqmode1 or
+                 brd; WAIT irq or poll; QD 1 or 32), vhost mode, under
+                 `perf record -a -e cpu-clock` (the host's linux-perf over
+                 the VM's 9p share of /); its report, the top symbols by
+                 thread, goes to OUT/profile.txt
   --ko FILE      use this vhost_blk.ko (default: build the committed HEAD's
                  module sources into OUT/module, so that uncommitted work in
                  the tree is not measured by accident)
@@ -37,7 +43,7 @@ USAGE
 
 die() { echo "$PROG: error: $*" >&2; exit 2; }
 
-KVER='' RUNTIME=3 RW=randread KO='' OUT='' TIMEOUT=900 TABLE='' PARAMS=''
+KVER='' RUNTIME=3 RW=randread KO='' OUT='' TIMEOUT=900 TABLE='' PARAMS='' PROFILE=''
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--kver)    [ $# -ge 2 ] || die "$1 needs a value"; KVER=$2; shift 2 ;;
@@ -48,12 +54,18 @@ while [ $# -gt 0 ]; do
 	--out)     [ $# -ge 2 ] || die "$1 needs a value"; OUT=$2; shift 2 ;;
 	--timeout) [ $# -ge 2 ] || die "$1 needs a value"; TIMEOUT=$2; shift 2 ;;
 	--table)   [ $# -ge 2 ] || die "$1 needs a value"; TABLE=$2; shift 2 ;;
+	--profile) [ $# -ge 2 ] || die "$1 needs a value"; PROFILE=$2; shift 2 ;;
 	-h|--help) usage; exit 0 ;;
 	*)         usage >&2; die "unknown argument: $1" ;;
 	esac
 done
 [[ "$RUNTIME" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--runtime must be a number of seconds"
 case "$RW" in randread|randwrite|read|write) ;; *) die "--rw: bad value '$RW'" ;; esac
+if [ -n "$PROFILE" ]; then
+	[[ "$PROFILE" =~ ^(nullb-irqmode0|nullb-irqmode1|brd)\ (irq|poll)\ (1|32)$ ]] ||
+		die "--profile: expected \"DEVICE WAIT QD\" (nullb-irqmode0|nullb-irqmode1|brd, irq|poll, 1|32), got '$PROFILE'"
+	command -v perf > /dev/null || die "--profile needs perf (Debian package linux-perf; make setup)"
+fi
 for p in $PARAMS; do
 	[[ $p =~ ^[a-z_]+=[A-Za-z0-9]+$ ]] || die "--params: bad parameter '$p' (NAME=VALUE)"
 done
@@ -128,24 +140,35 @@ rm -rf "$P"
 mkdir -p "$P"
 install -m 0755 "$OUT/tools/vhost-blk-perf" "$P/vhost-blk-perf"
 install -m 0755 "$HERE/guestless-payload.sh" "$P/run.sh"
-printf 'RUNTIME=%s\nRW=%s\nPARAMS="%s"\n' "$RUNTIME" "$RW" "$PARAMS" > "$P/config"
+printf 'RUNTIME=%s\nRW=%s\nPARAMS="%s"\nPROFILE="%s"\n' "$RUNTIME" "$RW" "$PARAMS" "$PROFILE" > "$P/config"
 args=(--kver "$KVER" --out "$OUT/initramfs.cpio.gz" --payload "$P" --extra-ko "$KO")
 for m in vhost vhost_iotlb null_blk brd configfs; do args+=(--kmod "$m"); done
 "$VM/mkinitramfs.sh" "${args[@]}" >"$OUT/mkinitramfs.log" 2>&1 ||
 	die "initramfs: $(tail -n1 "$OUT/mkinitramfs.log")"
 
-echo "$PROG: booting the VM ($KVER, ${RUNTIME}s per job, 24 jobs)" >&2
+vmargs=()
+if [ -n "$PROFILE" ]; then
+	echo "$PROG: booting the VM ($KVER, ${RUNTIME}s, one job under perf: $PROFILE)" >&2
+	vmargs+=(--hostroot)
+else
+	echo "$PROG: booting the VM ($KVER, ${RUNTIME}s per job, 24 jobs)" >&2
+fi
 rc=0
 "$VM/run-vm.sh" --kernel "/boot/vmlinuz-$KVER" --initrd "$OUT/initramfs.cpio.gz" \
-	--out "$OUT/vm" --timeout "$TIMEOUT" >"$OUT/run-vm.log" 2>&1 || rc=1
+	--out "$OUT/vm" --timeout "$TIMEOUT" "${vmargs[@]}" >"$OUT/run-vm.log" 2>&1 || rc=1
 tail -n1 "$OUT/run-vm.log" >&2
 grep -a '^mode=' "$OUT/vm/tap.txt" > "$OUT/results.txt" 2>/dev/null || true
-grep -a '^# ' "$OUT/vm/tap.txt" 2>/dev/null | grep -v '^# q=' >&2 || true
+if [ -n "$PROFILE" ]; then
+	sed -n 's/^# profile: //p' "$OUT/vm/tap.txt" > "$OUT/profile.txt" 2>/dev/null || true
+	[ -s "$OUT/profile.txt" ] || { echo "$PROG: no profile in the VM's output" >&2; rc=1; }
+fi
+grep -a '^# ' "$OUT/vm/tap.txt" 2>/dev/null | grep -v '^# q=\|^# profile: ' >&2 || true
 [ "$(cat "$OUT/vm/rc" 2>/dev/null)" = 0 ] || rc=1
 if ! "$VM/check-log.sh" "$OUT/vm/console.log" > "$OUT/check-log.txt" 2>&1; then
 	echo "$PROG: kernel log not clean, see $OUT/check-log.txt" >&2
 	rc=1
 fi
 table "$OUT/results.txt" | tee "$OUT/table.md"
+[ -z "$PROFILE" ] || head -n 60 "$OUT/profile.txt"
 echo "$PROG: results in $OUT (results.txt, table.md); exit $rc" >&2
 exit $rc
