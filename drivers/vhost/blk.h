@@ -121,7 +121,6 @@ enum {
 	VHOST_BLK_VQ_KICKED,	/* submit thread has ring work to look at */
 	VHOST_BLK_VQ_COAL_END,	/* the coalescing window has closed */
 	VHOST_BLK_VQ_BATCH_END,	/* a held signal's timer has fired */
-	VHOST_BLK_VQ_PASS_WAITER, /* the completion thread waits for a pass */
 };
 
 struct vhost_blk_req;
@@ -181,9 +180,6 @@ struct vhost_blk_vq_stats {
  * @inflight: requests taken from the ring and not yet in the used ring.
  *	Dropped under vq.mutex, so a submit pass holding it sees whether a
  *	later used-ring update (and its look at the ring) is still to come.
- * @in_pass: a submit pass holds vq.mutex: set and cleared by the submit
- *	thread under it, read without it by the completion thread, which
- *	sleeps until the pass ends rather than spin on the mutex.
  * @notify_held: the last submit pass found the ring empty and left guest
  *	notifications off because requests were in flight: the completion
  *	thread looks at the ring after each update instead, and turns
@@ -240,7 +236,6 @@ struct vhost_blk_vq {
 	struct vhost_blk_req *reqs;
 	unsigned int nreqs;
 	atomic_t inflight;
-	bool in_pass;
 	bool notify_held;
 	u32 poll_max_ns;
 	u32 poll_grow;
@@ -343,7 +338,6 @@ struct vhost_blk_req {
 int vhost_blk_vq_pool_init(struct vhost_blk_vq *bvq);
 void vhost_blk_vq_pool_free(struct vhost_blk_vq *bvq);
 bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq);
-void vhost_blk_pass_end(struct vhost_blk_vq *bvq);
 void vhost_blk_req_release_data(struct vhost_blk_req *req);
 bool vhost_blk_bounce_to_guest(struct vhost_blk_req *req);
 void vhost_blk_req_release(struct vhost_blk_req *req);

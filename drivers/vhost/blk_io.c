@@ -826,7 +826,6 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 	int head;
 
 	mutex_lock(&vq->mutex);
-	WRITE_ONCE(bvq->in_pass, true);
 	if (bvq->coalescing &&
 	    test_and_clear_bit(VHOST_BLK_VQ_COAL_END, &bvq->flags)) {
 		/*
@@ -910,6 +909,6 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 				     !atomic_read(&bvq->inflight));
 	}
 unlock:
-	vhost_blk_pass_end(bvq);
+	mutex_unlock(&vq->mutex);
 	return retry;
 }

@@ -449,51 +449,6 @@ void vhost_blk_used_added(struct vhost_blk_vq *bvq, unsigned int n,
 }
 
 /*
- * Take vq->mutex in the completion thread.  A submit pass holds it for up
- * to %VHOST_BLK_WEIGHT requests, and a mutex waiter spins while the owner
- * runs: the completion thread spun through whole passes, 12 % of all the
- * CPU time of a 2-CPU machine in mutex_spin_on_owner() (guest-less, brd,
- * QD32), time a vCPU or the pass itself could have used.  It sleeps until
- * the pass ends instead (vhost_blk_pass_end() wakes it); the pass
- * publishes what completed inline meanwhile.
- */
-static void vhost_blk_compl_lock(struct vhost_blk_vq *bvq)
-{
-	struct mutex *m = &bvq->vq.mutex;
-
-	while (!mutex_trylock(m)) {
-		if (!READ_ONCE(bvq->in_pass)) {
-			/* An ioctl, or a pass just starting: not for long. */
-			mutex_lock(m);
-			return;
-		}
-		set_current_state(TASK_UNINTERRUPTIBLE);
-		set_bit(VHOST_BLK_VQ_PASS_WAITER, &bvq->flags);
-		/* Pairs with test_and_clear_bit() in vhost_blk_pass_end(). */
-		smp_mb__after_atomic();
-		if (READ_ONCE(bvq->in_pass))
-			schedule();
-		__set_current_state(TASK_RUNNING);
-	}
-}
-
-/**
- * vhost_blk_pass_end() - let go of vq->mutex at the end of a submit pass
- * @bvq: the queue, vq->mutex held by its submit thread, @in_pass set
- *
- * Wakes the completion thread if it went to sleep waiting for the pass
- * (vhost_blk_compl_lock()).
- */
-void vhost_blk_pass_end(struct vhost_blk_vq *bvq)
-{
-	WRITE_ONCE(bvq->in_pass, false);
-	mutex_unlock(&bvq->vq.mutex);
-	/* Fully ordered: after the store above, as the waiter's check. */
-	if (test_and_clear_bit(VHOST_BLK_VQ_PASS_WAITER, &bvq->flags))
-		wake_up_process(bvq->compl_task);
-}
-
-/*
  * Put @n completed requests in the used ring (@n <= vq->num: one pool's
  * worth at most, so vhost_add_used_n() never wraps onto entries it just
  * wrote), signal the guest, then give their heads back to the pool.
@@ -508,7 +463,7 @@ static void vhost_blk_publish(struct vhost_blk_vq *bvq,
 	bool idle;
 
 	if (!locked)
-		vhost_blk_compl_lock(bvq);
+		mutex_lock(&vq->mutex);
 	/* error_ctx may only be used under vq->mutex: report here. */
 	if (status_fault)
 		vq_err(vq, "vhost-blk: status byte not writable\n");
@@ -538,7 +493,7 @@ static void vhost_blk_batch_end(struct vhost_blk_vq *bvq)
 	bool avail, busy;
 	u64 now;
 
-	vhost_blk_compl_lock(bvq);
+	mutex_lock(&vq->mutex);
 	if (!bvq->batching)
 		goto unlock;
 	avail = !vhost_vq_avail_empty(&bvq->blk->dev, vq);
@@ -936,7 +891,6 @@ void vhost_blk_vq_threads_stop(struct vhost_blk_vq *bvq)
 	kthread_stop(bvq->compl_task);
 	bvq->submit_task = NULL;
 	bvq->compl_task = NULL;
-	clear_bit(VHOST_BLK_VQ_PASS_WAITER, &bvq->flags);
 	vhost_blk_poll_free(bvq);
 	vhost_blk_count(VHOST_BLK_CNT_THREADS, -2);
 }
