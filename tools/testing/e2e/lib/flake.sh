@@ -41,52 +41,57 @@ death_report() {
 guest_log_cut() {
 	local -
 	set +o pipefail
-	local log=$1 n first
-	first=$(bash "$TOP/tools/testing/vm/check-log.sh" "$log" 2>/dev/null |
-		sed -n 's/^>> \(\[ *[0-9.]*\]\)/\1/p' | head -n1)
-	if [ -n "$first" ] &&
-		printf '%s\n' "$first" | grep -qE 'rcu: INFO: .*detected stall|self-detected stall|BUG: soft lockup' &&
-		n=$(grep -n -m1 -F -- "$first" "$log" | cut -d: -f1) && [ -n "$n" ] &&
-		cut_before_report "$log" "$n" 'vhost|virtio_blk|virtblk|blk_mq|blk-mq' "$log.before-stall"; then
+	local log=$1 n
+	if n=$(first_report "$log") &&
+		sed -n "${n}p" "$log" | grep -qE 'rcu: INFO: .*detected stall|self-detected stall|BUG: soft lockup' &&
+		cut_before_report "$log" "$n" "$BLOCK_PATH" "$log.before-stall"; then
 		echo "$log.before-stall"
-	elif n=$(guest_syscall_df "$log"); then
-		# The CPU state broke at syscall entry (guest_syscall_df).
-		head -n $((n - 1)) "$log" > "$log.before-df"
+	elif guest_syscall_df "$log" > /dev/null; then
 		echo "$log.before-df"
 	else
 		echo "$log"
 	fi
 }
 
+# What a report about the guest's disk path names.
+BLOCK_PATH='vhost|virtio_blk|virtblk|blk_mq|blk-mq'
+
+# first_report LOG: the number of LOG's first line that check-log.sh
+# flags; fails if there is none.
+first_report() {
+	local -
+	set +o pipefail
+	local first
+	first=$(bash "$TOP/tools/testing/vm/check-log.sh" --context 0 "$1" 2>/dev/null |
+		sed -n 's/^>> \(\[ *[0-9.]*\]\)/\1/p' | head -n1)
+	[ -n "$first" ] && grep -n -m1 -F -- "$first" "$1" | cut -d: -f1
+}
+
 # guest_syscall_df LOG: prints the line number where LOG's first kernel
 # report starts if it is a nested guest's double fault on the first
 # instruction of its syscall entry (RIP entry_SYSCALL_64+0x0, RSP still
 # the user stack, GS base equal to the kernel GS base), with nothing of
-# the block path (virtio_blk, blk-mq, vhost) from there on; fails
-# otherwise.  That is the CPU's state, not memory, going wrong between a
-# SYSCALL and the kernel's first instruction: the exception that SYSCALL
-# met found no kernel stack (SMAP then faulted its frame on the user
-# stack) and the swapgs state was already broken, the way TCG's nested
-# SVM breaks GS on a world switch in the outer kernel (kvm-run-crash
-# below).  Seen on 6.1 in fio (clean-clone check, 2026-12-05), and the
-# same in the benchmark bed with QEMU's own virtio-blk as the disk,
-# where no code of ours runs (bench-guest full4, rep 3).
+# the block path (virtio_blk, blk-mq, vhost) from there on, and keeps the
+# log before it as LOG.before-df; fails otherwise.  That is the CPU's
+# state, not memory, going wrong between a SYSCALL and the kernel's first
+# instruction: the exception that SYSCALL met found no kernel stack (SMAP
+# then faulted its frame on the user stack) and the swapgs state was
+# already broken, the way TCG's nested SVM breaks GS on a world switch in
+# the outer kernel (kvm-run-crash below).  Seen on 6.1 in fio
+# (clean-clone check, 2026-12-05), and the same in the benchmark bed with
+# QEMU's own virtio-blk as the disk, where no code of ours runs
+# (bench-guest full4, rep 3).
 guest_syscall_df() {
 	local -
 	set +o pipefail
-	local log=$1 n first rep
-	n=$(grep -n -m1 -E 'traps: PANIC: double fault|double fault: [0-9a-f]+ \[#' "$log" 2>/dev/null | cut -d: -f1)
-	[ -n "$n" ] || return 1
-	# Nothing the log checker flags before it.
-	first=$(bash "$TOP/tools/testing/vm/check-log.sh" --context 0 "$log" 2>/dev/null |
-		sed -n 's/^>> \(\[ *[0-9.]*\]\)/\1/p' | head -n1)
-	[ -n "$first" ] || return 1
-	[ "$(grep -n -m1 -F -- "$first" "$log" | cut -d: -f1)" -ge "$n" ] || return 1
-	rep=$(sed -n "$n,\$p" "$log" | head -n 30)
+	local log=$1 n rep
+	n=$(first_report "$log") || return 1
+	sed -n "${n}p" "$log" | grep -qE 'traps: PANIC: double fault|double fault: [0-9a-f]+ \[#' || return 1
+	rep=$(sed -n "${n},\$ { s/\r\$//; p }" "$log" | head -n 30)
 	grep -qE 'RIP: 0010:entry_SYSCALL_64\+0x0/' <<<"$rep" || return 1
 	grep -qE 'RSP: 0018:0000[0-7][0-9a-f]{11} ' <<<"$rep" || return 1
-	grep -qE ' GS:([0-9a-f]+)\(0000\) knlGS:\1$' <<<"$(sed -n 's/\r$//; /FS: .* GS:/p' <<<"$rep")" || return 1
-	! sed -n "$n,\$p" "$log" | grep -v 'Modules linked in' | grep -qiE 'vhost|virtio_blk|virtblk|blk_mq|blk-mq' || return 1
+	grep -qE ' GS:([0-9a-f]+)\(0000\) knlGS:\1$' <<<"$rep" || return 1
+	cut_before_report "$log" "$n" "$BLOCK_PATH" "$log.before-df" || return 1
 	echo "$n"
 }
 

@@ -221,6 +221,12 @@ sdf "$W/sdf.log"
 ok "guest_syscall_df: a double fault at entry_SYSCALL_64+0x0, user RSP, GS = knlGS" guest_syscall_df "$W/sdf.log"
 ok "guest_log_cut: ... cuts the guest log before it, and that part is clean" \
 	bash -c ". '$HERE/../lib/flake.sh'; l=\$(guest_log_cut '$W/sdf.log'); [ \"\$l\" = '$W/sdf.log.before-df' ] && bash '$TOP/tools/testing/vm/check-log.sh' \"\$l\""
+printf '[    1.0] ok\n[    2.0] rcu: INFO: rcu_preempt self-detected stall on CPU\n[    2.1] Call Trace:\n[    2.2]  do_idle+0x1\n' > "$W/stall.log"
+sed 's/do_idle/virtblk_done/' "$W/stall.log" > "$W/stall-blk.log"
+ok "guest_log_cut: a guest's own RCU stall: only the log before it" \
+	bash -c ". '$HERE/../lib/flake.sh'; [ \"\$(guest_log_cut '$W/stall.log')\" = '$W/stall.log.before-stall' ]"
+ok "guest_log_cut: ... but all of it with a virtio_blk frame in the stall" \
+	bash -c ". '$HERE/../lib/flake.sh'; [ \"\$(guest_log_cut '$W/stall-blk.log')\" = '$W/stall-blk.log' ]"
 for v in gs rip blk early; do sdf "$W/sdf-$v.log" $v; done
 no "guest_syscall_df: not with the user's GS base still in place" guest_syscall_df "$W/sdf-gs.log"
 no "guest_syscall_df: not past the entry's first instruction" guest_syscall_df "$W/sdf-rip.log"
