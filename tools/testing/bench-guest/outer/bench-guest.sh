@@ -184,6 +184,37 @@ snap() {
 	done
 	printf '%s' "$out" >> "$LOG/snaps.txt"
 }
+# PROFILE=JOB (BENCH_PROFILE): that job under perf, every thread of the
+# outer VM sampled on the timer (TCG has no PMU): profile-JOB.txt, the top
+# symbols per thread name in per cent of all samples, idle included (the
+# vCPU threads' samples are the nested guest's time).
+PERFPID=
+prof() { # JOB pre|post
+	[ -n "${PROFILE:-}" ] && [ "$1" = "$PROFILE" ] || return 0
+	if [ "$2" = pre ]; then
+		echo 0 > /proc/sys/kernel/kptr_restrict
+		echo -1 > /proc/sys/kernel/perf_event_paranoid
+		perf record -a -g -e cpu-clock -c 100000 -o "$E/perf.data" \
+			> "$LOG/perf-record.log" 2>&1 &
+		PERFPID=$!
+		return 0
+	fi
+	[ -n "$PERFPID" ] || return 0
+	kill -INT "$PERFPID"; wait "$PERFPID"; PERFPID=
+	{
+		perf report -i "$E/perf.data" --stdio --no-children -g none \
+			--sort comm,sym --percent-limit 0.3 2>&1 | grep -v '^#' | grep -v '^$' | head -n 120
+		echo "--- per thread name ---"
+		perf report -i "$E/perf.data" --stdio --no-children -g none \
+			--sort comm 2>&1 | grep -v '^#' | grep -v '^$' | head -n 30
+		echo "--- call chains of our threads (entries above 2 %) ---"
+		perf report -i "$E/perf.data" --stdio --no-children \
+			-g graph,1,caller,function,percent --sort sym --percent-limit 2 \
+			--comms="$(perf report -i "$E/perf.data" --stdio --no-children -g none --sort comm 2>/dev/null |
+				awk '!/^#/ && NF >= 2 && $2 ~ /^(vblk|vhost|IO|qemu-storage)/ { printf "%s%s", s, $2; s = "," }')" \
+			2>&1 | grep -v '^#' | grep -v '^$' | head -n 300
+	} > "$LOG/profile-$1.txt"
+}
 vq_snap() { # JOB pre|post
 	[ "$BACKEND" = launcher ] || return 0
 	echo "=== snap $1 $2" >> "$LOG/backend.log"
@@ -207,7 +238,7 @@ while :; do
 		read -r up _ < /proc/uptime
 		log "event $n: $kind $job"
 		case "$kind" in
-		pre|post) snap "$job" "$kind"; vq_snap "$job" "$kind" ;;
+		pre|post) snap "$job" "$kind"; vq_snap "$job" "$kind"; prof "$job" "$kind" ;;
 		done) gdone=1; break ;;
 		error) log "guest error: $job"; break ;;
 		esac
