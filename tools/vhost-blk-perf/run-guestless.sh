@@ -134,6 +134,12 @@ if [ -z "$KO" ]; then
 	KO=$OUT/module/vhost_blk.ko
 fi
 [ -f "$KO" ] || die "no module $KO"
+# The VM loads it by name: any file given goes in as vhost_blk.ko.
+if [ "${KO##*/}" != vhost_blk.ko ]; then
+	mkdir -p "$OUT/module"
+	cp "$KO" "$OUT/module/vhost_blk.ko" || die "cannot copy $KO"
+	KO=$OUT/module/vhost_blk.ko
+fi
 
 P=$OUT/payload
 rm -rf "$P"
