@@ -180,10 +180,6 @@ struct vhost_blk_vq_stats {
  * @inflight: requests taken from the ring and not yet in the used ring.
  *	Dropped under vq.mutex, so a submit pass holding it sees whether a
  *	later used-ring update (and its look at the ring) is still to come.
- * @lone: the request the submit pass is starting is a lone one: nothing
- *	else in flight, held or visible on the ring, and the guest's last
- *	signal carried one request; if the backend completes it inside
- *	submit_bio(), the pass publishes it itself (submit thread only).
  * @notify_held: the last submit pass found the ring empty and left guest
  *	notifications off because requests were in flight: the completion
  *	thread looks at the ring after each update instead, and turns
@@ -240,7 +236,6 @@ struct vhost_blk_vq {
 	struct vhost_blk_req *reqs;
 	unsigned int nreqs;
 	atomic_t inflight;
-	bool lone;
 	bool notify_held;
 	u32 poll_max_ns;
 	u32 poll_grow;
@@ -376,7 +371,6 @@ enum vhost_blk_counter {
 	VHOST_BLK_CNT_POLLED_BIOS,
 	VHOST_BLK_CNT_BIO_POLLS,
 	VHOST_BLK_CNT_POLL_COMPLETIONS,
-	VHOST_BLK_CNT_COMPL_WAKEUPS,
 	VHOST_BLK_CNT_NR,
 };
 

@@ -793,25 +793,6 @@ submitted:
 	return VHOST_BLK_ASYNC;
 }
 
-/*
- * Is the first request of a submit pass a lone one (vq->mutex held)?  It
- * is the last the avail index showed, nothing is in flight or held, and
- * the last signal carried a single request: the guest waits on each
- * request (QD1).  Then a request the backend completes in submit_bio()
- * (or when the pass flushes its plug) is published by the pass itself: no
- * completion-thread wake-up, no context switch, between the guest's
- * request and its answer.  A deeper guest is never lone for long: its
- * first pass of two or more requests makes a batch of two or more.
- */
-static bool vhost_blk_lone(struct vhost_blk_vq *bvq)
-{
-	struct vhost_virtqueue *vq = &bvq->vq;
-
-	return vq->last_avail_idx == vq->avail_idx &&
-	       !atomic_read(&bvq->inflight) && !bvq->batching &&
-	       !bvq->batch_pending && bvq->batch_depth <= 1;
-}
-
 /**
  * vhost_blk_handle_vq() - serve a kick: take requests until the ring is empty
  * @bvq: the queue; called from its submit thread with the owner's mm
@@ -888,8 +869,6 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 			}
 			break;
 		}
-		/* Until the plug is flushed: a blk-mq backend starts there. */
-		bvq->lone = !n && vhost_blk_lone(bvq);
 		disp = vhost_blk_handle_req(bvq, disk, head, out, in, &bytes);
 		if (disp == VHOST_BLK_RETRY) {
 			retry = true;
@@ -908,7 +887,6 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 		}
 	}
 	blk_finish_plug(&plug);
-	bvq->lone = false;
 	/*
 	 * Counted once per pass, the requests before their completions: ours
 	 * here, the others' once the completion thread gets vq->mutex or

@@ -13,9 +13,7 @@
  *    covers (the next used-ring update or timer look after that sends it);
  *  - max_ns 0 signals every used-ring update at once;
  *  - a guest that waits for each request before posting the next (QD1)
- *    is never held: its target stays <= 1; a lone request the backend
- *    completes inline is published by the submit pass, waking no
- *    completion thread (debugfs compl_wakeups);
+ *    is never held: its target stays <= 1;
  *  - a queue that stops (VHOST_GET_VRING_BASE, SET_MEM_TABLE, detach,
  *    SET_VRING_ENABLE 0, close, the owner's death) sends what it holds
  *    before the call returns.
@@ -537,76 +535,6 @@ TEST_F_TIMEOUT(batch, qd1_not_held, 120)
 	EXPECT_GE(QD1_N / 10, slow);
 	EXPECT_GT((long)QD1_N * 2500, wall);
 	EXPECT_EQ(0, s.bad);
-	st_free(&s);
-}
-
-/*
- * A lone request (QD1: nothing else in flight, held or on the ring, the
- * last signal carrying one) that the backend completes inside
- * submit_bio() is published by the submit pass itself: no completion
- * thread is woken (debugfs compl_wakeups), with inline_complete=0.  A
- * burst of requests posted at once is not lone, even right after lone
- * ones: its first completion wakes the completion thread, once per burst
- * at least.
- */
-#define LONE_N		100
-#define LONE_ROUNDS	20
-#define LONE_BURST	8
-
-/* One request, waited for through the call eventfd, its signal included. */
-static int lone_one(struct vmm *v, struct stream *s, unsigned int i)
-{
-	int r = st_post(s, (i & 1) ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT, i / 2, true);
-
-	if (!r)
-		r = st_wait_all(s, WAIT_MS);
-	/* the entry may be seen before its signal */
-	return r ? r : wait_signalled(v);
-}
-
-TEST_F_TIMEOUT(batch, lone_inline, 120)
-{
-	long w0, w1, lone, qd1 = 0, burst = 0;
-	unsigned int i, r;
-	struct stream s;
-
-	ASSERT_EQ(0, param_read("inline_complete", self->saved_inline,
-				sizeof(self->saved_inline)));
-	ASSERT_EQ(0, param_write("inline_complete", "0"));
-	setup_brd(_metadata, self, LIMIT);
-	ASSERT_EQ(0, st_init(&self->v, &s));
-	ASSERT_EQ(0, counter_get("compl_wakeups", &w0));
-	for (i = 0; i < LONE_N; i++)
-		ASSERT_EQ(0, lone_one(&self->v, &s, i));
-	ASSERT_EQ(0, counter_get("compl_wakeups", &w1));
-	lone = w1 - w0;
-	/*
-	 * Rounds of two requests one by one (the first answers the burst
-	 * before it: its signal carries one, so the second is lone again),
-	 * then a burst, taken by one pass whose first request is the only
-	 * one in flight with a single-request signal before it.
-	 */
-	for (r = 0; r < LONE_ROUNDS; r++) {
-		ASSERT_EQ(0, counter_get("compl_wakeups", &w0));
-		ASSERT_EQ(0, lone_one(&self->v, &s, 2 * r));
-		ASSERT_EQ(0, lone_one(&self->v, &s, 2 * r + 1));
-		ASSERT_EQ(0, counter_get("compl_wakeups", &w1));
-		qd1 += w1 - w0;
-		for (i = 0; i < LONE_BURST; i++)
-			ASSERT_EQ(0, st_post(&s, (r & 1) ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT,
-					     (r / 2) * LONE_BURST + i, false));
-		ASSERT_EQ(0, drv_kick_force(s.q));
-		ASSERT_EQ(0, st_wait_all(&s, WAIT_MS));
-		ASSERT_EQ(0, wait_signalled(&self->v));
-		ASSERT_EQ(0, counter_get("compl_wakeups", &w0));
-		burst += w0 - w1;
-	}
-	TH_LOG("completion-thread wake-ups: %ld for %d lone requests; in %d rounds, %ld for 2 requests one by one, %ld for a burst of %d",
-	       lone, LONE_N, LONE_ROUNDS, qd1, burst, LONE_BURST);
-	EXPECT_EQ(0, s.bad);
-	EXPECT_EQ(0, lone);
-	EXPECT_GE(LONE_ROUNDS, qd1);
-	EXPECT_LE(LONE_ROUNDS, burst);
 	st_free(&s);
 }
 
