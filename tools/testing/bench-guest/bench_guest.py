@@ -411,15 +411,21 @@ def render(r):
     L.append("IOPS ratios (medians):")
     L.append("")
     refs = [b for b in ("qsd", "virtio-blk", "vhost-scsi", "native") if b in r["backends"]]
-    L.append("| job | " + " | ".join("%s/%s" % (v, b) for v in vbs for b in refs) + " |")
-    L.append("|---|" + "---|" * (len(vbs) * len(refs)))
-    for j in r["jobs"]:
-        cells = []
-        for v in vbs:
-            for b in refs:
+    pairs = [(v, b) for v in vbs for b in refs]
+    if not pairs and len(vbs) > 1:
+        # Only vhost-blk variants: each against the first.
+        pairs = [(v, vbs[0]) for v in vbs[1:]]
+    if pairs:
+        L.append("| job | " + " | ".join("%s/%s" % p for p in pairs) + " |")
+        L.append("|---|" + "---|" * len(pairs))
+        for j in r["jobs"]:
+            cells = []
+            for v, b in pairs:
                 x = ratio(r, v, b, j)
                 cells.append("%.2f" % x if x is not None else "-")
-        L.append("| %s | %s |" % (j, " | ".join(cells)))
+            L.append("| %s | %s |" % (j, " | ".join(cells)))
+    else:
+        L.append("(no other backend measured)")
     L.append("")
     for v in vbs:
         s = r["idle"].get(v)

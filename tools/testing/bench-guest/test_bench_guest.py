@@ -106,6 +106,34 @@ class Summary(unittest.TestCase):
         finally:
             shutil.rmtree(d)
 
+    def test_variants_only(self):
+        # No other backend: each vhost-blk variant against the first.
+        d = tempfile.mkdtemp()
+        try:
+            run = os.path.join(d, "run")
+            shutil.copytree(RUN, run)
+            meta = os.path.join(run, "meta.txt")
+
+            def backends(names):
+                with open(meta) as f:
+                    lines = [ln for ln in f if not ln.startswith("backends=")]
+                with open(meta, "w") as f:
+                    f.writelines(lines + ["backends=%s\n" % names])
+            for b in os.listdir(run):
+                if b.startswith("rep-") and not b.startswith("rep-1-vhost-blk"):
+                    shutil.rmtree(os.path.join(run, b))
+            backends("vhost-blk vhost-blk-poll")
+            md = bg.render(bg.collect(run))
+            self.assertIn("| job | vhost-blk-poll/vhost-blk |", md)
+            self.assertIn("| qd1 | 1.67 |", md)
+            shutil.rmtree(os.path.join(run, "rep-1-vhost-blk-poll"))
+            backends("vhost-blk")
+            md = bg.render(bg.collect(run))
+            self.assertIn("(no other backend measured)", md)
+            self.assertNotIn("| job |  |", md)
+        finally:
+            shutil.rmtree(d)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -187,7 +187,8 @@ snap() {
 # PROFILE=JOB (BENCH_PROFILE): that job under perf, every thread of the
 # outer VM sampled on the timer (TCG has no PMU): profile-JOB.txt, the top
 # symbols per thread name in per cent of all samples, idle included (the
-# vCPU threads' samples are the nested guest's time).
+# vCPU threads' samples are the nested guest's time); perf-JOB.data and
+# kallsyms.txt beside it.
 PERFPID=
 prof() { # JOB pre|post
 	[ -n "${PROFILE:-}" ] && [ "$1" = "$PROFILE" ] || return 0
@@ -213,7 +214,13 @@ prof() { # JOB pre|post
 			--comms="$(perf report -i "$E/perf.data" --stdio --no-children -g none --sort comm 2>/dev/null |
 				awk '!/^#/ && NF >= 2 && $2 ~ /^(vblk|vhost|IO|qemu-storage)/ { printf "%s%s", s, $2; s = "," }')" \
 			2>&1 | grep -v '^#' | grep -v '^$' | head -n 300
+		echo "--- per thread ---"
+		perf report -i "$E/perf.data" --stdio --no-children -g none \
+			--sort pid 2>&1 | grep -v '^#' | grep -v '^$' | head -n 30
 	} > "$LOG/profile-$1.txt"
+	# For perf report on the host (kernel symbols: kallsyms.txt).
+	cp "$E/perf.data" "$LOG/perf-$1.data"
+	cp /proc/kallsyms "$LOG/kallsyms.txt"
 }
 vq_snap() { # JOB pre|post
 	[ "$BACKEND" = launcher ] || return 0
