@@ -36,7 +36,8 @@ death_report() {
 # is such a stall or lockup and nothing from it on names the block path
 # (virtio_blk, blk-mq, vhost), only the log before it is checked (kept as
 # LOG.before-stall); so too before a double fault at syscall entry
-# (guest_syscall_df, LOG.before-df); otherwise all of it.  Also used by
+# (guest_syscall_df) or an entry stack overflow on a broken GS
+# (guest_entry_gs; both LOG.before-df); otherwise all of it.  Also used by
 # payload/outer.sh.
 guest_log_cut() {
 	local -
@@ -46,7 +47,7 @@ guest_log_cut() {
 		sed -n "${n}p" "$log" | grep -qE 'rcu: INFO: .*detected stall|self-detected stall|BUG: soft lockup' &&
 		cut_before_report "$log" "$n" "$BLOCK_PATH" "$log.before-stall"; then
 		echo "$log.before-stall"
-	elif guest_syscall_df "$log" > /dev/null; then
+	elif guest_syscall_df "$log" > /dev/null || guest_entry_gs "$log" > /dev/null; then
 		echo "$log.before-df"
 	else
 		echo "$log"
@@ -91,6 +92,35 @@ guest_syscall_df() {
 	grep -qE 'RIP: 0010:entry_SYSCALL_64\+0x0/' <<<"$rep" || return 1
 	grep -qE 'RSP: 0018:0000[0-7][0-9a-f]{11} ' <<<"$rep" || return 1
 	grep -qE ' GS:([0-9a-f]+)\(0000\) knlGS:\1$' <<<"$rep" || return 1
+	cut_before_report "$log" "$n" "$BLOCK_PATH" "$log.before-df" || return 1
+	echo "$n"
+}
+
+# guest_entry_gs LOG: prints the line number where LOG's first kernel
+# report starts if it is a nested guest's entry stack overflowing with
+# page faults on a kernel entry from user mode: "BUG: ENTRY_TRAMPOLINE
+# stack guard page was hit", the interrupted context user mode (RIP
+# 0033) at the first instruction of an interrupt or exception entry
+# (asm_sysvec_*+0x0, asm_exc_*+0x0), every frame and RIP of the report
+# entry code (the first per-CPU access, %gs-relative, faulted, and so did
+# each fault handler's), GS base equal to the kernel GS base, nothing of
+# the block path from there on; keeps the log before it as LOG.before-df
+# and fails otherwise.  The same broken swapgs state as guest_syscall_df,
+# met by an interrupt instead of a SYSCALL (6.1, fio, clean-clone check
+# of 2026-12-06).
+guest_entry_gs() {
+	local -
+	set +o pipefail
+	local log=$1 n rep
+	n=$(first_report "$log") || return 1
+	sed -n "${n}p" "$log" | grep -qE 'BUG: ENTRY_TRAMPOLINE stack guard page was hit' || return 1
+	rep=$(sed -n "${n},\$ { s/\r\$//; p; /---\[ end trace/q }" "$log")
+	head -n 30 <<<"$rep" | grep -qE ' GS:([0-9a-f]+)\(0000\) knlGS:\1$' || return 1
+	grep -qE 'RIP: 0033:' <<<"$rep" || return 1
+	grep -qE 'RIP: 0010:asm_(sysvec|exc)_[a-z0-9_]+\+0x0/' <<<"$rep" || return 1
+	! grep -oE '(\]  (\? )?|RIP: 0010:)[A-Za-z0-9_.]+\+0x' <<<"$rep" |
+		sed -E 's/^(\]  (\? )?|RIP: 0010:)//; s/\+0x$//' |
+		grep -qvE '^(error_entry|exc_page_fault|asm_exc_page_fault|irqentry_enter|early_xen_iret_patch|(asm_)?sysvec_[a-z0-9_]+)$' || return 1
 	cut_before_report "$log" "$n" "$BLOCK_PATH" "$log.before-df" || return 1
 	echo "$n"
 }
@@ -292,6 +322,9 @@ flake_reason() {
 	elif grep -q "the guest's CPU state broke at syscall entry" "$tap"; then
 		key=guest-syscall-df
 		sig="a nested guest double-faulted on its syscall entry's first instruction (broken GS state, no block-path code in the report)"
+	elif grep -q "the guest's CPU state broke at kernel entry" "$tap"; then
+		key=guest-entry-gs
+		sig="a nested guest's entry stack overflowed with page faults on an interrupt from user mode (broken GS state, only entry code in the report)"
 	elif grep -q 'nested VMRUN failed' "$tap"; then
 		key=nested-vmrun
 		sig="a nested VMRUN failed"

@@ -493,6 +493,8 @@ boot_guest() {
 			:
 		elif [ "$QRC" = 0 ] && guest_syscall_df "$con" > /dev/null; then
 			GEND="the guest's CPU state broke at syscall entry (double fault at entry_SYSCALL_64+0x0 on the user stack, GS base = kernel GS base; last KVM exit: $(tail -n1 "$ex" 2>/dev/null))"
+		elif [ "$QRC" = 0 ] && guest_entry_gs "$con" > /dev/null; then
+			GEND="the guest's CPU state broke at kernel entry from user mode (its entry stack overflowed with page faults at its first per-CPU access, GS base = kernel GS base; last KVM exit: $(tail -n1 "$ex" 2>/dev/null))"
 		elif grep -q 'reason 8$' "$ex" 2>/dev/null; then
 			GEND="KVM_EXIT_SHUTDOWN: the guest triple-faulted"
 		elif [ "$QRC" = 0 ] && ! grep -q 'Kernel panic\|reboot: ' "$con" 2>/dev/null; then
@@ -649,7 +651,7 @@ flake_why() {
 	local t blines=$1
 	case "$GEND" in
 	"the guest froze"*|"the guest kernel never reached userspace"*|"the guest was too slow"*) ;;
-	*KVM_EXIT_SHUTDOWN*|*"reset itself"*|*"nested VMRUN failed"*|"the guest's CPU state broke at syscall entry"*)
+	*KVM_EXIT_SHUTDOWN*|*"reset itself"*|*"nested VMRUN failed"*|"the guest's CPU state broke at syscall entry"*|"the guest's CPU state broke at kernel entry"*)
 		[ "$QRC" != 124 ] && [ "$QRC" != 137 ] || [[ "$GEND" == *"did not exit until killed"* ]] ||
 			{ echo "it timed out"; return 1; } ;;
 	*) echo "not a known nested-SVM failure (${GEND:-no end reason})"; return 1 ;;

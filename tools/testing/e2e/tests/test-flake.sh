@@ -241,6 +241,61 @@ ok "flake_reason: a nested guest's double fault at syscall entry, logs clean: th
 ok "flake_reason: ... its key" has 'guest-syscall-df$' "$W/o8/flake-key"
 fakeout "$W/o9"; cp "$W/sdf-blk.log" "$W/o9/vmlogs/guest-b-console.log"
 no "flake_reason: the same with a virtio_blk frame in the guest's report is not" flake_reason "$W/o9" "$W/sdf.tap"
+# A nested guest's entry stack overflowing with page faults on a timer
+# interrupt from user mode (6.1, fio, clean-clone check of 2026-12-06),
+# and its look-alikes.
+egs() { # FILE [gs|user|blk|other|early]: the guest console, or a variant that is not the signature
+	local gs=ff1628201f100000 i t='[   39.256951]'
+	{
+		echo '[    3.575730] Run /init as init process'
+		[ "${2:-}" = early ] && echo '[   30.100000] BUG: unable to handle page fault for address: ffffa0c0c0000000'
+		echo 'vbt-init: running /payload/run.sh on 6.1.0-57-amd64'
+		echo "$t BUG: ENTRY_TRAMPOLINE stack guard page was hit at 0000000062e00f63 (stack is 000000003d633c3a..000000001d382f37)"
+		echo "$t stack guard page: 0000 [#1] PREEMPT SMP NOPTI"
+		echo "$t CPU: 1 PID: 273 Comm: fio Not tainted 6.1.0-57-amd64 #1  Debian 6.1.192-3"
+		echo "$t RIP: 0010:error_entry+0x10/0x130"
+		echo "$t RSP: 0000:fffffe000003d000 EFLAGS: 00010083"
+		[ "${2:-}" = gs ] && gs=0000000000000000
+		echo "$t FS:  00007f50bbc62c40(0000) GS:ff1628201f100000(0000) knlGS:$gs"
+		echo "$t Call Trace:"
+		echo "$t  <ENTRY_TRAMPOLINE>"
+		for i in 1 2 3; do
+			echo "$t RIP: 0010:exc_page_fault+0x15/0x170"
+			echo "$t RSP: 0000:fffffe000003dd60 EFLAGS: 00010083"
+			echo "$t  ? early_xen_iret_patch+0xc/0xc"
+			echo "$t  asm_exc_page_fault+0x22/0x30"
+		done
+		[ "${2:-}" = blk ] && echo "$t  virtblk_done+0x4a/0x110 [virtio_blk]"
+		[ "${2:-}" = other ] && echo "$t  do_syscall_64+0x5c/0x90"
+		echo "$t RIP: 0010:irqentry_enter+0x9/0x50"
+		echo "$t  sysvec_apic_timer_interrupt+0xa/0x90"
+		echo "$t  asm_sysvec_apic_timer_interrupt+0x16/0x20"
+		echo "$t RIP: 0010:asm_sysvec_apic_timer_interrupt+0x0/0x20"
+		[ "${2:-}" = user ] || echo "$t RIP: 0033:0x55aaa7582040"
+		echo "$t  </ENTRY_TRAMPOLINE>"
+		echo "$t Modules linked in: ext4 virtio_blk 9p virtio_pci"
+		echo '[   40.017180] ---[ end trace 0000000000000000 ]---'
+		echo '[   40.017180] Kernel panic - not syncing: Fatal exception in interrupt'
+	} > "$1"
+}
+egs "$W/egs.log"
+ok "guest_entry_gs: an entry-stack overflow of page faults from a user-mode interrupt, GS = knlGS" guest_entry_gs "$W/egs.log"
+ok "guest_log_cut: ... cuts the guest log before it, and that part is clean" \
+	bash -c ". '$HERE/../lib/flake.sh'; l=\$(guest_log_cut '$W/egs.log'); [ \"\$l\" = '$W/egs.log.before-df' ] && bash '$TOP/tools/testing/vm/check-log.sh' \"\$l\""
+for v in gs user blk other early; do egs "$W/egs-$v.log" $v; done
+no "guest_entry_gs: not with the user's GS base still in place" guest_entry_gs "$W/egs-gs.log"
+no "guest_entry_gs: not without a user-mode context interrupted" guest_entry_gs "$W/egs-user.log"
+no "guest_entry_gs: not with a virtio_blk frame in the report" guest_entry_gs "$W/egs-blk.log"
+no "guest_entry_gs: not with a frame that is not entry code" guest_entry_gs "$W/egs-other.log"
+no "guest_entry_gs: not after an earlier report in the log" guest_entry_gs "$W/egs-early.log"
+no "guest_syscall_df: not an entry-stack overflow" guest_syscall_df "$W/egs.log"
+EGS="the guest's CPU state broke at kernel entry from user mode (its entry stack overflowed with page faults at its first per-CPU access, GS base = kernel GS base; last KVM exit: kvm_run_exit cpu_index 1, reason 2)"
+mktap launcher "$EGS" > "$W/egs.tap"
+fakeout "$W/o10"; cp "$W/egs.log" "$W/o10/vmlogs/guest-a-console.log"
+ok "flake_reason: a nested guest's entry-stack overflow from user mode, logs clean: the test bed's" flake_reason "$W/o10" "$W/egs.tap"
+ok "flake_reason: ... its key" has 'guest-entry-gs$' "$W/o10/flake-key"
+fakeout "$W/o11"; cp "$W/egs-blk.log" "$W/o11/vmlogs/guest-a-console.log"
+no "flake_reason: the same with a virtio_blk frame in the guest's report is not" flake_reason "$W/o11" "$W/egs.tap"
 ok "current_tap: drops a retried boot's comments" bash -c ". '$HERE/../lib/flake.sh'; current_tap '$W/stale.tap' | grep -c 'reset itself' | grep -qx 0"
 
 # --- run-all.sh's rules, with a fake run-e2e.sh ----------------------------------------
