@@ -83,17 +83,14 @@ first_report() {
 # QEMU's own virtio-blk as the disk, where no code of ours runs
 # (bench-guest full4, rep 3).
 guest_syscall_df() {
-	local -
-	set +o pipefail
-	local log=$1 n rep
-	n=$(first_report "$log") || return 1
-	sed -n "${n}p" "$log" | grep -qE 'traps: PANIC: double fault|double fault: [0-9a-f]+ \[#' || return 1
-	rep=$(sed -n "${n},\$ { s/\r\$//; p }" "$log" | head -n 30)
-	grep -qE 'RIP: 0010:entry_SYSCALL_64\+0x0/' <<<"$rep" || return 1
-	grep -qE 'RSP: 0018:0000[0-7][0-9a-f]{11} ' <<<"$rep" || return 1
-	grep -qE ' GS:([0-9a-f]+)\(0000\) knlGS:\1$' <<<"$rep" || return 1
-	cut_before_report "$log" "$n" "$BLOCK_PATH" "$log.before-df" || return 1
-	echo "$n"
+	broken_gs "$1" 'traps: PANIC: double fault|double fault: [0-9a-f]+ \[#' syscall_df_report
+}
+syscall_df_report() {
+	local rep
+	rep=$(head -n 30)
+	grep -qE 'RIP: 0010:entry_SYSCALL_64\+0x0/' <<<"$rep" &&
+		grep -qE 'RSP: 0018:0000[0-7][0-9a-f]{11} ' <<<"$rep" &&
+		grep -qE "$GS_IS_KERNEL" <<<"$rep"
 }
 
 # guest_entry_gs LOG: prints the line number where LOG's first kernel
@@ -109,21 +106,39 @@ guest_syscall_df() {
 # met by an interrupt instead of a SYSCALL (6.1, fio, clean-clone check
 # of 2026-12-06).
 guest_entry_gs() {
+	broken_gs "$1" 'BUG: ENTRY_TRAMPOLINE stack guard page was hit' entry_gs_report
+}
+entry_gs_report() {
+	local rep
+	rep=$(sed '/---\[ end trace/q')
+	head -n 30 <<<"$rep" | grep -qE "$GS_IS_KERNEL" &&
+		grep -qE 'RIP: 0033:' <<<"$rep" &&
+		grep -qE 'RIP: 0010:asm_(sysvec|exc)_[a-z0-9_]+\+0x0/' <<<"$rep" &&
+		! grep -oE '(\]  (\? )?|RIP: 0010:)[A-Za-z0-9_.]+\+0x' <<<"$rep" |
+			sed -E 's/^(\]  (\? )?|RIP: 0010:)//; s/\+0x$//' |
+			grep -qvE '^(error_entry|exc_page_fault|asm_exc_page_fault|irqentry_enter|early_xen_iret_patch|(asm_)?sysvec_[a-z0-9_]+)$'
+}
+
+# broken_gs LOG FIRST CHECK: the frame of guest_syscall_df and
+# guest_entry_gs.  LOG's first kernel report starts with a line matching
+# the extended regex FIRST, the function CHECK accepts the report on its
+# stdin (LOG from that line on, carriage returns dropped), and nothing of
+# the block path follows: prints the report's line number and keeps the
+# log before it as LOG.before-df.  Fails otherwise.
+broken_gs() {
 	local -
 	set +o pipefail
-	local log=$1 n rep
+	local log=$1 n
 	n=$(first_report "$log") || return 1
-	sed -n "${n}p" "$log" | grep -qE 'BUG: ENTRY_TRAMPOLINE stack guard page was hit' || return 1
-	rep=$(sed -n "${n},\$ { s/\r\$//; p; /---\[ end trace/q }" "$log")
-	head -n 30 <<<"$rep" | grep -qE ' GS:([0-9a-f]+)\(0000\) knlGS:\1$' || return 1
-	grep -qE 'RIP: 0033:' <<<"$rep" || return 1
-	grep -qE 'RIP: 0010:asm_(sysvec|exc)_[a-z0-9_]+\+0x0/' <<<"$rep" || return 1
-	! grep -oE '(\]  (\? )?|RIP: 0010:)[A-Za-z0-9_.]+\+0x' <<<"$rep" |
-		sed -E 's/^(\]  (\? )?|RIP: 0010:)//; s/\+0x$//' |
-		grep -qvE '^(error_entry|exc_page_fault|asm_exc_page_fault|irqentry_enter|early_xen_iret_patch|(asm_)?sysvec_[a-z0-9_]+)$' || return 1
+	sed -n "${n}p" "$log" | grep -qE "$2" || return 1
+	sed -n "${n},\$ { s/\r\$//; p }" "$log" | "$3" || return 1
 	cut_before_report "$log" "$n" "$BLOCK_PATH" "$log.before-df" || return 1
 	echo "$n"
 }
+
+# A register dump whose GS base is the kernel GS base: in a guest entered
+# from user mode, the swapgs state is broken.
+GS_IS_KERNEL=' GS:([0-9a-f]+)\(0000\) knlGS:\1$'
 
 # flake_reason OUT TAPFILE: prints why a failed run looks like a nested-SVM
 # flake and returns 0; returns 1 (printing why not) if it may be real.
