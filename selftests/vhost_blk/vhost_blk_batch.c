@@ -544,6 +544,27 @@ TEST_F_TIMEOUT(batch, qd1_not_held, 120)
 #define ROUND_BURST	8	/* posted at once, then ... */
 #define ROUND_TRICKLE	24	/* ... one by one, TRICKLE_US apart */
 #define TRICKLE_US	300
+/*
+ * With batching off, a trickled request gets a signal of its own when the
+ * device answers it before the next one comes: about 1.3 a signal.  The
+ * debug kernel (KASAN, lockdep) takes longer than TRICKLE_US per request,
+ * so two or three trickled requests share a signal there with no batching
+ * at all: 2.06-2.17 a signal here (2026-12-05), close to 2.5; CI's debug
+ * run on a slower host failed this test (2026-12-06; its log kept no
+ * figures).  A longer gap does not help: at 1 ms the trickle is a QD1
+ * guest, which batching must not hold (3.0-4.9 a signal with batching on,
+ * below the 4 asked for).  There the ratio to "on" carries the claim.
+ */
+#define OFF_MAX		2.5
+#define OFF_MAX_DEBUG	4.0
+
+/* The debug kernel of make check (tools/testing/debug-kernel) is running. */
+static bool debug_kernel(void)
+{
+	struct utsname u;
+
+	return !uname(&u) && strstr(u.release, "-vhost-blk-debug");
+}
 
 /*
  * ROUNDS rounds: ROUND_BURST requests posted at once and kicked, then
@@ -634,7 +655,7 @@ TEST_F_TIMEOUT(batch, depth_fewer_signals, 180)
 	/* batching: several completions a signal */
 	EXPECT_LE(4.0, r10);
 	/* off: about one a trickled request, far more than batched */
-	EXPECT_GE(2.5, r0);
+	EXPECT_GE(debug_kernel() ? OFF_MAX_DEBUG : OFF_MAX, r0);
 	EXPECT_LE(2 * r0, r10);
 	st_free(&s);
 }
@@ -647,14 +668,6 @@ TEST_F_TIMEOUT(batch, depth_fewer_signals, 180)
 #define BOUND_GAP_DEBUG_US	1000
 #define BOUND_SLACK_MS	20
 #define BOUND_SLACK_DEBUG_MS	100
-
-/* The debug kernel of make check (tools/testing/debug-kernel) is running. */
-static bool debug_kernel(void)
-{
-	struct utsname u;
-
-	return !uname(&u) && strstr(u.release, "-vhost-blk-debug");
-}
 
 TEST_F_TIMEOUT(batch, bounded, 120)
 {

@@ -44,6 +44,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -927,16 +928,51 @@ static void fe_send(const uint8_t *buf, size_t len, const int *fds, int nfds)
 		violation("front-end short write %zd of %zu", r, len);
 }
 
+/*
+ * What the daemon's end looks like when it should have seen EOF: the file
+ * behind the descriptor and what poll() says of it.
+ */
+static void conn_state(char *out, size_t len)
+{
+	struct pollfd p = { .fd = S.conn_fd, .events = POLLIN };
+	char path[64], target[64];
+	ssize_t n;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", S.conn_fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	target[n < 0 ? 0 : n] = '\0';
+	r = poll(&p, 1, 0);
+	snprintf(out, len, "fd %d -> %s, poll %d revents 0x%x", S.conn_fd,
+		 n < 0 ? "(none)" : target, r, r > 0 ? p.revents : 0);
+}
+
 /* The front-end hangs up; the daemon sees EOF. */
 static void fe_close(void)
 {
+	char before[160], after[160];
+
 	if (S.fe < 0)
 		return;
 	close(S.fe);
 	S.fe = -1;
 	serve();
-	if (S.conn_fd >= 0)
-		violation("daemon did not drop a connection at EOF");
+	if (S.conn_fd < 0)
+		return;
+	/*
+	 * Seen once in CI (2026-12-06), never on replay: tell an EOF that
+	 * came late from one that never came.  Either is a violation.
+	 */
+	conn_state(before, sizeof(before));
+	poll(&(struct pollfd){ .fd = S.conn_fd, .events = POLLIN }, 1, 100);
+	serve();
+	if (S.conn_fd >= 0) {
+		conn_state(after, sizeof(after));
+		violation("daemon did not drop a connection at EOF (%s; 100 ms later still open: %s)",
+			  before, after);
+	}
+	violation("daemon did not drop a connection at EOF (%s; dropped on a second look 100 ms later)",
+		  before);
 }
 
 /* ---- records ---- */
