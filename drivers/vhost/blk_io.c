@@ -794,6 +794,43 @@ submitted:
 }
 
 /**
+ * vhost_blk_lone() - is the request a submit pass is starting a lone one?
+ * @bvq: the queue (vq->mutex held)
+ * @first: it is the pass's first request
+ *
+ * A lone request is the guest's only one: the first of its pass, the last
+ * the avail index showed, with nothing else in flight; and the queue
+ * showed no depth (a request that was not lone) for
+ * %VHOST_BLK_DEEP_HOLD_MS: the guest waits on each request (QD1).  Then a
+ * request the backend completes in submit_bio() (or when the pass flushes
+ * its plug) is published by the pass itself: no completion-thread
+ * wake-up, no context switch, between the guest's request and its answer.
+ * Every other request starts the hold again: a deep guest keeps the
+ * completion thread's later publish, which lets its requests pile up
+ * (completion batching), even while some of its passes look lone.
+ *
+ * The signal's state is no sign of depth: a driver polling the used ring
+ * posts its next request as soon as it sees the entry, before the signal
+ * is decided, so a held signal (and then one carrying two entries) comes
+ * with a QD1 guest too.
+ *
+ * Return: true for a lone request (lone_complete on).
+ */
+static bool vhost_blk_lone(struct vhost_blk_vq *bvq, bool first)
+{
+	struct vhost_virtqueue *vq = &bvq->vq;
+
+	if (!bvq->blk->lone_complete)
+		return false;
+	if (!first || vq->last_avail_idx != vq->avail_idx ||
+	    atomic_read(&bvq->inflight)) {
+		bvq->deep_until = jiffies + msecs_to_jiffies(VHOST_BLK_DEEP_HOLD_MS);
+		return false;
+	}
+	return time_after_eq(jiffies, bvq->deep_until);
+}
+
+/**
  * vhost_blk_handle_vq() - serve a kick: take requests until the ring is empty
  * @bvq: the queue; called from its submit thread with the owner's mm
  *
@@ -869,6 +906,8 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 			}
 			break;
 		}
+		/* Until the plug is flushed: a blk-mq backend starts there. */
+		bvq->lone = vhost_blk_lone(bvq, !n);
 		disp = vhost_blk_handle_req(bvq, disk, head, out, in, &bytes);
 		if (disp == VHOST_BLK_RETRY) {
 			retry = true;
@@ -887,6 +926,7 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 		}
 	}
 	blk_finish_plug(&plug);
+	bvq->lone = false;
 	/*
 	 * Counted once per pass, the requests before their completions: ours
 	 * here, the others' once the completion thread gets vq->mutex or

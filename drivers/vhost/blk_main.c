@@ -57,6 +57,13 @@ module_param(inline_complete, bool, 0644);
 MODULE_PARM_DESC(inline_complete,
 		 "a submit pass finishes the requests the backend completed inside submit_bio() itself, instead of waking the completion thread (default off; sampled at open)");
 
+static bool lone_complete = true;
+module_param(lone_complete, bool, 0644);
+MODULE_PARM_DESC(lone_complete,
+		 "a submit pass publishes a lone request (a guest waiting on each one, no depth seen on the queue for "
+		 __stringify(VHOST_BLK_DEEP_HOLD_MS)
+		 " ms) that the backend completed inside submit_bio() itself, instead of waking the completion thread (default on; sampled at open)");
+
 static bool poll_completions;
 module_param(poll_completions, bool, 0644);
 MODULE_PARM_DESC(poll_completions,
@@ -758,6 +765,7 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 	blk->nvqs = nvqs;
 	blk->hold_notify = READ_ONCE(hold_notify);
 	blk->inline_complete = READ_ONCE(inline_complete);
+	blk->lone_complete = READ_ONCE(lone_complete);
 	blk->poll_bios = READ_ONCE(poll_completions);
 	max_ns = min_t(unsigned int, READ_ONCE(poll_max_ns),
 		       VHOST_BLK_POLL_MAX_NS);
@@ -778,6 +786,7 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 		vhost_blk_coal_init(bvq);
 		bvq->batch_max_ns = batch_ns;
 		vhost_blk_batch_init(bvq);
+		bvq->deep_until = jiffies;
 		init_llist_head(&bvq->done);
 		init_llist_head(&bvq->poll_done);
 		atomic_set(&bvq->inflight, 0);

@@ -5,9 +5,10 @@
  * /sys/kernel/debug/vhost-blk/counters lists live requests, pinned and
  * bounce pages, threads and devices.  With no device open each of those
  * is zero; the selftests check that after each teardown path, which finds
- * leaks that a passing data test would hide.  Three more only grow: bios
- * submitted REQ_POLLED, bio_poll() calls, and bios that completed inside
- * one of those calls (poll_completions).
+ * leaks that a passing data test would hide.  Four more only grow: bios
+ * submitted REQ_POLLED, bio_poll() calls, bios that completed inside one
+ * of those calls (poll_completions), and wake-ups of completion threads
+ * for finished requests (compl_wakeups).
  */
 #include <linux/debugfs.h>
 #include <linux/seq_file.h>
@@ -25,6 +26,7 @@ static const char *const vhost_blk_counter_names[VHOST_BLK_CNT_NR] = {
 	[VHOST_BLK_CNT_POLLED_BIOS]	= "polled_bios",
 	[VHOST_BLK_CNT_BIO_POLLS]	= "bio_polls",
 	[VHOST_BLK_CNT_POLL_COMPLETIONS] = "poll_completions",
+	[VHOST_BLK_CNT_COMPL_WAKEUPS]	= "compl_wakeups",
 };
 
 static struct dentry *vhost_blk_debugfs;

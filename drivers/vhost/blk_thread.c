@@ -117,11 +117,14 @@ void vhost_blk_req_done(struct vhost_blk_req *req)
 	 * In the submit thread's own context (submit_bio() of a backend that
 	 * completes synchronously, such as brd), we are inside a submit pass,
 	 * which finishes what is on the list before it ends: no wake-up, no
-	 * context switch.  Interrupts and other threads wake the completion
-	 * thread.
+	 * context switch.  By default only for a lone request (a guest
+	 * waiting on each one, see vhost_blk_lone()): a pass of several
+	 * wakes the completion thread, whose later publish keeps the queue
+	 * in flight while the guest posts more (completion batching).
+	 * Interrupts and other threads wake the completion thread.
 	 */
-	bool inline_done = bvq->blk->inline_complete && in_task() &&
-			   current == bvq->submit_task;
+	bool inline_done = in_task() && current == bvq->submit_task &&
+			   (bvq->blk->inline_complete || bvq->lone);
 
 	if (req->polled) {
 		/*
@@ -144,8 +147,10 @@ void vhost_blk_req_done(struct vhost_blk_req *req)
 	 * Only the first entry on an empty list needs to wake the thread.
 	 */
 	rcu_read_lock();
-	if (llist_add(&req->node, &bvq->done) && !inline_done)
+	if (llist_add(&req->node, &bvq->done) && !inline_done) {
+		vhost_blk_count(VHOST_BLK_CNT_COMPL_WAKEUPS, 1);
 		wake_up_process(task);
+	}
 	rcu_read_unlock();
 }
 

@@ -13,7 +13,11 @@
  *    covers (the next used-ring update or timer look after that sends it);
  *  - max_ns 0 signals every used-ring update at once;
  *  - a guest that waits for each request before posting the next (QD1)
- *    is never held: its target stays <= 1;
+ *    is never held: its target stays <= 1; a lone request the backend
+ *    completes inline is published by the submit pass, waking no
+ *    completion thread (debugfs compl_wakeups), unless the queue showed
+ *    depth in the last VHOST_BLK_DEEP_HOLD_MS (100 ms), or lone_complete
+ *    is off;
  *  - a queue that stops (VHOST_GET_VRING_BASE, SET_MEM_TABLE, detach,
  *    SET_VRING_ENABLE 0, close, the owner's death) sends what it holds
  *    before the call returns.
@@ -47,6 +51,7 @@ FIXTURE(batch) {
 	int bfd;
 	char saved_param[32];	/* batch_max_ns to restore, "" if untouched */
 	char saved_inline[8];	/* inline_complete to restore, "" if untouched */
+	char saved_lone[8];	/* lone_complete to restore, "" if untouched */
 };
 
 FIXTURE_SETUP(batch)
@@ -55,6 +60,7 @@ FIXTURE_SETUP(batch)
 	self->v.fd = -1;
 	self->saved_param[0] = 0;
 	self->saved_inline[0] = 0;
+	self->saved_lone[0] = 0;
 	seed_from_env();
 	ASSERT_EQ(0, module_ensure_loaded());
 	self->bfd = backend_open(BRD_DEV, O_RDWR);
@@ -70,6 +76,8 @@ FIXTURE_TEARDOWN(batch)
 		param_write("batch_max_ns", self->saved_param);
 	if (self->saved_inline[0])
 		param_write("inline_complete", self->saved_inline);
+	if (self->saved_lone[0])
+		param_write("lone_complete", self->saved_lone);
 }
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -535,6 +543,125 @@ TEST_F_TIMEOUT(batch, qd1_not_held, 120)
 	EXPECT_GE(QD1_N / 10, slow);
 	EXPECT_GT((long)QD1_N * 2500, wall);
 	EXPECT_EQ(0, s.bad);
+	st_free(&s);
+}
+
+/*
+ * A lone request (QD1: nothing else in flight or on the ring, no depth
+ * seen for 100 ms) that the backend
+ * completes inside submit_bio() is published by the submit pass itself:
+ * no completion thread is woken (debugfs compl_wakeups), with
+ * inline_complete=0.  A burst of requests posted at once is not lone: its
+ * first completion wakes the completion thread, once per burst at least.
+ * After it the queue counts as deep for 100 ms: requests posted one by
+ * one then each wake the completion thread (a deep guest answered at once
+ * looks like that), and are lone again once the hold is over.
+ */
+#define LONE_N		100
+#define LONE_ROUNDS	10
+#define LONE_BURST	8
+#define LONE_AFTER	4	/* one by one after a burst, then after the hold */
+#define LONE_HOLD_MS	100	/* VHOST_BLK_DEEP_HOLD_MS */
+#define LONE_WAIT_MS	200	/* more than the hold, and its jiffy */
+
+/* One request, waited for through the call eventfd, its signal included. */
+static int lone_one(struct vmm *v, struct stream *s, unsigned int i)
+{
+	int r = st_post(s, (i & 1) ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT, i / 2, true);
+
+	if (!r)
+		r = st_wait_all(s, WAIT_MS);
+	/* the entry may be seen before its signal */
+	return r ? r : wait_signalled(v);
+}
+
+/* LONE_AFTER lone_one()s; the completion-thread wake-ups they cost. */
+static int lone_some(struct vmm *v, struct stream *s, unsigned int i, long *wakeups)
+{
+	long w0, w1;
+	unsigned int k;
+	int r;
+
+	r = counter_get("compl_wakeups", &w0);
+	for (k = 0; !r && k < LONE_AFTER; k++)
+		r = lone_one(v, s, i + k);
+	if (!r)
+		r = counter_get("compl_wakeups", &w1);
+	if (!r)
+		*wakeups += w1 - w0;
+	return r;
+}
+
+static void lone_setup(struct __test_metadata *_metadata, FIXTURE_DATA(batch) *self,
+		       const char *lone)
+{
+	ASSERT_EQ(0, param_read("inline_complete", self->saved_inline,
+				sizeof(self->saved_inline)));
+	ASSERT_EQ(0, param_read("lone_complete", self->saved_lone,
+				sizeof(self->saved_lone)));
+	ASSERT_EQ(0, param_write("inline_complete", "0"));
+	ASSERT_EQ(0, param_write("lone_complete", lone));
+	setup_brd(_metadata, self, LIMIT);
+}
+
+TEST_F_TIMEOUT(batch, lone_inline, 120)
+{
+	long w0, w1, lone, burst = 0, held = 0, after = 0, t0, t1;
+	unsigned int i, r;
+	struct stream s;
+
+	lone_setup(_metadata, self, "1");
+	ASSERT_EQ(0, st_init(&self->v, &s));
+	ASSERT_EQ(0, counter_get("compl_wakeups", &w0));
+	for (i = 0; i < LONE_N; i++)
+		ASSERT_EQ(0, lone_one(&self->v, &s, i));
+	ASSERT_EQ(0, counter_get("compl_wakeups", &w1));
+	lone = w1 - w0;
+	for (r = 0; r < LONE_ROUNDS; r++) {
+		ASSERT_EQ(0, counter_get("compl_wakeups", &w0));
+		for (i = 0; i < LONE_BURST; i++)
+			ASSERT_EQ(0, st_post(&s, (r & 1) ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT,
+					     (r / 2) * LONE_BURST + i, false));
+		ASSERT_EQ(0, drv_kick_force(s.q));
+		ASSERT_EQ(0, st_wait_all(&s, WAIT_MS));
+		ASSERT_EQ(0, wait_signalled(&self->v));
+		ASSERT_EQ(0, counter_get("compl_wakeups", &w1));
+		burst += w1 - w0;
+		/* within the hold: each one wakes the completion thread */
+		t0 = now_us();
+		ASSERT_EQ(0, lone_some(&self->v, &s, 2 * r, &held));
+		t1 = now_us();
+		/* the hold is long enough to matter only if they fit in it */
+		ASSERT_GT(LONE_HOLD_MS * 1000L, t1 - t0);
+		usleep(LONE_WAIT_MS * 1000);
+		ASSERT_EQ(0, lone_some(&self->v, &s, 2 * r + 1, &after));
+	}
+	TH_LOG("completion-thread wake-ups: %ld for %d lone requests; in %d rounds, %ld for bursts of %d, %ld for %d one by one right after each, %ld for %d one by one %d ms later",
+	       lone, LONE_N, LONE_ROUNDS, burst, LONE_BURST, held, LONE_AFTER,
+	       after, LONE_AFTER, LONE_WAIT_MS);
+	EXPECT_EQ(0, s.bad);
+	EXPECT_EQ(0, lone);
+	EXPECT_LE(LONE_ROUNDS, burst);
+	EXPECT_EQ(LONE_ROUNDS * LONE_AFTER, held);
+	EXPECT_EQ(0, after);
+	st_free(&s);
+}
+
+/* lone_complete=0: every request wakes the completion thread. */
+TEST_F_TIMEOUT(batch, lone_off, 120)
+{
+	long wakeups = 0;
+	unsigned int i;
+	struct stream s;
+
+	lone_setup(_metadata, self, "0");
+	ASSERT_EQ(0, st_init(&self->v, &s));
+	for (i = 0; i < LONE_N / LONE_AFTER; i++)
+		ASSERT_EQ(0, lone_some(&self->v, &s, i * LONE_AFTER, &wakeups));
+	TH_LOG("completion-thread wake-ups: %ld for %d lone requests", wakeups,
+	       LONE_N / LONE_AFTER * LONE_AFTER);
+	EXPECT_EQ(0, s.bad);
+	EXPECT_EQ(LONE_N / LONE_AFTER * LONE_AFTER, wakeups);
 	st_free(&s);
 }
 

@@ -15,6 +15,10 @@ note() { echo "# $*"; }
 # shellcheck disable=SC2086 # PARAMS: words, checked by run-guestless.sh
 modprobe vhost_blk $PARAMS || { note "FAIL: modprobe vhost_blk $PARAMS"; exit 1; }
 note "vhost_blk parameters: $(cd /sys/module/vhost_blk/parameters && grep . * | tr '\n' ' ')"
+# The module's debugfs counters: completion-thread wake-ups per vhost job.
+CNT=/sys/kernel/debug/vhost-blk/counters
+[ -r $CNT ] || mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+wakeups() { awk '$1 == "compl_wakeups" { print $2 }' $CNT 2>/dev/null; }
 [ -c /dev/vhost-blk ] || { note "FAIL: no /dev/vhost-blk"; exit 1; }
 
 # --profile "DEVICE WAIT QD": that one job, vhost mode, under the host's
@@ -71,9 +75,13 @@ run_jobs() {
 	for qd in 1 32; do
 		for job in "vhost irq" "uring irq" "vhost poll" "uring poll"; do
 			set -- $job
+			w0=$(wakeups)
 			out=$($P --mode "$1" --wait "$2" --rw "$RW" --qd "$qd" \
 				--runtime "$RUNTIME" --dev "$DEV" --label "$LABEL" 2>/tmp/err)
 			r=$?
+			w1=$(wakeups)
+			[ "$1" != vhost ] || [ -z "$out" ] || [ -z "$w0" ] || [ -z "$w1" ] ||
+				out="$out compl_wakeups=$((w1 - w0))"
 			[ -z "$out" ] || echo "$out"
 			if [ $r != 0 ] && [ "$1 $2" = "uring poll" ] && [ "$IO_POLL" = 0 ]; then
 				# expected: the tool must refuse IOPOLL without poll queues

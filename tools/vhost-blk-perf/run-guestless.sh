@@ -89,20 +89,23 @@ table() {
 		p99[k, m] = kv($0, "lat_p99_us"); kick[k, m] = kv($0, "kicks_per_io")
 		irq[k, m] = kv($0, "irqs_per_io"); kt[k, m] = kv($0, "kthread_cpu_us_per_io")
 		tool[k, m] = kv($0, "tool_cpu_us_per_io")
+		cw[k, m] = kv($0, "compl_wakeups"); ios[k, m] = kv($0, "ios")
 	}
 	function r(a, b) { return (a != "" && b != "" && b + 0 > 0) ? sprintf("%.2f", a / b) : "n/a" }
 	function v(x) { return x == "" ? "n/a" : x }
+	function wake(k) { return (cw[k, "vhost"] == "" || ios[k, "vhost"] + 0 == 0) ? "n/a" : sprintf("%.4f", cw[k, "vhost"] / ios[k, "vhost"]) }
 	function cpu(k, m) { return (kt[k, m] == "") ? "n/a" : sprintf("%.1f+%.1f", kt[k, m], tool[k, m]) }
 	END {
-		print "| device | wait | qd | vhost IOPS | uring IOPS | **vhost/uring** | vhost p50/p99 us | uring p50/p99 us | vhost kicks/io, irqs/io | CPU us/io kthreads+tool: vhost | uring |"
+		print "| device | wait | qd | vhost IOPS | uring IOPS | **vhost/uring** | vhost p50/p99 us | uring p50/p99 us | vhost kicks/io, irqs/io, completion-thread wake-ups/io | CPU us/io kthreads+tool: vhost | uring |"
 		print "|---|---|---|---:|---:|---:|---|---|---|---|---|"
 		for (i = 1; i <= n; i++) {
 			k = order[i]; split(k, f, SUBSEP)
-			printf "| %s | %s | %s | %s | %s | **%s** | %s / %s | %s / %s | %s, %s | %s | %s |\n", \
+			printf "| %s | %s | %s | %s | %s | **%s** | %s / %s | %s / %s | %s, %s, %s | %s | %s |\n", \
 				f[1], f[2], f[3], v(iops[k, "vhost"]), v(iops[k, "uring"]),
 				r(iops[k, "vhost"], iops[k, "uring"]),
 				v(p50[k, "vhost"]), v(p99[k, "vhost"]), v(p50[k, "uring"]), v(p99[k, "uring"]),
-				v(kick[k, "vhost"]), v(irq[k, "vhost"]), cpu(k, "vhost"), cpu(k, "uring")
+				v(kick[k, "vhost"]), v(irq[k, "vhost"]), wake(k),
+				cpu(k, "vhost"), cpu(k, "uring")
 		}
 	}' "$1"
 }
