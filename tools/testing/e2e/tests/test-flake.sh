@@ -321,7 +321,7 @@ ok "run-all: healthy: no qsd run (the reference runs only as a cross-check)" bas
 # The debug kernel's outer VM gets the longer limit.
 scen phc; passall phc
 ok "run-all: --debug-kernel: 4 runs pass" runall phc --debug-kernel
-ok "run-all: ... the 6.1 and 6.12 launcher runs phases a+b, the debug run a+c with the longer limit" bash -c "grep -q '^launcher 2 .*kver=k612 phases=ab\$' '$W/phc/calls' && grep -q '^launcher 1 .*kver=k61 phases=ab\$' '$W/phc/calls' && grep -q '^launcher 3 timeout=1080 .* phases=ac\$' '$W/phc/calls'"
+ok "run-all: ... the 6.1 and 6.12 launcher runs phases a+b, the debug run a+c with the longer limit" bash -c "grep -q '^launcher 2 .*kver=k612 phases=ab\$' '$W/phc/calls' && grep -q '^launcher 1 .*kver=k61 phases=ab\$' '$W/phc/calls' && grep -q '^launcher 3 timeout=1400 .* phases=ac\$' '$W/phc/calls'"
 ok "run-all: ... without --debug-kernel, every run has all its phases" bash -c "! grep -q 'phases=' '$W/healthy/calls'"
 # The default selection with a launcher run that met only the test bed:
 # qsd runs on demand as its cross-check.
