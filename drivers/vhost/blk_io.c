@@ -23,6 +23,7 @@
 #include <linux/virtio_blk.h>
 
 #include "blk.h"
+#include "blk_trace.h"
 
 /**
  * vhost_blk_vq_pool_init() - give a starting queue one request per head
@@ -359,6 +360,13 @@ static bool vhost_blk_segs_aligned(const struct vhost_blk_req *req,
 	return true;
 }
 
+/* The request's last bio ended: trace it, then hand it on. */
+static void vhost_blk_req_io_done(struct vhost_blk_req *req)
+{
+	trace_vhost_blk_req_io_done(req, READ_ONCE(req->error));
+	vhost_blk_req_done(req);
+}
+
 static void vhost_blk_bio_end_io(struct bio *bio)
 {
 	struct vhost_blk_req *req = bio->bi_private;
@@ -367,7 +375,7 @@ static void vhost_blk_bio_end_io(struct bio *bio)
 		WRITE_ONCE(req->error, true);
 	bio_put(bio);
 	if (atomic_dec_and_test(&req->pending))
-		vhost_blk_req_done(req);
+		vhost_blk_req_io_done(req);
 }
 
 /**
@@ -430,7 +438,7 @@ static void vhost_blk_polled_bio_end_io(struct bio *bio)
 	smp_store_release(&bio->bi_private, NULL);
 	bio_put(bio);
 	if (atomic_dec_and_test(&req->pending))
-		vhost_blk_req_done(req);
+		vhost_blk_req_io_done(req);
 }
 
 static struct bio *vhost_blk_bio_new(struct vhost_blk_req *req,
@@ -660,6 +668,7 @@ static void vhost_blk_complete_now(struct vhost_blk_vq *bvq,
 		vq_err(vq, "vhost-blk: status byte not writable\n");
 		len = 0;
 	}
+	trace_vhost_blk_req_end(req, status);
 	if (vhost_add_used(vq, req->head, len))
 		vq_err(vq, "vhost-blk: used ring not writable\n");
 	vhost_blk_req_put(req);
@@ -735,6 +744,10 @@ vhost_blk_handle_req(struct vhost_blk_vq *bvq, struct vhost_blk_disk *disk,
 	}
 	type = vhost32_to_cpu(vq, hdr.type);
 	sector = vhost64_to_cpu(vq, hdr.sector);
+	trace_vhost_blk_req_start(bvq, head, type, sector,
+				  type == VIRTIO_BLK_T_IN ?
+				  vhost_blk_in_data_len(in_len) :
+				  out_len - sizeof(hdr));
 
 	switch (type) {
 	case VIRTIO_BLK_T_IN:
@@ -789,7 +802,7 @@ submitted:
 	atomic_inc(&bvq->inflight);
 	/* Drop the submitter's reference; the last bio may be done already. */
 	if (atomic_dec_and_test(&req->pending))
-		vhost_blk_req_done(req);
+		vhost_blk_req_io_done(req);
 	return VHOST_BLK_ASYNC;
 }
 
@@ -883,6 +896,7 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 	}
 
 	atomic64_inc(&bvq->stats.rounds);
+	trace_vhost_blk_pass_start(bvq);
 	vhost_blk_poll_adapt(bvq);
 	bvq->notify_held = false;
 	vhost_disable_notify(dev, vq);
@@ -945,9 +959,13 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 		/* Pairs with smp_rmb() in vhost_blk_get_vring_stats(). */
 		smp_mb__after_atomic();
 		atomic64_add(ndone, &bvq->stats.completed);
+		trace_vhost_blk_publish(bvq, ndone,
+					atomic_read(&bvq->inflight));
 		vhost_blk_used_added(bvq, ndone,
 				     !atomic_read(&bvq->inflight));
 	}
+	trace_vhost_blk_pass_end(bvq, n, atomic_read(&bvq->inflight),
+				 bvq->notify_held);
 unlock:
 	mutex_unlock(&vq->mutex);
 	return retry;

@@ -24,6 +24,7 @@
 #include <linux/sched/mm.h>
 
 #include "blk.h"
+#include "blk_trace.h"
 
 /**
  * vhost_blk_vq_kick() - make the submit thread look at the ring
@@ -47,6 +48,7 @@ static int vhost_blk_kick_wakeup(wait_queue_entry_t *wait, unsigned int mode,
 
 	if (key_to_poll(key) & EPOLLIN) {
 		atomic64_inc(&bvq->stats.kicks);
+		trace_vhost_blk_kick(bvq);
 		vhost_blk_vq_kick(bvq);
 	}
 	return 0;
@@ -211,6 +213,7 @@ void vhost_blk_poll_adapt(struct vhost_blk_vq *bvq)
 static void vhost_blk_rekick(struct vhost_blk_vq *bvq)
 {
 	atomic64_inc(&bvq->stats.rekicks);
+	trace_vhost_blk_rekick(bvq);
 	vhost_blk_vq_kick(bvq);
 }
 
@@ -251,6 +254,10 @@ static void vhost_blk_batch_signal(struct vhost_blk_vq *bvq, bool reached)
 {
 	u32 n = bvq->batch_pending, target = n;
 	bool probing = bvq->batch_target > bvq->batch_depth;
+
+	if (trace_vhost_blk_signal_enabled())
+		trace_vhost_blk_signal(bvq, n, reached, bvq->batch_since ?
+				       local_clock() - bvq->batch_since : 0);
 
 	if (bvq->batching) {
 		bvq->batching = false;
@@ -478,6 +485,7 @@ static void vhost_blk_publish(struct vhost_blk_vq *bvq,
 	for (i = 0; i < n; i++)
 		vhost_blk_req_put(reqs[i]);
 	idle = atomic_sub_and_test(n, &bvq->inflight);
+	trace_vhost_blk_publish(bvq, n, atomic_read(&bvq->inflight));
 	vhost_blk_used_added(bvq, n, idle);
 	if (!locked)
 		mutex_unlock(&vq->mutex);
@@ -572,6 +580,7 @@ static void vhost_blk_complete_from(struct vhost_blk_vq *bvq,
 			status_fault = true;
 			len = 0;
 		}
+		trace_vhost_blk_req_end(req, status);
 		heads[n].id = cpu_to_vhost32(vq, req->head);
 		heads[n].len = cpu_to_vhost32(vq, len);
 		reqs[n] = req;

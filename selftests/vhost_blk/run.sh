@@ -21,7 +21,7 @@ cd "$(dirname "$0")" || exit 1
 TESTS=${VBLK_TESTS:-"vhost_blk_lifecycle vhost_blk_io vhost_blk_errors
 	vhost_blk_ring vhost_blk_malformed vhost_blk_teardown vhost_blk_regress
 	vhost_blk_faults vhost_blk_guard vhost_blk_fuzz vhost_blk_poll vhost_blk_oracle
-	vhost_blk_batch"}
+	vhost_blk_batch vhost_blk_trace"}
 
 log() { echo "run.sh: $*" >&2; }
 
