@@ -3,7 +3,8 @@
 #
 #   1. build: vhost_blk.ko for every tested kernel, the selftests, the tools
 #   2. host-side unit tests (launcher message handling, with a fake device;
-#      the e2e classifier on made-up logs, tools/testing/e2e/tests)
+#      the e2e classifier on made-up logs, tools/testing/e2e/tests; the
+#      benchmark tools' parsers, scripts/tool-tests.sh)
 #      and a bounded libFuzzer pass over the launcher's vhost-user handling
 #   3. kselftests in VMs (including a bounded fuzz pass and the fault
 #      injection tests): Debian 6.1 and Debian 6.12
@@ -91,6 +92,14 @@ if make -s -C tools/vhost-blk-launcher O="$TOP/build/tools" test \
 	>"$RESULTS/host-unit.tap" 2>"$RESULTS/host-unit.err"; then :; fi
 count_tap "$RESULTS/host-unit.tap"
 stage_done host-unit $t
+
+# The benchmark tools' parsers and option handling: no VM.
+echo "== benchmark tool unit tests"
+t=$SECONDS
+scripts/tool-tests.sh "$TOP/build/tools-test" >"$RESULTS/tool-unit.tap" 2>"$RESULTS/tool-unit.err" || true
+tail -n 1 "$RESULTS/tool-unit.tap"
+count_tap "$RESULTS/tool-unit.tap"
+stage_done tool-unit $t
 
 # The e2e classifier (tools/testing/e2e/lib/flake.sh, run-all.sh's test-bed
 # rules) on made-up logs: no VM.

@@ -12,7 +12,7 @@
 #                       the launcher, vhost_blk's module parameters PARAMS
 #                       (VHOST_BLK_PARAMS; "," between parameters).
 # Settings for the outer VM come from the environment: RUNTIME RAMP JOBS
-# (comma-separated) IDLE GUEST_CPU GUEST_DEADLINE KVM_AMD_OPTS PROFILE.
+# (comma-separated) IDLE GUEST_CPU GUEST_DEADLINE KVM_AMD_OPTS PROFILE TRACE.
 # tools/testing/stress/boot.sh boots OUT/outer-NAME.cpio.gz.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -49,6 +49,7 @@ for kind in "$@"; do
 	JOBS=$JOBS
 	IDLE=$idle
 	PROFILE=$PROFILE
+	TRACE=${TRACE:-}
 	GUEST_DEADLINE=$GUEST_DEADLINE
 	KVM_AMD_OPTS="$KVM_AMD_OPTS"
 	VHOST_BLK_PARAMS="${params//,/ }"

@@ -222,6 +222,28 @@ prof() { # JOB pre|post
 	cp "$E/perf.data" "$LOG/perf-$1.data"
 	cp /proc/kallsyms "$LOG/kallsyms.txt"
 }
+# TRACE=JOB (BENCH_TRACE): the module's tracepoints (vhost_blk:*, see
+# drivers/vhost/blk_trace.h) during that job, vhost-blk boots only: the
+# last 32 MiB a CPU of events, trace-JOB.txt.gz, read on the host by
+# tools/vhost-blk-perf/trace-breakdown.py (run-bench-guest.sh does).
+trace_job() { # JOB pre|post
+	local T=/sys/kernel/tracing
+	[ -n "${TRACE:-}" ] && [ "$1" = "$TRACE" ] && [ "$BACKEND" = launcher ] || return 0
+	[ -e $T/trace ] || mount -t tracefs nodev $T 2>/dev/null
+	if [ "$2" = pre ]; then
+		echo 0 > $T/tracing_on
+		echo 32768 > $T/buffer_size_kb
+		: > $T/trace
+		echo 1 > $T/events/vhost_blk/enable && echo 1 > $T/tracing_on ||
+			log "trace: cannot enable the vhost_blk events"
+		return 0
+	fi
+	echo 0 > $T/tracing_on
+	echo 0 > $T/events/vhost_blk/enable
+	gzip -1 < $T/trace > "$LOG/trace-$1.txt.gz"
+	: > $T/trace
+	echo 1408 > $T/buffer_size_kb
+}
 vq_snap() { # JOB pre|post
 	[ "$BACKEND" = launcher ] || return 0
 	echo "=== snap $1 $2" >> "$LOG/backend.log"
@@ -245,7 +267,7 @@ while :; do
 		read -r up _ < /proc/uptime
 		log "event $n: $kind $job"
 		case "$kind" in
-		pre|post) snap "$job" "$kind"; vq_snap "$job" "$kind"; prof "$job" "$kind" ;;
+		pre|post) snap "$job" "$kind"; vq_snap "$job" "$kind"; prof "$job" "$kind"; trace_job "$job" "$kind" ;;
 		done) gdone=1; break ;;
 		error) log "guest error: $job"; break ;;
 		esac
