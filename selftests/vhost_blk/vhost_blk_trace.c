@@ -167,6 +167,7 @@ FIXTURE(trace) {
 	struct vmm v;
 	int bfd;
 	struct trace_log *log;
+	char saved_kb[32];	/* buffer_size_kb to restore, "" if untouched */
 };
 
 FIXTURE_SETUP(trace)
@@ -186,6 +187,10 @@ FIXTURE_SETUP(trace)
 	ASSERT_EQ(0, r);
 	ASSERT_EQ(0, write_str(TRACEFS "/tracing_on", "0"));
 	ASSERT_EQ(0, write_str(EVENTS "/enable", "0"));
+	ASSERT_EQ(0, read_line(TRACEFS "/buffer_size_kb", self->saved_kb,
+			       sizeof(self->saved_kb)));
+	/* "1408 (expanded: 4096)" before the buffer was first used */
+	self->saved_kb[strcspn(self->saved_kb, " ")] = 0;
 	ASSERT_EQ(0, write_str(TRACEFS "/buffer_size_kb", "2048"));
 	ASSERT_EQ(0, write_str(TRACEFS "/trace", ""));
 	ASSERT_EQ(0, write_str(EVENTS "/enable", "1"));
@@ -203,6 +208,8 @@ FIXTURE_TEARDOWN(trace)
 		close(self->bfd);
 	write_str(EVENTS "/enable", "0");
 	write_str(TRACEFS "/trace", "");
+	if (self->saved_kb[0])
+		write_str(TRACEFS "/buffer_size_kb", self->saved_kb);
 	free(self->log);
 }
 
