@@ -89,22 +89,6 @@
 #define VHOST_BLK_DEEP_HOLD_MS		100U
 
 /*
- * The scheduling slice queue threads ask for (thread_slice_us), within what
- * the scheduler accepts for a custom slice (6.12: 0.1-100 ms).
- */
-#define VHOST_BLK_SLICE_DEFAULT_US	100U
-#define VHOST_BLK_SLICE_MIN_US		100U
-#define VHOST_BLK_SLICE_MAX_US		100000U
-
-static inline u64 vhost_blk_slice_ns(unsigned int us)
-{
-	if (!us)
-		return 0;
-	return (u64)clamp(us, VHOST_BLK_SLICE_MIN_US,
-			  VHOST_BLK_SLICE_MAX_US) * NSEC_PER_USEC;
-}
-
-/*
  * Completion polling (poll_completions): polled bios a queue tracks at
  * once (more are submitted for an interrupt), how long its completion
  * thread spins without seeing one complete before it naps, the nap, and
@@ -313,8 +297,6 @@ struct vhost_blk_vq {
  *	parameter, sampled at open).
  * @poll_bios: data bios to a backend with poll queues are REQ_POLLED and
  *	completed by bio_poll() (poll_completions, sampled at open).
- * @slice_ns: the scheduling slice its queue threads ask for, 0 for the
- *	kernel's default (thread_slice_us, sampled at open).
  * @nvqs: number of entries in @vqs.
  * @vqs: the virtqueues.
  */
@@ -327,7 +309,6 @@ struct vhost_blk {
 	bool inline_complete;
 	bool lone_complete;
 	bool poll_bios;
-	u64 slice_ns;
 	unsigned int nvqs;
 	struct vhost_blk_vq *vqs;
 };

@@ -69,14 +69,6 @@ module_param(poll_completions, bool, 0644);
 MODULE_PARM_DESC(poll_completions,
 		 "data bios to a backend with poll queues (NVMe, null_blk poll_queues=N) are submitted REQ_POLLED and completed by bio_poll() from the queue's completion thread, which polls while they are in flight (default off; other backends are not affected; sampled at open)");
 
-static unsigned int thread_slice_us = VHOST_BLK_SLICE_DEFAULT_US;
-module_param(thread_slice_us, uint, 0644);
-MODULE_PARM_DESC(thread_slice_us,
-		 "scheduling slice the submit threads ask for, in us (EEVDF custom slice, kernels 6.12 and later): a thread woken by a guest's kick preempts a task on a longer slice, such as a vCPU, instead of waiting for its slice to end; its CPU share is unchanged; "
-		 __stringify(VHOST_BLK_SLICE_MIN_US) "-" __stringify(VHOST_BLK_SLICE_MAX_US)
-		 " (0: the kernel's default; default " __stringify(VHOST_BLK_SLICE_DEFAULT_US)
-		 "; ignored before 6.12; sampled at open)");
-
 static bool hold_notify = true;
 module_param(hold_notify, bool, 0644);
 MODULE_PARM_DESC(hold_notify,
@@ -774,7 +766,6 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 	blk->hold_notify = READ_ONCE(hold_notify);
 	blk->inline_complete = READ_ONCE(inline_complete);
 	blk->lone_complete = READ_ONCE(lone_complete);
-	blk->slice_ns = vhost_blk_slice_ns(READ_ONCE(thread_slice_us));
 	blk->poll_bios = READ_ONCE(poll_completions);
 	max_ns = min_t(unsigned int, READ_ONCE(poll_max_ns),
 		       VHOST_BLK_POLL_MAX_NS);

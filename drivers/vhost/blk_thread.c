@@ -22,7 +22,6 @@
 #include <linux/sched.h>
 #include <linux/sched/clock.h>
 #include <linux/sched/mm.h>
-#include <uapi/linux/sched/types.h>
 
 #include "blk.h"
 #include "blk_trace.h"
@@ -807,35 +806,6 @@ static int vhost_blk_submit_thread(void *data)
 }
 
 /*
- * Ask for a short scheduling slice (EEVDF's custom slice, 6.12 and later)
- * for a submit thread: woken by a guest's kick, it then preempts a task
- * running on the default slice (a vCPU thread) at once, where it would
- * otherwise wait until that task's slice ends (0.7 ms and more: a kick's
- * wait for its submit pass in a real guest was 73 us at the median and
- * 1 ms at the 90th percentile).  Its share of the CPU stays that of its
- * weight (nice 0) and its cgroups.  Not the completion thread: the first
- * request a pass completes inline wakes it, and it would preempt a vCPU
- * only to wait for the pass to let go of vq->mutex.
- */
-static void vhost_blk_thread_slice(struct task_struct *t, u64 ns)
-{
-#ifdef VHOST_BLK_HAVE_CUSTOM_SLICE
-	struct sched_attr attr = {
-		.size = sizeof(attr),
-		.sched_policy = SCHED_NORMAL,
-		.sched_runtime = ns,
-	};
-	int ret;
-
-	if (!ns)
-		return;
-	ret = sched_setattr_nocheck(t, &attr);
-	if (ret)
-		pr_warn_once("cannot set the queue threads' slice: %d\n", ret);
-#endif
-}
-
-/*
  * Create one queue thread, in every cgroup of the calling owner thread
  * (the vhost core does the same for its workers): the VM's io.max,
  * io.weight, cpu.max, cpuset and memory limits apply to its disk I/O.
@@ -911,7 +881,6 @@ int vhost_blk_vq_threads_start(struct vhost_blk_vq *bvq)
 		vhost_blk_poll_free(bvq);
 		return PTR_ERR(t);
 	}
-	vhost_blk_thread_slice(t, bvq->blk->slice_ns);
 	bvq->submit_task = t;
 	vhost_blk_count(VHOST_BLK_CNT_THREADS, 2);
 	wake_up_process(bvq->compl_task);

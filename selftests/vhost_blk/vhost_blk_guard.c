@@ -14,8 +14,6 @@
  *                            past the used ring
  *   cgroup_threads           the queue threads run in the owner's cgroups
  *   cgroup_io_max            ... so the owner's io.max throttles the I/O
- *   thread_slice             the submit threads ask for the scheduling slice
- *                            of thread_slice_us (custom slices, 6.12)
  *   byte_weight              one submit pass takes at most ~1 MiB of data
  *   single_wakeup            kicks that arrive while the submit thread is
  *                            busy with the queue do not wake it again
@@ -38,8 +36,6 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/syscall.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
@@ -883,90 +879,6 @@ TEST_F_TIMEOUT(guard, cgroup_io_max, 120)
  * least four passes.  Before the byte weight a pass stopped only after 256
  * requests, however large: one pass took all of them.
  */
-/* ---------------------------------------------------------------- thread slice */
-
-/* sched_getattr(2): glibc has no wrapper. */
-struct sched_attr_v1 {
-	uint32_t size;
-	uint32_t sched_policy;
-	uint64_t sched_flags;
-	int32_t sched_nice;
-	uint32_t sched_priority;
-	uint64_t sched_runtime;
-	uint64_t sched_deadline;
-	uint64_t sched_period;
-};
-
-/* Kernels with EEVDF's custom slices (sched_attr.sched_runtime): 6.12. */
-static bool kernel_has_custom_slice(void)
-{
-	struct utsname u;
-	int maj = 0, min = 0;
-
-	if (uname(&u) || sscanf(u.release, "%d.%d", &maj, &min) != 2)
-		return false;
-	return maj > 6 || (maj == 6 && min >= 12);
-}
-
-/*
- * Open a device with two queues on @bfd, find its four queue threads and
- * check the slice each one asked for (sched_getattr's sched_runtime: the
- * custom slice, 0 without one): @want for the submit threads (vblk-), the
- * default for the completion threads (vblkc-).
- */
-static void check_slices(struct __test_metadata *_metadata, struct vmm *v,
-			 int bfd, uint64_t want)
-{
-	char names[16][32];
-	pid_t tids[16];
-	int i, n;
-
-	ASSERT_EQ(0, vmm_quick(v, VBLK_FEATURES_DEFAULT, 2, 64, bfd, 0, NULL));
-	n = find_queue_threads(getpid(), tids, names, 16);
-	ASSERT_EQ(4, n);
-	for (i = 0; i < n; i++) {
-		struct sched_attr_v1 a;
-
-		memset(&a, 0, sizeof(a));
-		ASSERT_EQ(0, syscall(SYS_sched_getattr, tids[i], &a, sizeof(a), 0));
-		if (a.sched_runtime != (strncmp(names[i], "vblkc-", 6) ? want : 0))
-			TH_LOG("thread %s: policy %u nice %d slice %llu ns, want %llu",
-			       names[i], a.sched_policy, a.sched_nice,
-			       (unsigned long long)a.sched_runtime,
-			       (unsigned long long)want);
-		EXPECT_EQ(0, a.sched_policy);	/* SCHED_NORMAL */
-		EXPECT_EQ(0, a.sched_nice);
-		EXPECT_EQ(strncmp(names[i], "vblkc-", 6) ? want : 0,
-			  a.sched_runtime);
-	}
-	vmm_close(v);
-}
-
-/*
- * thread_slice_us: the submit threads ask for that scheduling slice (100 us
- * by default, clamped to 100 us-100 ms, 0 for the kernel's default) on
- * kernels with custom slices, and for none on older ones; sampled at open.
- */
-TEST_F_TIMEOUT(guard, thread_slice, 60)
-{
-	bool eevdf = kernel_has_custom_slice();
-	char saved[32];
-
-	ASSERT_EQ(0, param_read("thread_slice_us", saved, sizeof(saved)));
-	self->bfd = backend_open(BRD_DEV, O_RDWR);
-	ASSERT_LE(0, self->bfd);
-	ASSERT_EQ(0, param_write("thread_slice_us", "100"));
-	check_slices(_metadata, &self->v, self->bfd, eevdf ? 100000 : 0);
-	ASSERT_EQ(0, param_write("thread_slice_us", "0"));
-	check_slices(_metadata, &self->v, self->bfd, 0);
-	ASSERT_EQ(0, param_write("thread_slice_us", "2500"));
-	check_slices(_metadata, &self->v, self->bfd, eevdf ? 2500000 : 0);
-	/* below the scheduler's least slice: clamped */
-	ASSERT_EQ(0, param_write("thread_slice_us", "7"));
-	check_slices(_metadata, &self->v, self->bfd, eevdf ? 100000 : 0);
-	ASSERT_EQ(0, param_write("thread_slice_us", saved));
-}
-
 TEST_F_TIMEOUT(guard, byte_weight, 60)
 {
 	struct nullb_opts o = { .no_memory = true };
