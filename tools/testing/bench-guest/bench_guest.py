@@ -356,6 +356,11 @@ def verdicts(r, vb):
     s = r["idle"].get(vb)
     x = s["median"] if s else None
     tgt("idle CPU of the queue threads <= 1 %", x, lambda v: v <= 1.0, "%.2f %%" % x if x is not None else None)
+    # randwrite: the same two ratios (issue 12 asks them of both)
+    x = ratio(r, vb, "qsd", "rw32")
+    tgt("4k randwrite QD32x2 vhost-blk >= 1.5x qsd", x, lambda v: v >= 1.5, "%.2fx" % x if x else None)
+    x = ratio(r, vb, "virtio-blk", "rw32")
+    tgt("4k randwrite QD32x2 vhost-blk >= 2x virtio-blk", x, lambda v: v >= 2.0, "%.2fx" % x if x else None)
     return out
 
 

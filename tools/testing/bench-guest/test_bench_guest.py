@@ -83,6 +83,10 @@ class Summary(unittest.TestCase):
         self.assertEqual(v[3], "target QD32x2 requests per kick >= 8: MET (12.00)")
         self.assertEqual(v[4], "target QD32x2 completion interrupts per I/O <= 0.2: MET (0.100)")
         self.assertEqual(v[5], "target idle CPU of the queue threads <= 1 %: MET (0.50 %)")
+        # the canned run has no randwrite job
+        self.assertEqual(v[6], "target 4k randwrite QD32x2 vhost-blk >= 1.5x qsd: NOT MET (no data)")
+        self.assertEqual(v[7], "target 4k randwrite QD32x2 vhost-blk >= 2x virtio-blk: NOT MET (no data)")
+        self.assertEqual(8, len(v))
         p = bg.verdicts(self.r, "vhost-blk-poll")
         self.assertEqual(p[2], "target 4k randread QD1 vhost-blk >= 1.5x qsd [vhost-blk-poll]: MET (2.00x)")
         self.assertTrue(p[0].endswith("NOT MET (no data)"))
