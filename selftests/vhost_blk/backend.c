@@ -357,19 +357,24 @@ int param_read(const char *name, char *buf, size_t len)
 	return read_line(path, buf, len);
 }
 
-int param_write(const char *name, const char *val)
+int write_line(const char *path, const char *val)
 {
-	char path[128];
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
 	ssize_t n;
-	int fd;
 
-	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	n = write(fd, val, strlen(val));
 	close(fd);
 	return n == (ssize_t)strlen(val) ? 0 : -EIO;
+}
+
+int param_write(const char *name, const char *val)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), PARAM_DIR "%s", name);
+	return write_line(path, val);
 }
 
 int module_ensure_loaded(void)

@@ -76,6 +76,11 @@ int module_ensure_loaded(void);
  */
 int read_line(const char *path, char *buf, size_t len);
 /*
+ * Write @val to a sysfs/debugfs/tracefs file, opened O_TRUNC (which clears
+ * tracefs's trace buffer).  Return 0 or -errno.
+ */
+int write_line(const char *path, const char *val);
+/*
  * vhost_blk's module parameters (/sys/module/vhost_blk/parameters/NAME):
  * read into @buf without the trailing newline, or write @val.
  * Return 0 or a negative errno.

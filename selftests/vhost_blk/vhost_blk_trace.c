@@ -64,18 +64,6 @@ struct trace_log {
 	unsigned long long lost;	/* lines of ours that did not parse */
 };
 
-static int write_str(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_TRUNC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, s, strlen(s));
-	close(fd);
-	return n == (ssize_t)strlen(s) ? 0 : -EIO;
-}
-
 static int tracefs_ready(void)
 {
 	if (access(TRACEFS "/trace", F_OK) &&
@@ -185,16 +173,16 @@ FIXTURE_SETUP(trace)
 		TH_LOG("%s: %s (the module's events must be there once it is loaded)",
 		       EVENTS, strerror(-r));
 	ASSERT_EQ(0, r);
-	ASSERT_EQ(0, write_str(TRACEFS "/tracing_on", "0"));
-	ASSERT_EQ(0, write_str(EVENTS "/enable", "0"));
+	ASSERT_EQ(0, write_line(TRACEFS "/tracing_on", "0"));
+	ASSERT_EQ(0, write_line(EVENTS "/enable", "0"));
 	ASSERT_EQ(0, read_line(TRACEFS "/buffer_size_kb", self->saved_kb,
 			       sizeof(self->saved_kb)));
 	/* "1408 (expanded: 4096)" before the buffer was first used */
 	self->saved_kb[strcspn(self->saved_kb, " ")] = 0;
-	ASSERT_EQ(0, write_str(TRACEFS "/buffer_size_kb", "2048"));
-	ASSERT_EQ(0, write_str(TRACEFS "/trace", ""));
-	ASSERT_EQ(0, write_str(EVENTS "/enable", "1"));
-	ASSERT_EQ(0, write_str(TRACEFS "/tracing_on", "1"));
+	ASSERT_EQ(0, write_line(TRACEFS "/buffer_size_kb", "2048"));
+	ASSERT_EQ(0, write_line(TRACEFS "/trace", ""));
+	ASSERT_EQ(0, write_line(EVENTS "/enable", "1"));
+	ASSERT_EQ(0, write_line(TRACEFS "/tracing_on", "1"));
 	self->bfd = backend_open(BRD_DEV, O_RDWR);
 	ASSERT_LE(0, self->bfd);
 	ASSERT_EQ(0, vmm_quick(&self->v, VBLK_FEATURES_DEFAULT, 1, 256,
@@ -206,10 +194,10 @@ FIXTURE_TEARDOWN(trace)
 	vmm_close(&self->v);
 	if (self->bfd >= 0)
 		close(self->bfd);
-	write_str(EVENTS "/enable", "0");
-	write_str(TRACEFS "/trace", "");
+	write_line(EVENTS "/enable", "0");
+	write_line(TRACEFS "/trace", "");
 	if (self->saved_kb[0])
-		write_str(TRACEFS "/buffer_size_kb", self->saved_kb);
+		write_line(TRACEFS "/buffer_size_kb", self->saved_kb);
 	free(self->log);
 }
 
@@ -279,7 +267,7 @@ TEST_F_TIMEOUT(trace, one_by_one, 120)
 	}
 	/* QD1: each signal was sent at once; nothing is left to come */
 	ASSERT_EQ(0, get_stats(&self->v, &st));
-	ASSERT_EQ(0, write_str(TRACEFS "/tracing_on", "0"));
+	ASSERT_EQ(0, write_line(TRACEFS "/tracing_on", "0"));
 	/* the trace covers the device's whole life, as its counters do */
 	ASSERT_EQ(0, trace_read(t, getpid()));
 	ASSERT_EQ(NREQ, st.requests);
@@ -362,7 +350,7 @@ TEST_F_TIMEOUT(trace, burst, 120)
 	 */
 	sleep_ms(VHOST_BLK_BATCH_LIMIT_NS / 1000000 + 100);
 	ASSERT_EQ(0, get_stats(&self->v, &st));
-	ASSERT_EQ(0, write_str(TRACEFS "/tracing_on", "0"));
+	ASSERT_EQ(0, write_line(TRACEFS "/tracing_on", "0"));
 	ASSERT_EQ(0, trace_read(t, getpid()));
 	ASSERT_EQ(NBURST, st.requests);
 	ASSERT_EQ(NBURST, st.completed);
