@@ -26,6 +26,13 @@ p90, p99, max):
 and counts: requests, passes, kicks, rekicks, signals, entries per
 signal, requests per pass, the share of requests whose bios ended inside
 their own submit pass (inline), and lines of ours that did not parse.
+When the trace also holds sched:sched_switch and sched:sched_wakeup, a
+scheduler section follows, over the span from the first to the last
+switch: the CPU share of submit, completion, vCPU, idle and other threads,
+and how long all CPUs were idle at once.  It splits the time submit
+threads spent off their CPU inside a pass by the class that took the CPU
+and the state they left in (R: preempted, else asleep), and gives submit
+and completion wake-ups and vCPU preemptions by our threads per request.
 Exit status 1 if a file holds no vhost_blk event, 2 on bad usage.
 """
 import argparse
@@ -39,6 +46,12 @@ LINE = re.compile(r'\s(\d+\.\d+):\s+(vhost_blk_\w+):\s+owner=(\d+)\s+q=(\d+)(.*)
 FIELD = re.compile(r'(\w+)=(\d+)')
 STAGES = ('kick->pass', 'rekick->pass', 'pass', 'req->io_done',
           'io_done->end', 'req->end', 'signal_hold', 'signal->req')
+SCHED = re.compile(r'\[(\d+)\]\s+(?:\S+\s+)?(\d+\.\d+):\s+(sched_switch|sched_wakeup):\s+(.*?)\s*$')
+SWITCH = re.compile(r'prev_comm=(.*) prev_pid=(\d+) prev_prio=-?\d+ prev_state=(\S+) '
+                    r'==> next_comm=(.*) next_pid=(\d+) next_prio=-?\d+$')
+WAKEUP = re.compile(r'comm=(.*) pid=(\d+) prio=-?\d+ target_cpu=\d+$')
+TASK = re.compile(r'-(\d+)\s+\[\d+\]')     # the pid in "comm-pid [cpu]"
+CLASSES = ('submit', 'completion', 'vcpu', 'idle', 'other')
 
 
 class Queue:
@@ -111,11 +124,163 @@ def pct(v, p):
     return v[k]
 
 
-def parse(lines, queues, owner=None):
-    """Feed trace lines to queues[(owner, q)]; return (events, bad lines)."""
+def sched_event(line):
+    """('switch', t, cpu, prev_comm, prev_pid, prev_state, next_comm,
+    next_pid) or ('wakeup', t, comm, pid) from a sched line, else None."""
+    m = SCHED.search(line)
+    if not m:
+        return None
+    t = float(m.group(2)) * 1e6
+    if m.group(3) == 'sched_switch':
+        f = SWITCH.match(m.group(4))
+        return f and ('switch', t, int(m.group(1)), f.group(1), int(f.group(2)),
+                      f.group(3), f.group(4), int(f.group(5)))
+    f = WAKEUP.match(m.group(4))
+    return f and ('wakeup', t, f.group(1), int(f.group(2)))
+
+
+def classify(comm, owner=None):
+    """(class, group) of a task by its comm; group names an "other" one."""
+    m = re.match(r'(vblkc?)-(\d+)-\d+$', comm)
+    if m and (owner is None or int(m.group(2)) == owner):
+        return ('completion' if m.group(1) == 'vblkc' else 'submit'), None
+    if re.match(r'CPU \d+/KVM$', comm):
+        return 'vcpu', None
+    if re.match(r'swapper(/\d+)?$', comm):
+        return 'idle', None
+    return 'other', comm.split('/')[0]
+
+
+class Sched:
+    """sched_switch/sched_wakeup events and the submit passes, folded into
+    CPU time by class and off-CPU time in passes.  The span is the first to
+    the last switch: a count waits in pending until a later switch."""
+
+    def __init__(self, owner=None):
+        self.owner = owner
+        self.t0 = self.t1 = None
+        self.last = {}                  # cpu -> time of its last switch
+        self.cur = {}                   # cpu -> (class, group) since then
+        self.cpu = defaultdict(float)   # (class, group) -> us on a CPU
+        self.idle = []                  # (start, end) of a CPU's idle time
+        self.passes = {}                # submit pid -> (start, its counts)
+        self.away = {}                  # pid -> (t, class in, state) in a pass
+        self.n = defaultdict(float)
+        self.pending = defaultdict(float)
+
+    def switch(self, t, cpu, pcomm, ppid, state, ncomm, npid):
+        if self.t0 is None:
+            self.t0 = t
+        self.t1 = t
+        for k, v in self.pending.items():
+            self.n[k] += v
+        self.pending.clear()
+        self.n['switches'] += 1
+        prev, nxt = classify(pcomm, self.owner), classify(ncomm, self.owner)
+        since = self.last.get(cpu, self.t0)   # before its first: prev ran
+        self.cpu[prev] += t - since
+        if prev[0] == 'idle':
+            self.idle.append((since, t))
+        self.last[cpu], self.cur[cpu] = t, nxt
+        st = 'R' if state.startswith('R') else state
+        if prev[0] == 'vcpu' and st == 'R':
+            self.n['vcpu R'] += 1
+            if nxt[0] in ('submit', 'completion'):
+                self.n['vcpu R ours'] += 1
+        if ppid in self.passes:
+            self.away[ppid] = (t, nxt[0], st)
+        back = self.away.pop(npid, None)
+        if back and npid in self.passes:
+            counts = self.passes[npid][1]
+            counts[('off',) + back[1:]] += t - back[0]
+            counts[('offn',) + back[1:]] += 1
+
+    def wakeup(self, t, comm, pid):
+        cls = classify(comm, self.owner)[0]
+        if self.t0 is not None and cls in ('submit', 'completion'):
+            self.pending['wake ' + cls] += 1
+
+    def vhost(self, t, name, pid):
+        if self.t0 is None:
+            return
+        if name == 'req_start':
+            self.pending['req'] += 1
+        elif name == 'pass_start':
+            self.passes[pid] = (t, defaultdict(float))
+        elif name == 'pass_end' and pid in self.passes:
+            start, counts = self.passes.pop(pid)
+            self.pending['pass'] += t - start
+            self.pending['passes'] += 1
+            for k, v in counts.items():
+                self.pending[k] += v
+
+    def summary(self):
+        """(us by (class, group), us all CPUs were idle at once)."""
+        cpu, idle = defaultdict(float, self.cpu), list(self.idle)
+        for c, k in self.cur.items():
+            cpu[k] += self.t1 - self.last[c]
+            if k[0] == 'idle':
+                idle.append((self.last[c], self.t1))
+        edges = sorted([(s, 1) for s, e in idle] + [(e, -1) for s, e in idle])
+        both = n = 0
+        at = self.t0
+        for t, d in edges:
+            if n == len(self.last):
+                both += t - at
+            n, at = n + d, t
+        return cpu, both
+
+
+def report_sched(s, out):
+    """The scheduler section: CPU shares, off-CPU in passes, per request."""
+    cpu, both = s.summary()
+    span, ncpu = s.t1 - s.t0, len(s.last)
+    whole = max(span * ncpu, 1e-9)
+    n = s.n
+    print('== scheduler (sched_switch/sched_wakeup in the trace): %d CPUs, '
+          '%.1f ms span, %d switches' % (ncpu, span / 1e3, n['switches']), file=out)
+    print('%-18s %10s %7s' % ('cpu time', 'ms', '%'), file=out)
+    for cls in CLASSES:
+        us = sum(v for k, v in cpu.items() if k[0] == cls)
+        print('%-18s %10.1f %7.1f' % (cls, us / 1e3, 100.0 * us / whole), file=out)
+    for (cls, grp), us in sorted(cpu.items(), key=lambda kv: -kv[1]):
+        if cls == 'other':
+            print('  %-16s %10.1f %7.1f' % (grp, us / 1e3, 100.0 * us / whole), file=out)
+    print('%-18s %10.1f %7.1f  (of the span)' % ('all CPUs idle', both / 1e3,
+          100.0 * both / max(span, 1e-9)), file=out)
+    off = sum(v for k, v in n.items() if k[0] == 'off')
+    print('submit passes: %d, %.1f ms wall, %.1f ms of it off CPU (%.1f %%)'
+          % (n['passes'], n['pass'] / 1e3, off / 1e3, 100.0 * off / max(n['pass'], 1e-9)),
+          file=out)
+    print('%-18s %-6s %10s %7s  (state R: preempted, else asleep)'
+          % ('off CPU, taken by', 'state', 'ms', 'count'), file=out)
+    for k in sorted((k for k in n if k[0] == 'off'), key=lambda k: -n[k]):
+        print('%-18s %-6s %10.1f %7d' % (k[1], k[2], n[k] / 1e3, n[('offn',) + k[1:]]),
+              file=out)
+    reqs = max(n['req'], 1)
+    print('per request (%d): %.3f submit wake-ups, %.3f completion wake-ups, '
+          '%.3f vCPU preemptions by our threads (%.3f by any task)'
+          % (n['req'], n['wake submit'] / reqs, n['wake completion'] / reqs,
+             n['vcpu R ours'] / reqs, n['vcpu R'] / reqs), file=out)
+
+
+def parse(lines, queues, owner=None, sched=None):
+    """Feed trace lines to queues[(owner, q)], and sched lines to sched if
+    given; return (vhost_blk events, bad lines)."""
     events = bad = 0
     for line in lines:
-        if 'vhost_blk_' not in line or line.startswith('#'):
+        if line.startswith('#'):
+            continue
+        if sched is not None and ('sched_switch:' in line or 'sched_wakeup:' in line):
+            e = sched_event(line)
+            if e is None:
+                bad += 1
+            elif e[0] == 'switch':
+                sched.switch(*e[1:])
+            else:
+                sched.wakeup(*e[1:])
+            continue
+        if 'vhost_blk_' not in line:
             continue
         m = LINE.search(line)
         if not m:
@@ -129,13 +294,18 @@ def parse(lines, queues, owner=None):
         if name in ('req_start', 'req_io_done', 'req_end') and 'head' not in fields:
             bad += 1
             continue
-        queues[(pid, q)].event(float(m.group(1)) * 1e6, name, fields)
+        t = float(m.group(1)) * 1e6
+        queues[(pid, q)].event(t, name, fields)
         events += 1
+        task = sched is not None and TASK.search(line, 0, m.start() + 1)
+        if task:
+            sched.vhost(t, name, int(task.group(1)))
     return events, bad
 
 
-def report(queues, bad, out):
-    """Print one block per queue, then all queues together."""
+def report(queues, bad, out, sched=None):
+    """Print one block per queue, then all queues together, then the
+    scheduler section if sched saw a switch."""
     blocks = [('owner %d q %d' % k, [queues[k]]) for k in sorted(queues)]
     if len(queues) > 1:
         blocks.append(('all queues', list(queues.values())))
@@ -163,6 +333,8 @@ def report(queues, bad, out):
             print('%-14s %8d %10.1f %10.1f %10.1f %10.1f %10.1f' %
                   (st, len(v), mean, pct(v, 50), pct(v, 90), pct(v, 99),
                    v[-1] if v else 0.0), file=out)
+    if sched is not None and sched.t0 is not None:
+        report_sched(sched, out)
     print('lines that did not parse: %d' % bad, file=out)
 
 
@@ -173,14 +345,14 @@ def main(argv):
     a = ap.parse_args(argv)
     rc = 0
     for path in a.trace:
-        queues = defaultdict(Queue)
+        queues, sched = defaultdict(Queue), Sched(a.owner)
         try:
             if path == '-':
-                ev, bad = parse(sys.stdin, queues, a.owner)
+                ev, bad = parse(sys.stdin, queues, a.owner, sched)
             else:
                 opener = gzip.open if path.endswith('.gz') else open
                 with opener(path, 'rt', errors='replace') as f:
-                    ev, bad = parse(f, queues, a.owner)
+                    ev, bad = parse(f, queues, a.owner, sched)
         except OSError as e:
             print('trace-breakdown: %s: %s' % (path, e.strerror or e), file=sys.stderr)
             return 2
@@ -190,7 +362,7 @@ def main(argv):
             print('trace-breakdown: %s: no vhost_blk event' % path, file=sys.stderr)
             rc = 1
             continue
-        report(queues, bad, sys.stdout)
+        report(queues, bad, sys.stdout, sched)
     return rc
 
 

@@ -226,6 +226,8 @@ prof() { # JOB pre|post
 # drivers/vhost/blk_trace.h) during that job, vhost-blk boots only: the
 # last 32 MiB a CPU of events, trace-JOB.txt.gz, read on the host by
 # tools/vhost-blk-perf/trace-breakdown.py (run-bench-guest.sh does).
+# TRACE_SCHED (BENCH_TRACE_SCHED=1): sched_switch and sched_wakeup too,
+# to see what held a CPU while a woken queue thread waited for it.
 trace_job() { # JOB pre|post
 	local T=/sys/kernel/tracing
 	[ -n "${TRACE:-}" ] && [ "$1" = "$TRACE" ] && [ "$BACKEND" = launcher ] || return 0
@@ -236,10 +238,16 @@ trace_job() { # JOB pre|post
 		: > $T/trace
 		echo 1 > $T/events/vhost_blk/enable && echo 1 > $T/tracing_on ||
 			log "trace: cannot enable the vhost_blk events"
+		if [ -n "${TRACE_SCHED:-}" ]; then
+			echo 1 > $T/events/sched/sched_switch/enable &&
+				echo 1 > $T/events/sched/sched_wakeup/enable ||
+				log "trace: cannot enable the sched events"
+		fi
 		return 0
 	fi
 	echo 0 > $T/tracing_on
 	echo 0 > $T/events/vhost_blk/enable
+	echo 0 > $T/events/sched/enable
 	gzip -1 < $T/trace > "$LOG/trace-$1.txt.gz"
 	: > $T/trace
 	echo 1408 > $T/buffer_size_kb
