@@ -295,6 +295,8 @@ struct vhost_blk_vq {
  *	(module parameter, sampled at open).
  * @lone_complete: ... but only lone requests (vhost_blk_lone(); module
  *	parameter, sampled at open).
+ * @batch_decay: how fast the batching target forgets a deeper batch
+ *	(vhost_blk_batch_signal(); module parameter, sampled at open).
  * @poll_bios: data bios to a backend with poll queues are REQ_POLLED and
  *	completed by bio_poll() (poll_completions, sampled at open).
  * @nvqs: number of entries in @vqs.
@@ -308,6 +310,7 @@ struct vhost_blk {
 	bool hold_notify;
 	bool inline_complete;
 	bool lone_complete;
+	u32 batch_decay;
 	bool poll_bios;
 	unsigned int nvqs;
 	struct vhost_blk_vq *vqs;

@@ -52,6 +52,11 @@ MODULE_PARM_DESC(batch_max_ns,
 		 __stringify(VHOST_BLK_BATCH_LIMIT_NS)
 		 " (0: off, every used-ring update signalled at once; default 200000; sampled at open)");
 
+static unsigned int batch_decay = 8;
+module_param(batch_decay, uint, 0644);
+MODULE_PARM_DESC(batch_decay,
+		 "how fast a queue's batching target forgets a deeper batch: the depth it waits for falls by 1/batch_decay a signal (0: at once, the target is the last signal's size; default 8; sampled at open)");
+
 static bool inline_complete;
 module_param(inline_complete, bool, 0644);
 MODULE_PARM_DESC(inline_complete,
@@ -766,6 +771,7 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 	blk->hold_notify = READ_ONCE(hold_notify);
 	blk->inline_complete = READ_ONCE(inline_complete);
 	blk->lone_complete = READ_ONCE(lone_complete);
+	blk->batch_decay = READ_ONCE(batch_decay);
 	blk->poll_bios = READ_ONCE(poll_completions);
 	max_ns = min_t(unsigned int, READ_ONCE(poll_max_ns),
 		       VHOST_BLK_POLL_MAX_NS);

@@ -243,8 +243,9 @@ void vhost_blk_batch_init(struct vhost_blk_vq *bvq)
  * Signal the guest for every used entry added since the last signal, and
  * learn the guest's depth from the batch: the entries a signal carried
  * are what the guest had posted for it, whether it reached its target
- * (@reached) or ended on a quiet ring or at the limit.  The next target is
- * that depth, so that a guest posting as deep as before is signalled as
+ * (@reached) or ended on a quiet ring or at the limit; a smaller batch
+ * lowers the depth by 1/batch_decay, not to its own size.  The next target
+ * is that depth, so that a guest posting as deep as before is signalled as
  * soon as it is all done, without waiting for the ring to go quiet; now
  * and then it is twice that (a probe: the guest may go deeper), less and
  * less often while probes find no more (up to one batch in 64).  A guest
@@ -252,7 +253,8 @@ void vhost_blk_batch_init(struct vhost_blk_vq *bvq)
  */
 static void vhost_blk_batch_signal(struct vhost_blk_vq *bvq, bool reached)
 {
-	u32 n = bvq->batch_pending, target = n;
+	u32 n = bvq->batch_pending, depth = n, target;
+	u32 decay = bvq->blk->batch_decay;
 	bool probing = bvq->batch_target > bvq->batch_depth;
 
 	if (trace_vhost_blk_signal_enabled())
@@ -271,11 +273,20 @@ static void vhost_blk_batch_signal(struct vhost_blk_vq *bvq, bool reached)
 	else if (probing)
 		bvq->batch_backoff = min(2 * bvq->batch_backoff,
 					 VHOST_BLK_BATCH_BACKOFF);
-	bvq->batch_depth = n;
-	if (n >= 2 && bvq->batch_probe_in <= 1) {
+	/*
+	 * A smaller batch does not undo a deeper one at once: a deep guest
+	 * working through a big batch posts stragglers one at a time, and
+	 * each would get a signal (an interrupt) of its own.
+	 */
+	if (decay && bvq->batch_depth > n)
+		depth = max(n, bvq->batch_depth -
+			       DIV_ROUND_UP(bvq->batch_depth, decay));
+	bvq->batch_depth = depth;
+	target = depth;
+	if (depth >= 2 && bvq->batch_probe_in <= 1) {
 		bvq->batch_probe_in = bvq->batch_backoff;
-		target = min(2 * n, bvq->vq.num);
-	} else if (n >= 2) {
+		target = min(2 * depth, bvq->vq.num);
+	} else if (depth >= 2) {
 		bvq->batch_probe_in--;
 	}
 	WRITE_ONCE(bvq->batch_target, target);

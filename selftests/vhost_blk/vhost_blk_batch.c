@@ -52,6 +52,7 @@ FIXTURE(batch) {
 	char saved_param[32];	/* batch_max_ns to restore, "" if untouched */
 	char saved_inline[8];	/* inline_complete to restore, "" if untouched */
 	char saved_lone[8];	/* lone_complete to restore, "" if untouched */
+	char saved_decay[16];	/* batch_decay to restore, "" if untouched */
 };
 
 FIXTURE_SETUP(batch)
@@ -61,6 +62,7 @@ FIXTURE_SETUP(batch)
 	self->saved_param[0] = 0;
 	self->saved_inline[0] = 0;
 	self->saved_lone[0] = 0;
+	self->saved_decay[0] = 0;
 	seed_from_env();
 	ASSERT_EQ(0, module_ensure_loaded());
 	self->bfd = backend_open(BRD_DEV, O_RDWR);
@@ -78,6 +80,8 @@ FIXTURE_TEARDOWN(batch)
 		param_write("inline_complete", self->saved_inline);
 	if (self->saved_lone[0])
 		param_write("lone_complete", self->saved_lone);
+	if (self->saved_decay[0])
+		param_write("batch_decay", self->saved_decay);
 }
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -1264,6 +1268,125 @@ TEST_F_TIMEOUT(batch, stop_flushes, 240)
 	EXPECT_LE(3, sh->held);
 	munmap(sh, sizeof(*sh));
 	ASSERT_QUIESCENT(10000);
+}
+
+/* ---- 6: a deep batch fades (batch_decay) ------------------------------ */
+
+/*
+ * A burst of FADE_BURST requests, then FADE_SINGLES requests one at a time
+ * (each posted after the one before was signalled): the guest that showed
+ * depth posts a straggler.  The target after each single's signal goes to
+ * @targets; the target after the burst to @burst.
+ */
+#define FADE_BURST	32U
+#define FADE_SINGLES	40U
+#define FADE_MAX_NS	400000U
+
+static int fade_run(FIXTURE_DATA(batch) *self, const char *decay,
+		    uint32_t *burst, uint32_t *targets)
+{
+	struct vhost_blk_vring_batch b;
+	struct vring_used_elem e;
+	struct stream s;
+	struct vq_drv *q;
+	unsigned int i;
+	long deadline;
+	int r;
+
+	/* sampled at open; inline: the burst goes out in one update */
+	r = param_read("batch_decay", self->saved_decay,
+		       sizeof(self->saved_decay));
+	if (!r)
+		r = param_read("inline_complete", self->saved_inline,
+			       sizeof(self->saved_inline));
+	if (!r)
+		r = param_write("batch_decay", decay);
+	if (!r)
+		r = param_write("inline_complete", "1");
+	if (!r)
+		r = vmm_quick(&self->v, VBLK_FEATURES_DEFAULT, 1, RING,
+			      self->bfd, 0, NULL);
+	if (!r)
+		r = set_batch(self->v.fd, 0, FADE_MAX_NS);
+	if (r || (r = st_init(&self->v, &s)))
+		return r;
+	q = s.q;
+	for (i = 0; i < FADE_BURST && !r; i++)
+		r = st_post(&s, VIRTIO_BLK_T_OUT, i, false);
+	if (!r)
+		r = drv_kick(q);
+	if (!r)
+		r = st_wait_all(&s, WAIT_MS);
+	if (!r)
+		r = wait_signalled(&self->v);
+	if (!r)
+		r = get_batch(self->v.fd, 0, &b);
+	*burst = b.target;
+	for (i = 0; i < FADE_SINGLES && !r; i++) {
+		efd_drain(q->call_fd);
+		r = st_post(&s, VIRTIO_BLK_T_OUT, FADE_BURST + i, true);
+		deadline = now_ms() + WAIT_MS;
+		while (!r && !(r = drv_get_used(q, &e)))
+			if (now_ms() > deadline)
+				r = -ETIMEDOUT;
+		if (r == 1)
+			r = st_check(&s, &e);
+		if (!r)
+			r = wait_signalled(&self->v);
+		if (!r)
+			r = get_batch(self->v.fd, 0, &b);
+		targets[i] = b.target;
+	}
+	if (!r && s.bad)
+		r = -EIO;
+	st_free(&s);
+	return r;
+}
+
+static void fade_log(struct __test_metadata *_metadata, uint32_t burst,
+		     const uint32_t *t)
+{
+	char line[FADE_SINGLES * 5 + 1];
+	unsigned int i, n = 0;
+
+	for (i = 0; i < FADE_SINGLES; i++)
+		n += snprintf(line + n, sizeof(line) - n, " %u", t[i]);
+	TH_LOG("target after %u at once: %u; after each single:%s",
+	       FADE_BURST, burst, line);
+}
+
+/*
+ * batch_decay=8: one straggler does not undo a deep batch.  The depth
+ * falls by an eighth (rounded up) a signal: 32, 28, 24 ... 2, 1 in 15
+ * signals; a target is the depth or, probing, twice it.
+ */
+TEST_F_TIMEOUT(batch, depth_fades, 120)
+{
+	uint32_t burst, t[FADE_SINGLES];
+	unsigned int i;
+
+	ASSERT_EQ(0, fade_run(self, "8", &burst, t));
+	fade_log(_metadata, burst, t);
+	EXPECT_LE(FADE_BURST, burst);
+	/* the first straggler: depth 28, not 1 */
+	EXPECT_LE(28U, t[0]);
+	/* never above what the burst showed, probes aside */
+	for (i = 0; i < FADE_SINGLES; i++)
+		EXPECT_GE(2 * FADE_BURST, t[i]);
+	/* ... and down to a single request's depth well before the end */
+	EXPECT_EQ(1U, t[FADE_SINGLES - 1]);
+}
+
+/* batch_decay=0: the target is what the last signal carried. */
+TEST_F_TIMEOUT(batch, depth_fades_off, 120)
+{
+	uint32_t burst, t[FADE_SINGLES];
+
+	ASSERT_EQ(0, fade_run(self, "0", &burst, t));
+	fade_log(_metadata, burst, t);
+	EXPECT_LE(FADE_BURST, burst);
+	EXPECT_EQ(1U, t[0]);
+	EXPECT_EQ(1U, t[FADE_SINGLES - 1]);
 }
 
 TEST_HARNESS_MAIN
