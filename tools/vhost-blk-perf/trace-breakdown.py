@@ -33,6 +33,10 @@ and how long all CPUs were idle at once.  It splits the time submit
 threads spent off their CPU inside a pass by the class that took the CPU
 and the state they left in (R: preempted, else asleep), and gives submit
 and completion wake-ups and vCPU preemptions by our threads per request.
+A last table follows each kick (the first since its queue's last pass) to
+the submit thread's wake-up, its switch in and its pass start, by whether
+it was woken on the kick's CPU and what ran there then (idle, vCPU, ours,
+other), or counts it under "no wake-up" when it was already awake.
 Exit status 1 if a file holds no vhost_blk event, 2 on bad usage.
 """
 import argparse
@@ -50,7 +54,11 @@ SCHED = re.compile(r'\[(\d+)\]\s+(?:\S+\s+)?(\d+\.\d+):\s+(sched_switch|sched_wa
 SWITCH = re.compile(r'prev_comm=(.*) prev_pid=(\d+) prev_prio=-?\d+ prev_state=(\S+) '
                     r'==> next_comm=(.*) next_pid=(\d+) next_prio=-?\d+$')
 WAKEUP = re.compile(r'comm=(.*) pid=(\d+) prio=-?\d+ target_cpu=\d+$')
-TASK = re.compile(r'-(\d+)\s+\[\d+\]')     # the pid in "comm-pid [cpu]"
+TASK = re.compile(r'-(\d+)\s+\[(\d+)\]')   # pid and cpu in "comm-pid [cpu]"
+TARGET = re.compile(r'target_cpu=(\d+)\s*$')
+SUBMIT = re.compile(r'vblk-(\d+)-(\d+)$')   # a submit thread: owner, queue
+WOKEN_ON = {'idle': 'idle', 'vcpu': 'vCPU', 'submit': 'ours', 'completion': 'ours',
+            'other': 'other'}
 CLASSES = ('submit', 'completion', 'vcpu', 'idle', 'other')
 
 
@@ -167,6 +175,9 @@ class Sched:
         self.away = {}                  # pid -> (t, class in, state) in a pass
         self.n = defaultdict(float)
         self.pending = defaultdict(float)
+        self.kick = {}                  # (owner, q) -> its first kick since a pass
+        self.woken = {}                 # submit pid -> (owner, q) woken for a kick
+        self.kicks = defaultdict(list)  # row -> (kick->wakeup, ->on-cpu, ->pass)
 
     def switch(self, t, cpu, pcomm, ppid, state, ncomm, npid):
         if self.t0 is None:
@@ -182,6 +193,9 @@ class Sched:
         if prev[0] == 'idle':
             self.idle.append((since, t))
         self.last[cpu], self.cur[cpu] = t, nxt
+        k = self.kick.get(self.woken.pop(npid, None))
+        if k is not None and k['on'] is None:
+            k['on'] = t
         st = 'R' if state.startswith('R') else state
         if prev[0] == 'vcpu' and st == 'R':
             self.n['vcpu R'] += 1
@@ -195,24 +209,48 @@ class Sched:
             counts[('off',) + back[1:]] += t - back[0]
             counts[('offn',) + back[1:]] += 1
 
-    def wakeup(self, t, comm, pid):
+    def wakeup(self, t, comm, pid, target=None):
         cls = classify(comm, self.owner)[0]
         if self.t0 is not None and cls in ('submit', 'completion'):
             self.pending['wake ' + cls] += 1
+        m = SUBMIT.match(comm)
+        key = m and (int(m.group(1)), int(m.group(2)))
+        k = self.kick.get(key)
+        if k is not None and k['wake'] is None:
+            busy = self.cur.get(target)
+            k.update(wake=t, target=target, pid=pid,
+                     busy=WOKEN_ON[busy[0]] if busy else 'unknown')
+            self.woken[pid] = key
 
-    def vhost(self, t, name, pid):
+    def vhost(self, t, name, pid, key=None, cpu=None):
         if self.t0 is None:
             return
         if name == 'req_start':
             self.pending['req'] += 1
+        elif name == 'kick' and key not in self.kick:
+            self.kick[key] = {'t': t, 'cpu': cpu, 'wake': None, 'on': None}
         elif name == 'pass_start':
             self.passes[pid] = (t, defaultdict(float))
+            self.served(t, self.kick.pop(key, None))
         elif name == 'pass_end' and pid in self.passes:
             start, counts = self.passes.pop(pid)
             self.pending['pass'] += t - start
             self.pending['passes'] += 1
             for k, v in counts.items():
                 self.pending[k] += v
+
+    def served(self, t, k):
+        """File kick k, whose pass started at t, under its row."""
+        if k is None:
+            return
+        self.woken.pop(k.get('pid'), None)
+        if k['wake'] is None:
+            self.kicks['no wake-up'].append(None)
+        elif k['on'] is None:       # woken while still on its CPU
+            self.kicks['woken, no switch'].append((k['wake'] - k['t'], None, None))
+        else:
+            row = '%s CPU, %s' % ('same' if k['target'] == k['cpu'] else 'other', k['busy'])
+            self.kicks[row].append((k['wake'] - k['t'], k['on'] - k['wake'], t - k['on']))
 
     def summary(self):
         """(us by (class, group), us all CPUs were idle at once)."""
@@ -262,6 +300,26 @@ def report_sched(s, out):
           '%.3f vCPU preemptions by our threads (%.3f by any task)'
           % (n['req'], n['wake submit'] / reqs, n['wake completion'] / reqs,
              n['vcpu R ours'] / reqs, n['vcpu R'] / reqs), file=out)
+    report_kicks(s.kicks, out)
+
+
+def report_kicks(kicks, out):
+    """Kicks by where their submit thread was woken, with its steps' us."""
+    total = sum(len(v) for v in kicks.values())
+    if not total:
+        return
+    print('%-20s %7s %6s %17s %26s %17s' % ('kick woken on', 'share', 'n', 'kick->wakeup p50',
+                                              'wakeup->on-cpu p50 (mean)', 'on-cpu->pass p50'),
+          file=out)
+    for row, v in sorted(kicks.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        cols = ['%-20s %5.1f %% %6d' % (row, 100.0 * len(v) / total, len(v))]
+        if v[0] is not None:
+            step = [sorted(x[i] for x in v) for i in range(3)]
+            cols.append('%17.0f' % pct(step[0], 50))
+            if v[0][1] is not None:
+                cols.append('%19.0f (%5.0f) %17.0f' % (pct(step[1], 50), sum(step[1]) / len(v),
+                                                     pct(step[2], 50)))
+        print(' '.join(cols), file=out)
 
 
 def parse(lines, queues, owner=None, sched=None):
@@ -278,7 +336,7 @@ def parse(lines, queues, owner=None, sched=None):
             elif e[0] == 'switch':
                 sched.switch(*e[1:])
             else:
-                sched.wakeup(*e[1:])
+                sched.wakeup(*e[1:], target=int(TARGET.search(line).group(1)))
             continue
         if 'vhost_blk_' not in line:
             continue
@@ -299,7 +357,7 @@ def parse(lines, queues, owner=None, sched=None):
         events += 1
         task = sched is not None and TASK.search(line, 0, m.start() + 1)
         if task:
-            sched.vhost(t, name, int(task.group(1)))
+            sched.vhost(t, name, int(task.group(1)), (pid, q), int(task.group(2)))
     return events, bad
 
 

@@ -159,6 +159,18 @@ def wk(t_us, comm, pid, cpu=0):
             'prio=120 target_cpu=%03d\n' % (cpu, t_us / 1e6, comm, pid, cpu))
 
 
+def kick(t_us, cpu, owner=100, q=0, comm='CPU 0/KVM-264'):
+    """A vhost_blk_kick line logged on cpu by the vCPU thread comm-pid."""
+    return ('%16s     [%03d] d..1. %12.6f: vhost_blk_kick: owner=%d q=%d\n'
+            % (comm, cpu, t_us / 1e6, owner, q))
+
+
+def kick_rows(sched):
+    """sched's kick table: row -> [(us, us, us) rounded, or None]."""
+    return {r: [x and tuple(y and round(y, 3) for y in x) for x in v]
+            for r, v in sched.kicks.items()}
+
+
 def run_sched(lines, owner=None):
     queues, sched = defaultdict(tb.Queue), tb.Sched(owner)
     n, bad = tb.parse(lines, queues, owner, sched)
@@ -297,6 +309,67 @@ class Scheduler(unittest.TestCase):
         cpu, _ = sched.summary()
         self.assertAlmostEqual(100, cpu[('vcpu', None)], places=3)
         self.assertAlmostEqual(100, cpu[('submit', None)], places=3)
+
+    def test_kick_woken_idle_other_cpu_and_no_wakeup(self):
+        # cpu0 idles from 1000; a vCPU on cpu1 kicks q0 at 2000 (and again
+        # at 2050: the first kick counts), the submit thread is woken onto
+        # cpu0 at 2084, switched in at 2092, its pass starts at 2097.  The
+        # kick at 2200 finds it awake (no wake-up before its pass at 2210).
+        # The one at 2300 has it woken at 2310 while still on its CPU; it is
+        # preempted at 2330, kicked at 2400, back at 2410 (no wake-up: that
+        # is not the kick's switch in), asleep at 2415, woken at 2430.
+        # The kick at 500, before the first switch, is ignored.
+        lines = [kick(500, 1), wk(510, 'vblk-100-0', 77),
+                 sw(1000, 0, 'vblk-100-0', 77, 'S', 'swapper/0', 0),
+                 sw(1500, 1, 'swapper/1', 0, 'R', 'CPU 0/KVM', 264),
+                 kick(2000, 1), kick(2050, 1), wk(2084, 'vblk-100-0', 77, cpu=0),
+                 sw(2092, 0, 'swapper/0', 0, 'R', 'vblk-100-0', 77),
+                 ev(2097, 'pass_start'), kick(2200, 1), ev(2210, 'pass_start'),
+                 kick(2300, 1), wk(2310, 'vblk-100-0', 77, cpu=0), ev(2320, 'pass_start'),
+                 sw(2330, 0, 'vblk-100-0', 77, 'R+', 'kworker/0:1', 30), kick(2400, 1),
+                 sw(2410, 0, 'kworker/0:1', 30, 'S', 'vblk-100-0', 77),
+                 sw(2415, 0, 'vblk-100-0', 77, 'S', 'swapper/0', 0),
+                 wk(2430, 'vblk-100-0', 77, cpu=0),
+                 sw(2440, 0, 'swapper/0', 0, 'R', 'vblk-100-0', 77), ev(2445, 'pass_start')]
+        sched, bad, text = run_sched(lines)
+        self.assertEqual(0, bad)
+        self.assertEqual({'other CPU, idle': [(84, 8, 5), (30, 10, 5)], 'no wake-up': [None],
+                          'woken, no switch': [(10, None, None)]},
+                         kick_rows(sched))
+        rows = text.splitlines()
+        i = rows.index([l for l in rows if l.startswith('kick woken on')][0])
+        # by count, rows of equal count in name order
+        self.assertEqual([['other', 'CPU,', 'idle', '50.0', '%', '2', '30', '8', '(', '9)', '5'],
+                          ['no', 'wake-up', '25.0', '%', '1'],
+                          ['woken,', 'no', 'switch', '25.0', '%', '1', '10']],
+                         [l.split() for l in rows[i + 1:i + 4]])
+
+    def test_kick_woken_same_cpu_preempting_vcpu(self):
+        # CPU 1/KVM runs on cpu1 and kicks q1 at 3000; the submit thread is
+        # woken onto cpu1 at 3020 and preempts the vCPU at 3032; its pass
+        # starts at 3049.  Owner 7's kick and wake-up are another owner's:
+        # apart without --owner, not there with --owner 100.
+        lines = [sw(1000, 1, 'swapper/1', 0, 'R', 'CPU 1/KVM', 265),
+                 sw(1000, 0, 'swapper/0', 0, 'R', 'vblk-7-1', 90),
+                 kick(2990, 1, owner=7, comm='CPU 1/KVM-265'),
+                 kick(3000, 1, q=1, comm='CPU 1/KVM-265'),
+                 wk(3020, 'vblk-100-1', 78, cpu=1),
+                 sw(3032, 1, 'CPU 1/KVM', 265, 'R+', 'vblk-100-1', 78),
+                 wk(3040, 'vblk-7-0', 91, cpu=0),
+                 ev(3049, 'pass_start', q=1),
+                 sw(3050, 0, 'vblk-7-1', 90, 'S', 'vblk-7-0', 91),
+                 ev(3060, 'pass_start', owner=7)]
+        sched, bad, text = run_sched(lines, owner=100)
+        self.assertEqual(0, bad)
+        self.assertEqual({'same CPU, vCPU': [(20, 12, 17)]},
+                         kick_rows(sched))
+        self.assertIn('\nsame CPU, vCPU       100.0 %      1                20'
+                      '                  12 (   12)                17\n', text)
+        # without --owner, owner 7's kick of q0 (cpu1) is woken 50 us later
+        # onto cpu0, where its q1 thread runs (ours), and is on it 10 us on
+        sched, _, _ = run_sched(lines)
+        self.assertEqual({'same CPU, vCPU': [(20, 12, 17)], 'other CPU, ours': [(50, 10, 10)]},
+                         kick_rows(sched))
 
     # the tool's whole output for Stages.TRACE as it was before the
     # scheduler section
