@@ -1319,9 +1319,8 @@ static int fade_run(FIXTURE_DATA(batch) *self, const char *decay,
 		r = st_wait_all(&s, WAIT_MS);
 	if (!r)
 		r = wait_signalled(&self->v);
-	if (!r)
-		r = get_batch(self->v.fd, 0, &b);
-	*burst = b.target;
+	if (!r && !(r = get_batch(self->v.fd, 0, &b)))
+		*burst = b.target;
 	for (i = 0; i < FADE_SINGLES && !r; i++) {
 		efd_drain(q->call_fd);
 		r = st_post(&s, VIRTIO_BLK_T_OUT, FADE_BURST + i, true);
@@ -1333,9 +1332,8 @@ static int fade_run(FIXTURE_DATA(batch) *self, const char *decay,
 			r = st_check(&s, &e);
 		if (!r)
 			r = wait_signalled(&self->v);
-		if (!r)
-			r = get_batch(self->v.fd, 0, &b);
-		targets[i] = b.target;
+		if (!r && !(r = get_batch(self->v.fd, 0, &b)))
+			targets[i] = b.target;
 	}
 	if (!r && s.bad)
 		r = -EIO;

@@ -967,10 +967,10 @@ static void fe_close(void)
 	 * seen twice in CI under load (2026-12-06), where the serve() above
 	 * found nothing to read, poll() then showed POLLIN|POLLHUP, and the
 	 * daemon dropped the connection on the next look; never on replay.
-	 * So wait for the
-	 * EOF, serving whatever arrives, for up to EOF_WAIT_MS; a daemon that
-	 * sees the EOF and keeps the connection is still caught at once by
-	 * the loop's serve(), and one that never drops it after that long.
+	 * So wait for the EOF, serving whatever arrives, for up to
+	 * EOF_WAIT_MS; a daemon that sees the EOF and keeps the connection is
+	 * still caught at once by the loop's serve(), and one that never
+	 * drops it after that long.
 	 */
 	conn_state(before, sizeof(before));
 	for (int waited = 0; S.conn_fd >= 0 && waited < EOF_WAIT_MS; waited += 10) {
