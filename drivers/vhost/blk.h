@@ -66,10 +66,6 @@
 #define VHOST_BLK_POLL_GROW	2U
 #define VHOST_BLK_POLL_SHRINK	2U
 
-/* Completion coalescing: the first window, and the most it may hold. */
-#define VHOST_BLK_COAL_START_NS	10000U
-#define VHOST_BLK_COAL_MAX_NS	1000000U
-
 /*
  * Completion batching (batch_max_ns, at most VHOST_BLK_BATCH_LIMIT_NS):
  * how often a held signal looks at the ring, as a fraction of its limit.
@@ -129,7 +125,6 @@ struct vhost_blk_disk {
 
 enum {
 	VHOST_BLK_VQ_KICKED,	/* submit thread has ring work to look at */
-	VHOST_BLK_VQ_COAL_END,	/* the coalescing window has closed */
 	VHOST_BLK_VQ_BATCH_END,	/* a held signal's timer has fired */
 };
 
@@ -204,11 +199,6 @@ struct vhost_blk_vq_stats {
  * @poll_grow: factor @poll_ns grows by.
  * @poll_shrink: divisor @poll_ns shrinks by.
  * @poll_ns: the current, adaptive, poll time (<= @poll_max_ns).
- * @coal_max_ns: longest completion-coalescing window, 0: off.
- * @coal_ns: the current, adaptive, window (<= @coal_max_ns).
- * @coalescing: a window is open: inline completions wait on @done for
- *	@coal_timer, guest notifications stay off (vq.mutex).
- * @coal_timer: closes the window: kicks the submit thread.
  * @idle_since: local_clock() when a poll found nothing and notifications
  *	went back on; the next pass measures the idle time from it.
  *	All five under vq.mutex; @poll_ns is also read without it.
@@ -259,10 +249,6 @@ struct vhost_blk_vq {
 	u32 poll_grow;
 	u32 poll_shrink;
 	u32 poll_ns;
-	u32 coal_max_ns;
-	u32 coal_ns;
-	bool coalescing;
-	struct hrtimer coal_timer;
 	u64 idle_since;
 	wait_queue_head_t drain_wq;
 	u32 batch_max_ns;
@@ -377,9 +363,6 @@ void vhost_blk_req_done(struct vhost_blk_req *req);
 void vhost_blk_complete_batch(struct vhost_blk_vq *bvq, bool locked);
 bool vhost_blk_bdev_can_poll(struct block_device *bdev);
 void vhost_blk_poll_adapt(struct vhost_blk_vq *bvq);
-void vhost_blk_coal_init(struct vhost_blk_vq *bvq);
-bool vhost_blk_coal_hold(struct vhost_blk_vq *bvq, unsigned int taken,
-			 bool window_end);
 void vhost_blk_batch_init(struct vhost_blk_vq *bvq);
 void vhost_blk_used_added(struct vhost_blk_vq *bvq, unsigned int n,
 			  bool idle);

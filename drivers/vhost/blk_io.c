@@ -872,28 +872,13 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 	unsigned int out, in, n = 0, ndone = 0;
 	struct blk_plug plug;
 	size_t bytes = 0;
-	bool retry = false, window_end = false;
+	bool retry = false;
 	int head;
 
 	mutex_lock(&vq->mutex);
-	if (bvq->coalescing &&
-	    test_and_clear_bit(VHOST_BLK_VQ_COAL_END, &bvq->flags)) {
-		/*
-		 * The window closed: publish it (the pass below looks at the
-		 * ring anyway), then take what came meanwhile.
-		 */
-		window_end = true;
-		if (!llist_empty(&bvq->done))
-			vhost_blk_complete_batch(bvq, true);
-		bvq->coalescing = false;
-	}
 	disk = vhost_vq_get_backend(vq);
-	if (!disk) {
-		/* A stopping queue waits for what a window still holds. */
-		if (!llist_empty(&bvq->done))
-			vhost_blk_complete_batch(bvq, true);
+	if (!disk)
 		goto unlock;
-	}
 
 	atomic64_inc(&bvq->stats.rounds);
 	trace_vhost_blk_pass_start(bvq);
@@ -948,9 +933,7 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 	 */
 	atomic64_add(n, &bvq->stats.requests);
 	/* What the backend completed inline (see vhost_blk_req_done()). */
-	if ((window_end || !llist_empty(&bvq->done)) &&
-	    !vhost_blk_coal_hold(bvq, n, window_end) &&
-	    !llist_empty(&bvq->done)) {
+	if (!llist_empty(&bvq->done)) {
 		/* Requests before completions: see vhost_blk_get_vring_stats(). */
 		smp_mb__after_atomic();
 		vhost_blk_complete_batch(bvq, true);

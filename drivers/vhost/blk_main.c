@@ -39,12 +39,6 @@ MODULE_PARM_DESC(poll_max_ns,
 		 __stringify(VHOST_BLK_POLL_MAX_NS)
 		 " (0: off; default 50000; sampled at open)");
 
-static unsigned int coalesce_max_ns;
-module_param(coalesce_max_ns, uint, 0644);
-MODULE_PARM_DESC(coalesce_max_ns,
-		 "longest adaptive window, in ns, for which a queue holds completions of a backend that completes inline, taking the guest's next requests without a kick, at most "
-		 __stringify(VHOST_BLK_COAL_MAX_NS) " (0: off; sampled at open)");
-
 static unsigned int batch_max_ns = 200000;
 module_param(batch_max_ns, uint, 0644);
 MODULE_PARM_DESC(batch_max_ns,
@@ -752,7 +746,7 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 	struct vhost_virtqueue **vqs;
 	struct vhost_blk *blk;
 	unsigned int nvqs = clamp(num_queues, 1U, VHOST_BLK_MAX_QUEUES);
-	unsigned int i, max_ns, coal_ns, batch_ns;
+	unsigned int i, max_ns, batch_ns;
 
 	blk = kzalloc(sizeof(*blk), GFP_KERNEL_ACCOUNT);
 	if (!blk)
@@ -775,8 +769,6 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 	blk->poll_bios = READ_ONCE(poll_completions);
 	max_ns = min_t(unsigned int, READ_ONCE(poll_max_ns),
 		       VHOST_BLK_POLL_MAX_NS);
-	coal_ns = min_t(unsigned int, READ_ONCE(coalesce_max_ns),
-			VHOST_BLK_COAL_MAX_NS);
 	batch_ns = min_t(unsigned int, READ_ONCE(batch_max_ns),
 			 VHOST_BLK_BATCH_LIMIT_NS);
 	for (i = 0; i < nvqs; i++) {
@@ -788,8 +780,6 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 		bvq->poll_max_ns = max_ns;
 		bvq->poll_grow = VHOST_BLK_POLL_GROW;
 		bvq->poll_shrink = VHOST_BLK_POLL_SHRINK;
-		bvq->coal_max_ns = coal_ns;
-		vhost_blk_coal_init(bvq);
 		bvq->batch_max_ns = batch_ns;
 		vhost_blk_batch_init(bvq);
 		bvq->deep_until = jiffies;

@@ -351,70 +351,6 @@ limit:
 	vhost_blk_batch_signal(bvq, false);
 }
 
-static enum hrtimer_restart vhost_blk_coal_timer_fn(struct hrtimer *t)
-{
-	struct vhost_blk_vq *bvq = container_of(t, struct vhost_blk_vq,
-						coal_timer);
-
-	set_bit(VHOST_BLK_VQ_COAL_END, &bvq->flags);
-	vhost_blk_vq_kick(bvq);
-	return HRTIMER_NORESTART;
-}
-
-/**
- * vhost_blk_coal_init() - set up a queue's coalescing timer
- * @bvq: the queue, at open
- */
-void vhost_blk_coal_init(struct vhost_blk_vq *bvq)
-{
-	hrtimer_init(&bvq->coal_timer, CLOCK_MONOTONIC, HRTIMER_MODE_REL);
-	bvq->coal_timer.function = vhost_blk_coal_timer_fn;
-}
-
-/**
- * vhost_blk_coal_hold() - keep a pass's inline completions for a while?
- * @bvq: the queue, vq->mutex held, at the end of a submit pass with
- *	completed requests on @done
- * @taken: requests the pass took from the ring
- * @window_end: the pass started by publishing a closed window
- *
- * A backend that completes in submit_bio() (brd, null_blk irqmode=0)
- * would otherwise have every request completed, published and signalled
- * before the guest posts its next one: the queue is never "in flight" and
- * the guest pays a kick and an interrupt per request, however deep its
- * queue.  While a window is open the completions wait, guest notifications
- * stay off, and what the guest posts meanwhile is taken when the window
- * closes, without a kick; then everything is published with one signal.
- * The window adapts: it opens only after a pass took two requests or more
- * (a guest with depth), grows while closing windows find new requests and
- * shrinks, down to zero, while they find none (a guest waiting on each
- * request, whose latency a window would only add to).
- *
- * Return: true if the completions stay on @done (a window is open).
- */
-bool vhost_blk_coal_hold(struct vhost_blk_vq *bvq, unsigned int taken,
-			 bool window_end)
-{
-	u32 ns = bvq->coal_ns;
-
-	if (!bvq->coal_max_ns)
-		return false;
-	if (window_end)
-		ns = taken ? max(ns * 2, VHOST_BLK_COAL_START_NS) : ns / 2;
-	else if (!ns && taken >= 2)
-		ns = VHOST_BLK_COAL_START_NS;
-	ns = min(ns, bvq->coal_max_ns);
-	WRITE_ONCE(bvq->coal_ns, ns);
-	if (bvq->coalescing)
-		return true;
-	if (!ns || !taken || llist_empty(&bvq->done))
-		return false;
-	bvq->coalescing = true;
-	bvq->notify_held = true;
-	hrtimer_start(&bvq->coal_timer, ns_to_ktime(ns), HRTIMER_MODE_REL);
-	return true;
-}
-
 /*
  * After a used-ring update, vq->mutex held: if the last submit pass left
  * guest notifications off (requests were in flight), look at the ring for
@@ -427,8 +363,7 @@ static void vhost_blk_recheck_ring(struct vhost_blk_vq *bvq, bool idle)
 	struct vhost_virtqueue *vq = &bvq->vq;
 	struct vhost_dev *dev = &bvq->blk->dev;
 
-	/* An open window's end looks at the ring: nothing to do now. */
-	if (!bvq->notify_held || bvq->coalescing)
+	if (!bvq->notify_held)
 		return;
 	if (!vhost_vq_avail_empty(dev, vq)) {
 		vhost_blk_rekick(bvq);
@@ -905,11 +840,7 @@ int vhost_blk_vq_threads_start(struct vhost_blk_vq *bvq)
  */
 void vhost_blk_vq_threads_stop(struct vhost_blk_vq *bvq)
 {
-	/* Drained: no window is open, but its timer may still be queued. */
-	hrtimer_cancel(&bvq->coal_timer);
 	vhost_blk_batch_flush(bvq);
-	bvq->coalescing = false;
-	clear_bit(VHOST_BLK_VQ_COAL_END, &bvq->flags);
 	if (!bvq->submit_task)
 		return;
 	kthread_stop(bvq->submit_task);
