@@ -287,6 +287,7 @@ struct vhost_blk_vq {
  *	completed by bio_poll() (poll_completions, sampled at open).
  * @nvqs: number of entries in @vqs.
  * @vqs: the virtqueues.
+ * @debugfs: the device's debugfs directory (blk_stats.c).
  */
 struct vhost_blk {
 	struct vhost_dev dev;
@@ -300,6 +301,7 @@ struct vhost_blk {
 	bool poll_bios;
 	unsigned int nvqs;
 	struct vhost_blk_vq *vqs;
+	struct dentry *debugfs;
 };
 
 /**
@@ -368,7 +370,7 @@ void vhost_blk_used_added(struct vhost_blk_vq *bvq, unsigned int n,
 			  bool idle);
 void vhost_blk_batch_flush(struct vhost_blk_vq *bvq);
 
-/* blk_stats.c: debugfs counters the selftests use to find leaks */
+/* blk_stats.c: debugfs: counters the selftests use to find leaks, per-device queues */
 enum vhost_blk_counter {
 	VHOST_BLK_CNT_REQS,
 	VHOST_BLK_CNT_PAGES_PINNED,
@@ -391,5 +393,9 @@ static inline void vhost_blk_count(enum vhost_blk_counter c, long delta)
 
 void vhost_blk_stats_init(void);
 void vhost_blk_stats_exit(void);
+void vhost_blk_vq_stats_read(struct vhost_blk_vq *bvq,
+			     struct vhost_blk_vring_stats *s);
+void vhost_blk_stats_dev_add(struct vhost_blk *blk);
+void vhost_blk_stats_dev_del(struct vhost_blk *blk);
 
 #endif /* _VHOST_BLK_INTERNAL_H */

@@ -320,7 +320,7 @@ static long vhost_blk_set_owner(struct vhost_blk *blk)
 	if (!ret) {
 		/* An ioctl caller is a user task: it has an mm. */
 		blk->mm = get_task_mm(current);
-		blk->owner_pid = task_pid_nr(current);
+		WRITE_ONCE(blk->owner_pid, task_pid_nr(current));
 	}
 	mutex_unlock(&blk->dev.mutex);
 	return ret;
@@ -401,13 +401,8 @@ unlock:
  * @blk: the device
  * @argp: the caller's struct vhost_blk_vring_stats, @index filled in
  *
- * Takes no lock: the queue array is fixed from open to release and the
- * counters are atomics, so a reader never waits for a busy queue.  They
- * are bumped in event order (a request before its completion, a completion
- * before the update that publishes it: the vq mutex or a barrier orders
- * each pair) and read in the reverse order with read barriers, so
- * even on a running queue the copy never shows more used-ring updates than
- * completions, nor more completions than requests.
+ * Takes no lock (see vhost_blk_vq_stats_read()): a reader never waits for
+ * a busy queue.
  *
  * Return: 0, -EFAULT or -ENOBUFS (no such queue, as for vring ioctls).
  */
@@ -423,22 +418,7 @@ static long vhost_blk_get_vring_stats(struct vhost_blk *blk,
 	bvq = vhost_blk_vq_lookup(blk, idx);
 	if (!bvq)
 		return -ENOBUFS;
-	memset(&s, 0, sizeof(s));
-	s.index = idx;
-	s.publishes = atomic64_read(&bvq->stats.publishes);
-	/* Pairs with smp_mb__after_atomic() in vhost_blk_batch_signal(). */
-	smp_rmb();
-	s.completed = atomic64_read(&bvq->stats.completed);
-	/* Pairs with vq->mutex and smp_mb__after_atomic() in handle_vq. */
-	smp_rmb();
-	s.inflight = atomic_read(&bvq->inflight);
-	s.requests = atomic64_read(&bvq->stats.requests);
-	s.rounds = atomic64_read(&bvq->stats.rounds);
-	s.kicks = atomic64_read(&bvq->stats.kicks);
-	s.rekicks = atomic64_read(&bvq->stats.rekicks);
-	s.dup_heads = atomic64_read(&bvq->stats.dup_heads);
-	s.polls = atomic64_read(&bvq->stats.polls);
-	s.poll_hits = atomic64_read(&bvq->stats.poll_hits);
+	vhost_blk_vq_stats_read(bvq, &s);
 	return copy_to_user(argp, &s, sizeof(s)) ? -EFAULT : 0;
 }
 
@@ -793,6 +773,7 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 	/* No core worker: each queue has threads of its own. */
 	vhost_dev_init(&blk->dev, vqs, nvqs, UIO_MAXIOV, 0, 0, false, NULL);
 	f->private_data = blk;
+	vhost_blk_stats_dev_add(blk);
 	vhost_blk_count(VHOST_BLK_CNT_DEVICES, 1);
 	return 0;
 }
@@ -801,6 +782,7 @@ static int vhost_blk_release(struct inode *inode, struct file *f)
 {
 	struct vhost_blk *blk = f->private_data;
 
+	vhost_blk_stats_dev_del(blk);
 	mutex_lock(&blk->dev.mutex);
 	vhost_blk_quiesce(blk);
 	vhost_blk_disk_put(blk->disk);
@@ -842,18 +824,21 @@ static int __init vhost_blk_init(void)
 		       VHOST_BLK_MAX_QUEUES);
 		return -EINVAL;
 	}
-	ret = misc_register(&vhost_blk_misc);
-	if (ret)
-		return ret;
+	/* Before the device exists: an open adds to the directory. */
 	vhost_blk_stats_init();
+	ret = misc_register(&vhost_blk_misc);
+	if (ret) {
+		vhost_blk_stats_exit();
+		return ret;
+	}
 	pr_info("/dev/vhost-blk ready, %u queues per device\n", num_queues);
 	return 0;
 }
 
 static void __exit vhost_blk_exit(void)
 {
-	vhost_blk_stats_exit();
 	misc_deregister(&vhost_blk_misc);
+	vhost_blk_stats_exit();
 }
 
 module_init(vhost_blk_init);

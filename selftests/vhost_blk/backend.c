@@ -621,3 +621,73 @@ out:
 	nullb_destroy(&nb);
 	return ret;
 }
+
+/*
+ * Find the "queues" file of the device @owner owns: its path in @path.
+ * Return 1 if found, 0 if not, -errno if the directory cannot be read.
+ */
+int vblk_dbg_find(pid_t owner, char *path, size_t len)
+{
+	struct dirent *de;
+	int found = 0;
+	DIR *d;
+
+	d = opendir(VBLK_DEBUGFS);
+	if (!d)
+		return -errno;
+	while (!found && (de = readdir(d))) {
+		char line[64];
+		FILE *f;
+		int pid;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		if (snprintf(path, len, "%s/%s/queues", VBLK_DEBUGFS,
+			     de->d_name) >= (int)len)
+			continue;
+		f = fopen(path, "r");
+		if (!f)
+			continue;	/* a device closing meanwhile */
+		if (fgets(line, sizeof(line), f) &&
+		    sscanf(line, "owner %d", &pid) == 1 && pid == owner)
+			found = 1;
+		fclose(f);
+	}
+	closedir(d);
+	return found;
+}
+
+/* Parse a "queues" file: the header checked, up to @max queue lines. */
+int vblk_dbg_read(const char *path, struct vblk_dbg_q *q, unsigned int max)
+{
+	char line[512];
+	unsigned int n = 0;
+	FILE *f;
+
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	if (!fgets(line, sizeof(line), f) || strncmp(line, "owner ", 6) ||
+	    !fgets(line, sizeof(line), f) ||
+	    strcmp(line, "queue enabled running inflight kicks rounds requests completed publishes rekicks dup_heads polls poll_hits poll_ns batch_max_ns batch_depth batch_target batch_pending\n")) {
+		fclose(f);
+		return -EPROTO;
+	}
+	while (n < max && fgets(line, sizeof(line), f)) {
+		struct vblk_dbg_q *e = &q[n];
+
+		if (sscanf(line, "%u %d %d %d %llu %llu %llu %llu %llu %llu %llu %llu %llu %u %u %u %u %u",
+			   &e->queue, &e->enabled, &e->running, &e->inflight,
+			   &e->kicks, &e->rounds, &e->requests, &e->completed,
+			   &e->publishes, &e->rekicks, &e->dup_heads, &e->polls,
+			   &e->poll_hits, &e->poll_ns, &e->batch_max_ns,
+			   &e->depth, &e->target, &e->pending) != 18 ||
+		    e->queue != n) {
+			fclose(f);
+			return -EPROTO;
+		}
+		n++;
+	}
+	fclose(f);
+	return n;
+}

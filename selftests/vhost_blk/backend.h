@@ -13,6 +13,8 @@
 
 #define NULLB_CONFIGFS		"/sys/kernel/config/nullb"
 #define VBLK_COUNTERS		"/sys/kernel/debug/vhost-blk/counters"
+#define VBLK_DEBUGFS		"/sys/kernel/debug/vhost-blk"
+#define VBLK_DBG_MAX_Q		256	/* the module's most queues per device */
 #define BRD_DEV			"/dev/ram0"
 
 struct nullb {
@@ -103,5 +105,23 @@ int counter_get(const char *name, long *val);
 int wait_quiescent(int timeout_ms, char *why, size_t whylen);
 /* Number of tasks whose comm starts with "vblk". */
 int count_vblk_threads(char *names, size_t len);
+
+/* One queue's line of a device's debugfs "queues" file (blk_stats.c). */
+struct vblk_dbg_q {
+	unsigned int queue;
+	int enabled, running, inflight;
+	unsigned long long kicks, rounds, requests, completed, publishes;
+	unsigned long long rekicks, dup_heads, polls, poll_hits;
+	unsigned int poll_ns, batch_max_ns, depth, target, pending;
+};
+
+/*
+ * The "queues" file of the device @owner (the pid of VHOST_SET_OWNER's
+ * caller) owns, in @path: 1 if found, 0 if not, -errno if the debugfs
+ * directory cannot be read.
+ */
+int vblk_dbg_find(pid_t owner, char *path, size_t len);
+/* Parse a "queues" file: number of queue lines (<= @max) or -errno. */
+int vblk_dbg_read(const char *path, struct vblk_dbg_q *q, unsigned int max);
 
 #endif

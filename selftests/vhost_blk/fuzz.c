@@ -58,6 +58,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "backend.h"
@@ -1879,6 +1880,41 @@ static void op_garbage(struct rng *r)
 	dio(req, arg);
 }
 
+/*
+ * The device's debugfs view (blk_stats.c), read while the guest threads
+ * and the module's threads run: one line per queue of the device, and
+ * never more used-ring updates than completions, nor more completions than
+ * requests.  The owner is this (control) thread.
+ */
+static void check_debugfs(void)
+{
+	static struct vblk_dbg_q dq[VBLK_DBG_MAX_Q];
+	char path[256];
+	int i, n;
+
+	if (!G.owned)
+		return;
+	n = vblk_dbg_find((pid_t)syscall(SYS_gettid), path, sizeof(path));
+	if (n == -ENOENT)
+		return;		/* no debugfs here */
+	if (n != 1) {
+		fz_fail("debugfs: no queues file for this device (%d)", n);
+		return;
+	}
+	n = vblk_dbg_read(path, dq, VBLK_DBG_MAX_Q);
+	if (n != (int)G.dev_nq) {
+		fz_fail("debugfs %s: %d queue lines, expected %u", path, n,
+			G.dev_nq);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		if (dq[i].completed > dq[i].requests ||
+		    dq[i].publishes > dq[i].completed)
+			fz_fail("debugfs %s: queue %d: %llu requests, %llu completed, %llu publishes",
+				path, i, dq[i].requests, dq[i].completed,
+				dq[i].publishes);
+}
+
 static void op_query(void)
 {
 	uint64_t f = 0;
@@ -1906,6 +1942,7 @@ static void op_query(void)
 				st.index, (unsigned long long)st.completed,
 				(unsigned long long)st.requests);
 	}
+	check_debugfs();
 	ret = dio(VHOST_SET_OWNER, NULL);
 	if (ret != -EBUSY && G.owned)
 		fz_fail("second SET_OWNER returned %s, expected EBUSY", strerror(-ret));

@@ -2,7 +2,7 @@
 /*
  * vhost_blk_ring - notifications (EVENT_IDX, NO_INTERRUPT), full rings,
  * index wrap-around, all queues at once, queue enable/stop, per-queue
- * counters.
+ * counters (ioctl and debugfs).
  */
 #include <pthread.h>
 #include <sys/ioctl.h>
@@ -422,6 +422,58 @@ static int vring_stats(struct vmm *v, unsigned int idx,
  * VHOST_BLK_GET_VRING_STATS counts what one queue did and nothing of the
  * others, needs no ownership, and rejects queues that do not exist.
  */
+/*
+ * Each open device has a debugfs directory whose "queues" file agrees with
+ * VHOST_BLK_GET_VRING_STATS, and which goes away with the device: a reader
+ * that kept the file open gets an error, not freed memory.
+ */
+TEST_F(ring, debugfs_queues)
+{
+	struct vhost_blk_vring_stats st[2];
+	struct vblk_dbg_q q[VBLK_DBG_MAX_Q];
+	const unsigned int n = 16;
+	char path[256], buf[64];
+	unsigned int i;
+	int nq, fd;
+
+	ASSERT_EQ(0, vmm_quick(&self->v, VBLK_FEATURES_DEFAULT, 2, 256,
+			       self->bfd, 0, NULL));
+	ASSERT_EQ(1, vblk_dbg_find(getpid(), path, sizeof(path)));
+	ASSERT_EQ(0, full_round(&self->v, self->v.q[0], self->nb.path, n, 0,
+				4096, false));
+	nq = vblk_dbg_read(path, q, VBLK_DBG_MAX_Q);
+	ASSERT_LE(2, nq);
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(0, vring_stats(&self->v, i, &st[i]));
+		EXPECT_EQ(1, q[i].enabled);
+		EXPECT_EQ(1, q[i].running);
+		EXPECT_EQ(0, q[i].inflight);
+		EXPECT_EQ(st[i].kicks, q[i].kicks);
+		EXPECT_EQ(st[i].rounds, q[i].rounds);
+		EXPECT_EQ(st[i].requests, q[i].requests);
+		EXPECT_EQ(st[i].completed, q[i].completed);
+		EXPECT_EQ(st[i].publishes, q[i].publishes);
+		EXPECT_EQ(st[i].rekicks, q[i].rekicks);
+		EXPECT_EQ(st[i].polls, q[i].polls);
+		EXPECT_EQ(st[i].poll_hits, q[i].poll_hits);
+		EXPECT_GE(q[i].depth, q[i].pending);
+	}
+	EXPECT_EQ(2 * n, q[0].requests);
+	EXPECT_EQ(2 * n, q[0].completed);
+	EXPECT_EQ(0, q[1].requests);
+	/* Queues the VMM never set up are listed, and not running. */
+	for (i = 2; i < (unsigned int)nq; i++)
+		EXPECT_EQ(0, q[i].running);
+
+	/* Keep the file open across the device's close. */
+	fd = open(path, O_RDONLY);
+	ASSERT_LE(0, fd);
+	vmm_close_dev(&self->v);
+	EXPECT_EQ(0, vblk_dbg_find(getpid(), path, sizeof(path)));
+	EXPECT_GT(0, read(fd, buf, sizeof(buf)));
+	close(fd);
+}
+
 TEST_F(ring, vring_stats)
 {
 	struct vhost_blk_vring_stats a[2], b[2];
