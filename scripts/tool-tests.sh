@@ -1,7 +1,7 @@
 #!/bin/bash
 # Unit tests of the benchmark tools' parsers and option handling, on the
-# host (no VM): vhost-blk-perf's C tests, the bench-guest summariser and
-# trace-breakdown.py.  stdout: one TAP stream over all of them.
+# host (no VM): vhost-blk-perf's C tests, the bench-guest summariser,
+# trace-breakdown.py and vhost-blk-stat.  stdout: one TAP stream over all of them.
 #
 #   scripts/tool-tests.sh BUILD_DIR
 set -uo pipefail
@@ -47,4 +47,5 @@ tap_lines vhost-blk-perf <<< "$out"
 grep -q '^ok ' <<< "$out" || { n=$((n + 1)); echo "not ok $n vhost-blk-perf: no results"; printf '%s\n' "$out" | tail -n 20 | sed 's/^/# /'; }
 unittest_tap "$TOP/tools/testing/bench-guest" test_bench_guest bench-guest
 unittest_tap "$TOP/tools/vhost-blk-perf" tests.test_trace_breakdown trace-breakdown
+unittest_tap "$TOP/tools/vhost-blk-stat" tests.test_vhost_blk_stat vhost-blk-stat
 echo "1..$n"
