@@ -17,6 +17,7 @@ TARGET_KVERS := $(KVERS)
 endif
 
 CHECKPATCH := $(BUILD)/ksrc/checkpatch/scripts/checkpatch.pl
+KERNELDOC := $(BUILD)/ksrc/checkpatch/scripts/kernel-doc
 
 .PHONY: all help setup module modules selftests tools ksft-headers \
 	check check-style clean install debug-kernel fuzz
@@ -33,7 +34,7 @@ help:
 	@echo "make bench-quick  a short benchmark: brd, 3 jobs, 1 repetition (VM, ~6 min)"
 	@echo "make bench-guest  each backend in its own outer-VM boot on the stress bed, BENCH_REPS=3 rounds (VM, ~2-3 min a boot): BENCH_VBLK_VARIANTS= BENCH_BACKENDS="
 	@echo "make stress       STRESS_BOOTS=10 boots each of vhost-blk and qsd under fio in nested guests (VM, ~3 min a boot): STRESS_ARGS="
-	@echo "make check-style  checkpatch --strict and sparse on the module"
+	@echo "make check-style  checkpatch --strict, kernel-doc and sparse on the module"
 	@echo "make debug-kernel the KASAN + lockdep + fault-injection 6.12 kernel"
 	@echo "make mutants      each deliberately broken module of tools/testing/mutants, in a VM of its own: its named tests must fail (VM, ~1 min a mutant): MUTANTS=\"NAME...\""
 	@echo "make fuzz         fuzz the module in a VM: FUZZ_SECONDS=300 FUZZ_KERNEL=debug|6.1|6.12 FUZZ_SEED="
@@ -122,8 +123,14 @@ $(CHECKPATCH):
 		linux-source-6.12/scripts/checkpatch.pl linux-source-6.12/scripts/spelling.txt \
 		linux-source-6.12/scripts/const_structs.checkpatch
 
-check-style: $(CHECKPATCH)
+$(KERNELDOC):
+	@mkdir -p $(BUILD)/ksrc/checkpatch
+	tar -xJf /usr/src/linux-source-6.12.tar.xz -C $(BUILD)/ksrc/checkpatch --strip-components=1 \
+		linux-source-6.12/scripts/kernel-doc
+
+check-style: $(CHECKPATCH) $(KERNELDOC)
 	$(CHECKPATCH) --strict --no-tree --terse -f drivers/vhost/*.[ch] include/uapi/linux/vhost_blk.h
+	perl $(KERNELDOC) -none -Wall -Werror drivers/vhost/*.[ch] include/uapi/linux/vhost_blk.h
 	@set -e; for k in $(KVERS); do C=2 scripts/build-module.sh $$k; done
 
 install: module

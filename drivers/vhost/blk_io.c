@@ -688,9 +688,10 @@ enum vhost_blk_disposition {
  * @head: the chain's head index from vhost_get_vq_desc()
  * @out: number of device-readable iovecs in vq->iov
  * @in: number of device-writable iovecs following them
+ * @bytes: the pass's data bytes so far (its byte weight): increased by
+ *	the request's data length
  *
  * Return: what became of the chain, see enum vhost_blk_disposition.
- * @bytes is increased by the request's data length.
  */
 static enum vhost_blk_disposition
 vhost_blk_handle_req(struct vhost_blk_vq *bvq, struct vhost_blk_disk *disk,
