@@ -755,6 +755,9 @@ static int vhost_blk_submit_thread(void *data)
  * Create one queue thread, in every cgroup of the calling owner thread
  * (the vhost core does the same for its workers): the VM's io.max,
  * io.weight, cpu.max, cpuset and memory limits apply to its disk I/O.
+ * It also takes that thread's CPU affinity (after the cpuset, which would
+ * reset it), as the vhost core's workers do since they are forked from
+ * the owner: a VMM kept off some CPUs keeps its disk I/O off them too.
  */
 static struct task_struct *vhost_blk_thread_create(struct vhost_blk_vq *bvq,
 						   int (*fn)(void *),
@@ -767,6 +770,8 @@ static struct task_struct *vhost_blk_thread_create(struct vhost_blk_vq *bvq,
 	if (IS_ERR(t))
 		return t;
 	ret = cgroup_attach_task_all(current, t);
+	if (!ret)
+		ret = set_cpus_allowed_ptr(t, current->cpus_ptr);
 	if (ret) {
 		kthread_stop(t);
 		return ERR_PTR(ret);

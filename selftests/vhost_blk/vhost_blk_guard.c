@@ -14,6 +14,8 @@
  *                            past the used ring
  *   cgroup_threads           the queue threads run in the owner's cgroups
  *   cgroup_io_max            ... so the owner's io.max throttles the I/O
+ *   cpu_affinity             ... and they run only on the CPUs the owner
+ *                            thread that started them may run on
  *   byte_weight              one submit pass takes at most ~1 MiB of data
  *   single_wakeup            kicks that arrive while the submit thread is
  *                            busy with the queue do not wake it again
@@ -718,6 +720,126 @@ TEST_F_TIMEOUT(guard, cgroup_threads, 60)
 		if (strcmp(tcg, owner_cg)) {
 			TH_LOG("thread %s (tid %d) is in %s, owner in %s",
 			       names[i], tids[i], tcg, owner_cg);
+			bad++;
+		}
+	}
+	EXPECT_EQ(0, bad);
+
+	ASSERT_EQ(1, write(to_child[1], "x", 1));
+	close(to_child[1]);
+	close(to_parent[0]);
+	ASSERT_EQ(self->child, waitpid(self->child, &st, 0));
+	self->child = 0;
+	ASSERT_TRUE(WIFEXITED(st));
+	ASSERT_EQ(0, WEXITSTATUS(st));
+	ASSERT_QUIESCENT(10000);
+}
+
+/* "Cpus_allowed_list:" of /proc/TID/status, in @buf; 0 or -errno. */
+static int cpus_allowed_of(pid_t tid, char *buf, size_t len)
+{
+	char path[64], st[4096], *p, *nl;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", tid);
+	r = rd_file(path, st, sizeof(st));
+	if (r)
+		return r;
+	p = strstr(st, "Cpus_allowed_list:");
+	if (!p)
+		return -ENOENT;
+	p += strlen("Cpus_allowed_list:");
+	p += strspn(p, " \t");
+	nl = strchr(p, '\n');
+	if (nl)
+		*nl = 0;
+	snprintf(buf, len, "%s", p);
+	return 0;
+}
+
+/*
+ * A VMM kept off some CPUs (taskset, libvirt's emulatorpin, systemd's
+ * CPUAffinity=) keeps its disk I/O off them too: the queue threads take
+ * the affinity of the owner thread that starts them, as vhost's own
+ * workers (forked from the owner) do.  The owner here may use only the
+ * last CPU; kthreads would otherwise run on all of them.
+ */
+TEST_F_TIMEOUT(guard, cpu_affinity, 60)
+{
+	int to_child[2], to_parent[2];
+	struct cg_report rep = { 0 };
+	char owner_cpus[64];
+	pid_t tids[16];
+	char names[16][32];
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int n, i, bad = 0, st;
+
+	if (ncpu < 2)
+		SKIP(return, "needs 2 CPUs, %ld online", ncpu);
+	ASSERT_EQ(0, nullb_create(&self->nb, NULL));
+	self->bfd = backend_open(self->nb.path, O_RDWR);
+	ASSERT_LE(0, self->bfd);
+	ASSERT_EQ(0, pipe(to_child));
+	ASSERT_EQ(0, pipe(to_parent));
+
+	self->child = fork();
+	ASSERT_LE(0, self->child);
+	if (!self->child) {
+		struct blk_result res;
+		struct vmm v;
+		cpu_set_t set;
+		uint8_t *buf;
+		unsigned int qi;
+		int r;
+		char c;
+
+		close(to_child[1]);
+		close(to_parent[0]);
+		memset(&v, 0, sizeof(v));
+		v.fd = -1;
+		CPU_ZERO(&set);
+		CPU_SET(ncpu - 1, &set);
+		r = sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
+		CHILD_CHECK(!r, &rep, r);
+		r = vmm_quick(&v, VBLK_FEATURES_DEFAULT, 2, 32, self->bfd, 0,
+			      NULL);
+		CHILD_CHECK(!r, &rep, r);
+		buf = vmm_alloc(&v, 4096, 4096);
+		CHILD_CHECK(buf, &rep, -ENOMEM);
+		for (qi = 0; qi < 2; qi++) {
+			r = blk_req(v.q[qi], VIRTIO_BLK_T_IN, 8 * qi, buf, 4096,
+				    false, &res);
+			CHILD_CHECK(!r && res.status == VIRTIO_BLK_S_OK, &rep, r);
+		}
+out:
+		if (write(to_parent[1], &rep, sizeof(rep)) != sizeof(rep))
+			_exit(2);
+		/* keep the device open until the parent looked */
+		if (read(to_child[0], &c, 1) < 0)
+			_exit(3);
+		vmm_close(&v);
+		_exit(0);
+	}
+	close(to_child[0]);
+	close(to_parent[1]);
+	ASSERT_EQ((ssize_t)sizeof(rep), read(to_parent[0], &rep, sizeof(rep)));
+	if (rep.err)
+		TH_LOG("child failed at line %d: %s", rep.line, strerror(-rep.err));
+	ASSERT_EQ(0, rep.err);
+
+	ASSERT_EQ(0, cpus_allowed_of(self->child, owner_cpus,
+				     sizeof(owner_cpus)));
+	TH_LOG("owner %d may run on CPU %s", self->child, owner_cpus);
+	EXPECT_EQ(ncpu - 1, strtol(owner_cpus, NULL, 10));
+	n = find_queue_threads(self->child, tids, names, 16);
+	ASSERT_EQ(4, n);	/* vblk- and vblkc- for queues 0 and 1 */
+	for (i = 0; i < n; i++) {
+		char cpus[64];
+
+		ASSERT_EQ(0, cpus_allowed_of(tids[i], cpus, sizeof(cpus)));
+		if (strcmp(cpus, owner_cpus)) {
+			TH_LOG("thread %s (tid %d) may run on CPUs %s, its owner on %s",
+			       names[i], tids[i], cpus, owner_cpus);
 			bad++;
 		}
 	}
