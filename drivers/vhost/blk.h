@@ -216,6 +216,8 @@ struct vhost_blk_vq_stats {
  * @batching: a signal is held and @batch_timer armed.
  * @batch_timer: makes the completion thread look at a held signal.
  *	The nine above under vq.mutex.
+ * @cpus_set: VHOST_BLK_SET_VRING_CPUS gave the queue CPUs of its own.
+ * @cpus: those CPUs, for its threads (both under dev.mutex).
  * @stats: counters for VHOST_BLK_GET_VRING_STATS.
  * @poll_done: finished requests that had polled bios: only @compl_task
  *	publishes them (see vhost_blk_req_done()).
@@ -261,6 +263,8 @@ struct vhost_blk_vq {
 	u16 batch_avail;
 	bool batching;
 	struct hrtimer batch_timer;
+	bool cpus_set;
+	struct cpumask cpus;
 	struct vhost_blk_vq_stats stats;
 	struct llist_head poll_done;
 	DECLARE_KFIFO_PTR(poll_fifo, struct bio *);
@@ -358,6 +362,8 @@ void vhost_blk_req_put(struct vhost_blk_req *req);
 /* blk_thread.c: kick polling, submit and completion threads */
 int vhost_blk_vq_threads_start(struct vhost_blk_vq *bvq);
 void vhost_blk_vq_threads_stop(struct vhost_blk_vq *bvq);
+int vhost_blk_vq_threads_affine(struct vhost_blk_vq *bvq,
+				const struct cpumask *cpus);
 void vhost_blk_vq_kick(struct vhost_blk_vq *bvq);
 void vhost_blk_kick_arm(struct vhost_blk_vq *bvq);
 void vhost_blk_kick_disarm(struct vhost_blk_vq *bvq);

@@ -329,6 +329,7 @@ static long vhost_blk_set_owner(struct vhost_blk *blk)
 static long vhost_blk_reset_owner(struct vhost_blk *blk)
 {
 	struct vhost_iotlb *umem;
+	unsigned int i;
 	long ret;
 
 	mutex_lock(&blk->dev.mutex);
@@ -348,6 +349,9 @@ static long vhost_blk_reset_owner(struct vhost_blk *blk)
 	if (blk->mm)
 		mmput(blk->mm);
 	blk->mm = NULL;
+	/* CPUs were the old owner's to give: the next one starts afresh. */
+	for (i = 0; i < blk->nvqs; i++)
+		blk->vqs[i].cpus_set = false;
 unlock:
 	mutex_unlock(&blk->dev.mutex);
 	return ret;
@@ -510,6 +514,102 @@ static long vhost_blk_get_vring_poll(struct vhost_blk *blk,
 	p.shrink = READ_ONCE(bvq->poll_shrink);
 	p.poll_ns = READ_ONCE(bvq->poll_ns);
 	return copy_to_user(argp, &p, sizeof(p)) ? -EFAULT : 0;
+}
+
+/*
+ * VHOST_BLK_SET_VRING_CPUS: the CPUs of a queue's threads, within those
+ * the calling owner thread may use itself (it cannot send its disk I/O
+ * where it may not go); size 0: back to the owner thread's affinity, as
+ * at the next start.  Running threads move at once.
+ */
+static long vhost_blk_set_vring_cpus(struct vhost_blk *blk,
+				     struct vhost_blk_vring_cpus __user *argp)
+{
+	struct vhost_blk_vring_cpus c;
+	struct vhost_blk_vq *bvq;
+	cpumask_var_t cpus;
+	long ret;
+
+	if (copy_from_user(&c, argp, sizeof(c)))
+		return -EFAULT;
+	if (c.reserved || c.size % sizeof(u64) ||
+	    c.size > VHOST_BLK_CPUS_MAX_BYTES)
+		return -EINVAL;
+	if (!zalloc_cpumask_var(&cpus, GFP_KERNEL))
+		return -ENOMEM;
+	if (c.size) {
+		ret = -EFAULT;
+		if (copy_from_user(cpumask_bits(cpus), u64_to_user_ptr(c.mask),
+				   min_t(size_t, c.size, cpumask_size())))
+			goto out;
+		cpumask_and(cpus, cpus, current->cpus_ptr);
+		ret = -EINVAL;
+		if (!cpumask_intersects(cpus, cpu_online_mask))
+			goto out;
+	} else {
+		cpumask_copy(cpus, current->cpus_ptr);
+	}
+
+	bvq = vhost_blk_vq_lock_owned(blk, c.index);
+	if (IS_ERR(bvq)) {
+		ret = PTR_ERR(bvq);
+		goto out;
+	}
+	ret = vhost_blk_vq_threads_affine(bvq, cpus);
+	if (!ret) {
+		bvq->cpus_set = c.size;
+		cpumask_copy(&bvq->cpus, cpus);
+	}
+	vhost_blk_vq_unlock_owned(bvq);
+out:
+	free_cpumask_var(cpus);
+	return ret;
+}
+
+/* VHOST_BLK_GET_VRING_CPUS: for anyone, under dev.mutex (a mask is big). */
+static long vhost_blk_get_vring_cpus(struct vhost_blk *blk,
+				     struct vhost_blk_vring_cpus __user *argp)
+{
+	size_t need = DIV_ROUND_UP(nr_cpu_ids, 64) * sizeof(u64);
+	struct vhost_blk_vring_cpus c;
+	struct vhost_blk_vq *bvq;
+	cpumask_var_t cpus;
+	long ret = 0;
+
+	if (copy_from_user(&c, argp, sizeof(c)))
+		return -EFAULT;
+	if (c.reserved)
+		return -EINVAL;
+	bvq = vhost_blk_vq_lookup(blk, c.index);
+	if (!bvq)
+		return -ENOBUFS;
+	if (!zalloc_cpumask_var(&cpus, GFP_KERNEL))
+		return -ENOMEM;
+	mutex_lock(&blk->dev.mutex);
+	if (bvq->cpus_set)
+		cpumask_copy(cpus, &bvq->cpus);
+	else
+		need = 0;
+	mutex_unlock(&blk->dev.mutex);
+	if (c.size < need) {
+		ret = -EINVAL;
+		goto out;
+	}
+	/* cpumask_size() may be smaller than @need: zero-fill the rest. */
+	if (need && (copy_to_user(u64_to_user_ptr(c.mask), cpumask_bits(cpus),
+				  min_t(size_t, need, cpumask_size())) ||
+		     (need > cpumask_size() &&
+		      clear_user(u64_to_user_ptr(c.mask) + cpumask_size(),
+				 need - cpumask_size())))) {
+		ret = -EFAULT;
+		goto out;
+	}
+	c.size = need;
+	if (copy_to_user(argp, &c, sizeof(c)))
+		ret = -EFAULT;
+out:
+	free_cpumask_var(cpus);
+	return ret;
 }
 
 /*
@@ -690,6 +790,10 @@ static long vhost_blk_ioctl(struct file *f, unsigned int ioctl,
 		return vhost_blk_set_vring_enable(blk, argp);
 	case VHOST_BLK_GET_VRING_STATS:
 		return vhost_blk_get_vring_stats(blk, argp);
+	case VHOST_BLK_SET_VRING_CPUS:
+		return vhost_blk_set_vring_cpus(blk, argp);
+	case VHOST_BLK_GET_VRING_CPUS:
+		return vhost_blk_get_vring_cpus(blk, argp);
 	case VHOST_BLK_SET_VRING_POLL:
 		return vhost_blk_set_vring_poll(blk, argp);
 	case VHOST_BLK_GET_VRING_POLL:

@@ -758,6 +758,7 @@ static int vhost_blk_submit_thread(void *data)
  * It also takes that thread's CPU affinity (after the cpuset, which would
  * reset it), as the vhost core's workers do since they are forked from
  * the owner: a VMM kept off some CPUs keeps its disk I/O off them too.
+ * A queue given CPUs of its own (VHOST_BLK_SET_VRING_CPUS) runs there.
  */
 static struct task_struct *vhost_blk_thread_create(struct vhost_blk_vq *bvq,
 						   int (*fn)(void *),
@@ -771,12 +772,34 @@ static struct task_struct *vhost_blk_thread_create(struct vhost_blk_vq *bvq,
 		return t;
 	ret = cgroup_attach_task_all(current, t);
 	if (!ret)
-		ret = set_cpus_allowed_ptr(t, current->cpus_ptr);
+		ret = set_cpus_allowed_ptr(t, bvq->cpus_set ? &bvq->cpus :
+						 current->cpus_ptr);
 	if (ret) {
 		kthread_stop(t);
 		return ERR_PTR(ret);
 	}
 	return t;
+}
+
+/**
+ * vhost_blk_vq_threads_affine() - move a queue's threads to other CPUs
+ * @bvq: the queue; dev.mutex held
+ * @cpus: where they may run from now on
+ *
+ * Return: 0 (also when the queue has no threads yet) or the error of
+ * set_cpus_allowed_ptr() for the first thread that could not move.
+ */
+int vhost_blk_vq_threads_affine(struct vhost_blk_vq *bvq,
+				const struct cpumask *cpus)
+{
+	int ret;
+
+	if (!bvq->submit_task)
+		return 0;
+	ret = set_cpus_allowed_ptr(bvq->submit_task, cpus);
+	if (!ret)
+		ret = set_cpus_allowed_ptr(bvq->compl_task, cpus);
+	return ret;
 }
 
 /* The completion thread is gone: it left no polled bio behind. */

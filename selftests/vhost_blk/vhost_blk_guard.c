@@ -16,6 +16,8 @@
  *   cgroup_io_max            ... so the owner's io.max throttles the I/O
  *   cpu_affinity             ... and they run only on the CPUs the owner
  *                            thread that started them may run on
+ *   vring_cpus               VHOST_BLK_SET/GET_VRING_CPUS: a queue's
+ *                            threads on CPUs of its own, within the owner's
  *   byte_weight              one submit pass takes at most ~1 MiB of data
  *   single_wakeup            kicks that arrive while the submit thread is
  *                            busy with the queue do not wake it again
@@ -853,6 +855,193 @@ out:
 	ASSERT_TRUE(WIFEXITED(st));
 	ASSERT_EQ(0, WEXITSTATUS(st));
 	ASSERT_QUIESCENT(10000);
+}
+
+/* VHOST_BLK_SET_VRING_CPUS with @set's first @size bytes (NULL: none). */
+static int set_vring_cpus(int fd, unsigned int idx, const cpu_set_t *set,
+			  uint32_t size)
+{
+	struct vhost_blk_vring_cpus c = {
+		.index = idx, .size = size, .mask = (uintptr_t)set,
+	};
+
+	return ioctl(fd, VHOST_BLK_SET_VRING_CPUS, &c) ? -errno : 0;
+}
+
+/* Only CPU @cpu, in a full-size set. */
+static int set_vring_cpu(int fd, unsigned int idx, int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return set_vring_cpus(fd, idx, &set, sizeof(set));
+}
+
+/* VHOST_BLK_GET_VRING_CPUS into @buf of *@size bytes; *@size on return. */
+static int get_vring_cpus(int fd, unsigned int idx, void *buf, uint32_t *size)
+{
+	struct vhost_blk_vring_cpus c = {
+		.index = idx, .size = *size, .mask = (uintptr_t)buf,
+	};
+
+	if (ioctl(fd, VHOST_BLK_GET_VRING_CPUS, &c))
+		return -errno;
+	*size = c.size;
+	return 0;
+}
+
+/*
+ * Cpus_allowed_list of queue @q's submission and completion threads of
+ * @owner, both the same (else "differ: A / B"), in @buf.
+ */
+static int queue_cpus(pid_t owner, unsigned int q, char *buf, size_t len)
+{
+	char sub[64] = "", compl[64] = "", want1[32], want2[32];
+	pid_t tids[64];
+	char names[64][32];
+	int n, i;
+
+	n = find_queue_threads(owner, tids, names, 64);
+	if (n < 0)
+		return n;
+	snprintf(want1, sizeof(want1), "vblk-%d-%u", owner, q);
+	snprintf(want2, sizeof(want2), "vblkc-%d-%u", owner, q);
+	for (i = 0; i < n; i++) {
+		if (!strcmp(names[i], want1))
+			cpus_allowed_of(tids[i], sub, sizeof(sub));
+		else if (!strcmp(names[i], want2))
+			cpus_allowed_of(tids[i], compl, sizeof(compl));
+	}
+	if (!sub[0] || !compl[0])
+		return -ENOENT;
+	if (strcmp(sub, compl))
+		snprintf(buf, len, "differ: %s / %s", sub, compl);
+	else
+		snprintf(buf, len, "%s", sub);
+	return 0;
+}
+
+/*
+ * A queue's threads go where VHOST_BLK_SET_VRING_CPUS says, whether set
+ * before the queue starts or while it runs, never outside the CPUs the
+ * owner thread may use itself; size 0 goes back to the owner's affinity.
+ * The ABI's errors, and GET for a non-owner.
+ */
+TEST_F_TIMEOUT(guard, vring_cpus, 60)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t words[VHOST_BLK_CPUS_MAX_BYTES / 8];
+	struct vhost_blk_vring_cpus bad;
+	char cpus[64], mine[64], last_s[16];
+	struct blk_result res;
+	cpu_set_t orig, set;
+	pid_t me = getpid();
+	unsigned int qi;
+	uint32_t size;
+	uint8_t *buf;
+	int last, fd2;
+
+	if (ncpu < 2)
+		SKIP(return, "needs 2 CPUs, %ld online", ncpu);
+	last = (int)ncpu - 1;
+	snprintf(last_s, sizeof(last_s), "%d", last);
+	ASSERT_EQ(0, sched_getaffinity(0, sizeof(orig), &orig));
+	ASSERT_EQ(0, cpus_allowed_of(me, mine, sizeof(mine)));
+	ASSERT_EQ(0, nullb_create(&self->nb, NULL));
+	self->bfd = backend_open(self->nb.path, O_RDWR);
+	ASSERT_LE(0, self->bfd);
+	/* Queues set up, no backend yet: no threads. */
+	ASSERT_EQ(0, vmm_quick(&self->v, VBLK_FEATURES_DEFAULT, 2, 32, -1, 0,
+			       NULL));
+
+	size = sizeof(words);
+	ASSERT_EQ(0, get_vring_cpus(self->v.fd, 0, words, &size));
+	EXPECT_EQ(0, size);	/* none of its own */
+	ASSERT_EQ(0, set_vring_cpu(self->v.fd, 0, 0));
+	ASSERT_EQ(0, set_vring_cpu(self->v.fd, 1, last));
+	size = sizeof(words);
+	memset(words, 0xa5, sizeof(words));
+	ASSERT_EQ(0, get_vring_cpus(self->v.fd, 1, words, &size));
+	EXPECT_LE(8, size);
+	EXPECT_EQ(0, size % 8);
+	EXPECT_EQ(1ULL << (last % 64), words[last / 64]);
+	/* a buffer too small for the kernel's mask */
+	size = 0;
+	EXPECT_EQ(-EINVAL, get_vring_cpus(self->v.fd, 1, words, &size));
+
+	/* The queues start: their threads go where they were told. */
+	ASSERT_EQ(0, vmm_set_backend(&self->v, self->bfd, 0, NULL));
+	buf = vmm_alloc(&self->v, 4096, 4096);
+	ASSERT_NE(NULL, buf);
+	for (qi = 0; qi < 2; qi++) {
+		ASSERT_EQ(0, blk_req(self->v.q[qi], VIRTIO_BLK_T_IN, 8 * qi, buf,
+				     4096, false, &res));
+		EXPECT_EQ(VIRTIO_BLK_S_OK, res.status);
+	}
+	ASSERT_EQ(0, queue_cpus(me, 0, cpus, sizeof(cpus)));
+	EXPECT_STREQ("0", cpus);
+	ASSERT_EQ(0, queue_cpus(me, 1, cpus, sizeof(cpus)));
+	EXPECT_STREQ(last_s, cpus);
+
+	/* Moved while they run, then back to the owner's affinity. */
+	ASSERT_EQ(0, set_vring_cpu(self->v.fd, 0, last));
+	ASSERT_EQ(0, queue_cpus(me, 0, cpus, sizeof(cpus)));
+	EXPECT_STREQ(last_s, cpus);
+	ASSERT_EQ(0, set_vring_cpus(self->v.fd, 0, NULL, 0));
+	ASSERT_EQ(0, queue_cpus(me, 0, cpus, sizeof(cpus)));
+	EXPECT_STREQ(mine, cpus);
+	size = sizeof(words);
+	ASSERT_EQ(0, get_vring_cpus(self->v.fd, 0, words, &size));
+	EXPECT_EQ(0, size);
+
+	/* Never outside the owner thread's own CPUs. */
+	CPU_ZERO(&set);
+	CPU_SET(last, &set);
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(set), &set));
+	EXPECT_EQ(-EINVAL, set_vring_cpu(self->v.fd, 0, 0));
+	CPU_SET(0, &set);
+	EXPECT_EQ(0, set_vring_cpus(self->v.fd, 0, &set, sizeof(set)));
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(orig), &orig));
+	ASSERT_EQ(0, queue_cpus(me, 0, cpus, sizeof(cpus)));
+	EXPECT_STREQ(last_s, cpus);
+	for (qi = 0; qi < 2; qi++) {
+		ASSERT_EQ(0, blk_req(self->v.q[qi], VIRTIO_BLK_T_IN, 8 * qi, buf,
+				     4096, false, &res));
+		EXPECT_EQ(VIRTIO_BLK_S_OK, res.status);
+	}
+
+	/* The ABI's errors. */
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	EXPECT_EQ(-EINVAL, set_vring_cpus(self->v.fd, 0, &set, 4));
+	EXPECT_EQ(-EINVAL, set_vring_cpus(self->v.fd, 0, &set,
+					  VHOST_BLK_CPUS_MAX_BYTES + 8));
+	EXPECT_EQ(-ENOBUFS, set_vring_cpu(self->v.fd, self->v.num_queues, 0));
+	EXPECT_EQ(-EFAULT, set_vring_cpus(self->v.fd, 0, (void *)8, 8));
+	memset(words, 0, sizeof(words));
+	words[VHOST_BLK_CPUS_MAX_BYTES / 8 - 1] = 1ULL << 63;	/* no such CPU */
+	EXPECT_EQ(-EINVAL, set_vring_cpus(self->v.fd, 0, (void *)words,
+					  sizeof(words)));
+	memset(&bad, 0, sizeof(bad));
+	bad.size = sizeof(set);
+	bad.mask = (uintptr_t)&set;
+	bad.reserved = 1;
+	EXPECT_EQ(-1, ioctl(self->v.fd, VHOST_BLK_SET_VRING_CPUS, &bad));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, ioctl(self->v.fd, VHOST_BLK_SET_VRING_CPUS, NULL));
+	EXPECT_EQ(EFAULT, errno);
+	ASSERT_EQ(0, queue_cpus(me, 0, cpus, sizeof(cpus)));
+	EXPECT_STREQ(last_s, cpus);	/* the failed calls changed nothing */
+
+	/* Not the owner: GET works, SET does not. */
+	fd2 = open(VHOST_BLK_DEV, O_RDWR);
+	ASSERT_LE(0, fd2);
+	EXPECT_EQ(-EPERM, set_vring_cpu(fd2, 0, 0));
+	size = sizeof(words);
+	EXPECT_EQ(0, get_vring_cpus(fd2, 0, words, &size));
+	EXPECT_EQ(0, size);
+	close(fd2);
 }
 
 #define IO_TOTAL	(16 * MiB)

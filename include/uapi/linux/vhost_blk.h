@@ -155,4 +155,34 @@ struct vhost_blk_vring_batch {
 /* Read it back, with the current target and held count (no ownership needed). */
 #define VHOST_BLK_GET_VRING_BATCH _IOWR(VHOST_VIRTIO, 0x97, struct vhost_blk_vring_batch)
 
+/**
+ * struct vhost_blk_vring_cpus - argument of VHOST_BLK_{SET,GET}_VRING_CPUS
+ * @index: the virtqueue (set by the caller).
+ * @size: bytes of the CPU bitmap at @mask (as for sched_setaffinity(2)):
+ *	a multiple of 8, at most VHOST_BLK_CPUS_MAX_BYTES.  SET with 0: the
+ *	queue's threads take the affinity of the owner thread that starts
+ *	the queue (the default).  GET: the caller's buffer, which must hold
+ *	the kernel's CPU mask (nr_cpu_ids bits, in 8-byte words); on return
+ *	the bytes written, 0 if the queue has no CPUs of its own.
+ * @reserved: zero.
+ * @mask: user address of the bitmap.
+ *
+ * SET (owner only) keeps of the bitmap the CPUs the calling thread may
+ * run on itself (EINVAL if none of them is online) and moves the queue's
+ * submission and completion threads there at once if they run.
+ */
+struct vhost_blk_vring_cpus {
+	__u32 index;
+	__u32 size;
+	__u64 reserved;
+	__u64 mask;
+};
+
+#define VHOST_BLK_CPUS_MAX_BYTES	1024
+
+/* The CPUs one virtqueue's threads run on (owner only). */
+#define VHOST_BLK_SET_VRING_CPUS _IOW(VHOST_VIRTIO, 0x98, struct vhost_blk_vring_cpus)
+/* Read them back (no ownership needed). */
+#define VHOST_BLK_GET_VRING_CPUS _IOWR(VHOST_VIRTIO, 0x99, struct vhost_blk_vring_cpus)
+
 #endif /* _UAPI_LINUX_VHOST_BLK_H */
