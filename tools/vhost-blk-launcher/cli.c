@@ -12,7 +12,7 @@
 #define SERIAL_MAX 20
 
 enum { OPT_SERIAL = 256, OPT_SYSLOG, OPT_PIDFILE, OPT_POLL_MAX, OPT_POLL_GROW,
-	OPT_POLL_SHRINK, OPT_BATCH_MAX };
+	OPT_POLL_SHRINK, OPT_BATCH_MAX, OPT_QUEUE_CPUS };
 
 /* VHOST_BLK_POLL_MAX_NS of <linux/vhost_blk.h>, not needed elsewhere. */
 #define POLL_MAX_NS 1000000UL
@@ -31,6 +31,7 @@ static const struct option longopts[] = {
 	{ "poll-grow", required_argument, NULL, OPT_POLL_GROW },
 	{ "poll-shrink", required_argument, NULL, OPT_POLL_SHRINK },
 	{ "batch-max-ns", required_argument, NULL, OPT_BATCH_MAX },
+	{ "queue-cpus", required_argument, NULL, OPT_QUEUE_CPUS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -59,14 +60,66 @@ void cli_usage(const char *prog, bool full)
 	       "      --batch-max-ns N  longest a busy queue's completion signal may\n"
 	       "                        wait for more completions, in ns, 0-10000000\n"
 	       "                        (0: off; default: the module's)\n"
+	       "      --queue-cpus LIST queue i's kernel threads on the i-th CPU of\n"
+	       "                        LIST (e.g. 2,3 or 0-7; cycled; default: where\n"
+	       "                        the launcher itself may run)\n"
 	       "      --syslog          log to syslog instead of stderr\n"
 	       "      --pidfile FILE    write the daemon's pid to FILE\n"
 	       "  -v, --verbose         log every vhost-user message\n"
 	       "  -h, --help            show this help\n"
 	       "  -V, --version         show the version\n\n"
-	       "--num-queues, --read-only, --serial, --poll-* and --batch-max-ns before the\n"
-	       "first pair apply to all disks; after a --socket/--disk pair, to that pair only.\n",
+	       "--num-queues, --read-only, --serial, --poll-*, --batch-max-ns and --queue-cpus\n"
+	       "before the first pair apply to all disks; after a --socket/--disk pair, to\n"
+	       "that pair only.\n",
 	       prog);
+}
+
+int cli_parse_cpu_list(const char *s, uint16_t *cpus, unsigned int max,
+		       unsigned int *n, char *err, size_t errlen)
+{
+	const char *p = s;
+
+	*n = 0;
+	for (;;) {
+		unsigned long lo, hi;
+		char *end;
+
+		if (*p < '0' || *p > '9')
+			goto bad;
+		errno = 0;
+		lo = strtoul(p, &end, 10);
+		hi = lo;
+		if (!errno && *end == '-') {
+			p = end + 1;
+			if (*p < '0' || *p > '9')
+				goto bad;
+			hi = strtoul(p, &end, 10);
+		}
+		if (errno || hi < lo)
+			goto bad;
+		if (hi > CLI_MAX_CPU) {
+			snprintf(err, errlen, "invalid --queue-cpus '%s' (CPUs 0..%d)",
+				 s, CLI_MAX_CPU);
+			return -1;
+		}
+		for (unsigned long c = lo; c <= hi; c++) {
+			if (*n == max) {
+				snprintf(err, errlen,
+					 "invalid --queue-cpus '%s' (at most %u CPUs: one per queue)",
+					 s, max);
+				return -1;
+			}
+			cpus[(*n)++] = (uint16_t)c;
+		}
+		if (!*end)
+			return 0;
+		if (*end != ',')
+			goto bad;
+		p = end + 1;
+	}
+bad:
+	snprintf(err, errlen, "invalid --queue-cpus '%s' (a CPU list such as 2,3 or 0-7)", s);
+	return -1;
 }
 
 int cli_parse(int argc, char **argv, struct cli_opts *o, char *err, size_t errlen)
@@ -173,6 +226,11 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, char *err, size_t errle
 			}
 			cur->batch_set = true;
 			cur->batch_max_ns = (unsigned int)v;
+			break;
+		case OPT_QUEUE_CPUS:
+			if (cli_parse_cpu_list(optarg, cur->cpus, CLI_MAX_QUEUE_CPUS,
+					       &cur->ncpus, err, errlen))
+				return -1;
 			break;
 		case OPT_SYSLOG:
 			o->use_syslog = true;

@@ -167,6 +167,11 @@ static int real_get_vring_batch(struct kdev *kd, struct vhost_blk_vring_batch *b
 	return xioctl(kd, VHOST_BLK_GET_VRING_BATCH, b);
 }
 
+static int real_set_vring_cpus(struct kdev *kd, const struct vhost_blk_vring_cpus *c)
+{
+	return xioctl(kd, VHOST_BLK_SET_VRING_CPUS, (void *)c);
+}
+
 const struct kdev_ops kdev_real_ops = {
 	.open = real_open,
 	.close = real_close,
@@ -185,4 +190,5 @@ const struct kdev_ops kdev_real_ops = {
 	.set_vring_poll = real_set_vring_poll,
 	.set_vring_batch = real_set_vring_batch,
 	.get_vring_batch = real_get_vring_batch,
+	.set_vring_cpus = real_set_vring_cpus,
 };

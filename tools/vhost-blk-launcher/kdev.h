@@ -41,6 +41,8 @@ struct kdev_ops {
 	int (*set_vring_batch)(struct kdev *kd, const struct vhost_blk_vring_batch *b);
 	/* Optional; b->index selects the queue.  Fails on older modules. */
 	int (*get_vring_batch)(struct kdev *kd, struct vhost_blk_vring_batch *b);
+	/* Optional: c->index selects the queue, c->mask the CPU bitmap. */
+	int (*set_vring_cpus)(struct kdev *kd, const struct vhost_blk_vring_cpus *c);
 };
 
 struct kdev {

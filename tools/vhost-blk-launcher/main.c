@@ -146,6 +146,8 @@ int main(int argc, char **argv)
 		c.poll_shrink = cd->poll_shrink;
 		c.batch_set = cd->batch_set;
 		c.batch_max_ns = cd->batch_max_ns;
+		c.ncpus = cd->ncpus;
+		c.cpus = cd->cpus;
 		c.ops = &kdev_real_ops;
 		disks[i].dev.c = c;
 		disks[i].socket_path = cd->socket;

@@ -77,6 +77,41 @@ static void reset_state(struct vu_dev *d)
 		d->vq[i].mod_enabled = true;	/* module queues start enabled */
 }
 
+
+/*
+ * --queue-cpus: queue i's kernel threads on the i-th CPU of the list,
+ * cycled (VHOST_BLK_SET_VRING_CPUS; the module keeps them within the CPUs
+ * the launcher may run on).
+ */
+static int set_queue_cpus(struct vu_dev *d)
+{
+	if (!d->kd.ops->set_vring_cpus) {
+		log_err("%s: --queue-cpus: not supported here", d->c.name);
+		return -ENOTSUP;
+	}
+	for (unsigned int i = 0; i < d->c.num_queues; i++) {
+		uint64_t mask[VHOST_BLK_CPUS_MAX_BYTES / 8] = { 0 };
+		unsigned int cpu = d->c.cpus[i % d->c.ncpus];
+		struct vhost_blk_vring_cpus c = {
+			.index = i,
+			.size = (cpu / 64 + 1) * 8,
+			.mask = (uintptr_t)mask,
+		};
+		int err;
+
+		mask[cpu / 64] = 1ULL << (cpu % 64);
+		err = d->kd.ops->set_vring_cpus(&d->kd, &c);
+		if (err) {
+			log_err("%s: cannot put queue %u on CPU %u: %s%s",
+				d->c.name, i, cpu, strerror(-err),
+				err == -EINVAL ?
+				" (offline, or not a CPU the launcher may run on)" : "");
+			return err;
+		}
+	}
+	return 0;
+}
+
 int vu_dev_open(struct vu_dev *d)
 {
 	unsigned int maxq = 0;
@@ -140,6 +175,13 @@ int vu_dev_open(struct vu_dev *d)
 				d->kd.ops->close(&d->kd);
 				return err;
 			}
+		}
+	}
+	if (d->c.ncpus) {
+		err = set_queue_cpus(d);
+		if (err) {
+			d->kd.ops->close(&d->kd);
+			return err;
 		}
 	}
 	d->kd_open = true;

@@ -25,6 +25,8 @@ struct vu_dev_conf {
 	unsigned int poll_max_ns, poll_grow, poll_shrink;
 	bool batch_set;			/* else the module's default batching */
 	unsigned int batch_max_ns;
+	unsigned int ncpus;		/* queue i on cpus[i % ncpus]; 0: default */
+	const uint16_t *cpus;
 	const struct kdev_ops *ops;
 	void *ops_priv;
 	const char *kdev_path;

@@ -42,6 +42,8 @@ run 2 "invalid --poll-max-ns" "bad poll time" -- -s "$tmp/s" -d /dev/null --poll
 run 2 "invalid --batch-max-ns '1ms'" "bad batch time" -- -s "$tmp/s" -d /dev/null --batch-max-ns 1ms
 run 2 "invalid --batch-max-ns '10000001' (0..10000000)" "batch time over 10 ms" -- -s "$tmp/s" -d /dev/null --batch-max-ns 10000001
 run 1 "/dev/null: not a block device" "--batch-max-ns 10000000 accepted" -- -s "$tmp/s" -d /dev/null --batch-max-ns 10000000
+run 2 "invalid --queue-cpus '3-1' (a CPU list such as 2,3 or 0-7)" "bad CPU list" -- -s "$tmp/s" -d /dev/null --queue-cpus 3-1
+run 1 "/dev/null: not a block device" "--queue-cpus 0 accepted" -- -s "$tmp/s" -d /dev/null --queue-cpus 0
 run 1 "/etc/passwd: not a block device" "regular file is not a block device" -- -s "$tmp/s" -d /etc/passwd
 run 1 "/dev/null: not a block device" "character device is not a block device" -- -s "$tmp/s" -d /dev/null
 run 1 "No such file" "missing disk" -- -s "$tmp/s" -d "$tmp/nope"

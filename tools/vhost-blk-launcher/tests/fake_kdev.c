@@ -189,6 +189,30 @@ static int fk_set_vring_batch(struct kdev *kd, const struct vhost_blk_vring_batc
 		   b->index, b->max_ns, b->target, b->pending);
 }
 
+/* Records the queue, the size and every CPU in the bitmap. */
+static int fk_set_vring_cpus(struct kdev *kd, const struct vhost_blk_vring_cpus *c)
+{
+	const uint64_t *mask = (const uint64_t *)(uintptr_t)c->mask;
+	char cpus[256] = "";
+	size_t len = 0;
+	int lowest = -1;
+
+	for (unsigned int b = 0; b < c->size * 8; b++) {
+		if (!(mask[b / 64] & (1ULL << (b % 64))))
+			continue;
+		if (lowest < 0)
+			lowest = (int)b;
+		len += (size_t)snprintf(cpus + len, sizeof(cpus) - len, "%s%u",
+					len ? "," : "", b);
+		if (len >= sizeof(cpus))
+			break;
+	}
+	if (c->index < VU_MAX_QUEUES)
+		F(kd)->cpu[c->index] = lowest;
+	return rec(kd, "set_vring_cpus", "%u size=%u cpus=%s", c->index, c->size,
+		   cpus);
+}
+
 /* The getters record nothing: they only feed log lines. */
 static int fk_get_vring_stats(struct kdev *kd, struct vhost_blk_vring_stats *s)
 {
@@ -238,6 +262,7 @@ const struct kdev_ops fake_kdev_ops = {
 	.get_vring_stats = fk_get_vring_stats,
 	.set_vring_batch = fk_set_vring_batch,
 	.get_vring_batch = fk_get_vring_batch,
+	.set_vring_cpus = fk_set_vring_cpus,
 };
 
 void fake_kdev_init(struct fake_kdev *f)

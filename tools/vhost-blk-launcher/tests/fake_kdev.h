@@ -38,6 +38,7 @@ struct fake_kdev {
 	unsigned int num[VU_MAX_QUEUES];
 	bool kick[VU_MAX_QUEUES], call[VU_MAX_QUEUES], enabled[VU_MAX_QUEUES];
 	unsigned int batch_max_ns[VU_MAX_QUEUES];	/* SET_VRING_BATCH */
+	int cpu[VU_MAX_QUEUES];		/* SET_VRING_CPUS: the lowest CPU, -1 none */
 };
 
 extern const struct kdev_ops fake_kdev_ops;

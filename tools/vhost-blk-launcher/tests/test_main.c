@@ -894,6 +894,39 @@ static void test_cli(void)
 	ok(PARSE("-s", "/a", "-d", "/x", "--batch-max-ns") < 0 &&
 	   strstr(err, "'--batch-max-ns' needs an argument"),
 	   "cli: --batch-max-ns without a value");
+	ok(PARSE("--queue-cpus", "2,3", "-s", "/a", "-d", "/x", "-s", "/b", "-d", "/y",
+		 "--queue-cpus", "0-2,5,8191") == 0 &&
+	   o.disks[0].ncpus == 2 && o.disks[0].cpus[0] == 2 && o.disks[0].cpus[1] == 3 &&
+	   o.disks[1].ncpus == 5 && o.disks[1].cpus[0] == 0 && o.disks[1].cpus[2] == 2 &&
+	   o.disks[1].cpus[3] == 5 && o.disks[1].cpus[4] == 8191,
+	   "cli: --queue-cpus globally and per pair, ranges expanded in order");
+	ok(PARSE("-s", "/a", "-d", "/x") == 0 && o.disks[0].ncpus == 0,
+	   "cli: no --queue-cpus: the launcher's own affinity");
+	ok(PARSE("-s", "/a", "-d", "/x", "--queue-cpus", "1,1,0") == 0 &&
+	   o.disks[0].ncpus == 3 && o.disks[0].cpus[1] == 1,
+	   "cli: --queue-cpus may name a CPU twice (two queues on it)");
+	{
+		static char *const bad[] = {
+			"", "a", "1,", ",1", "3-1", "1-", "-1", "1 2", "2,x", "1--2",
+			"99999999999999999999",
+		};
+
+		for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			char name[96];
+
+			snprintf(name, sizeof(name), "cli: --queue-cpus '%s' refused", bad[i]);
+			ok(PARSE("-s", "/a", "-d", "/x", "--queue-cpus", bad[i]) < 0 &&
+			   strstr(err, "invalid --queue-cpus") &&
+			   strstr(err, "a CPU list such as"), name);
+		}
+	}
+	ok(PARSE("-s", "/a", "-d", "/x", "--queue-cpus", "8192") < 0 &&
+	   !strcmp(err, "invalid --queue-cpus '8192' (CPUs 0..8191)"),
+	   "cli: --queue-cpus past CPU 8191");
+	ok(PARSE("-s", "/a", "-d", "/x", "--queue-cpus", "0-256") < 0 &&
+	   strstr(err, "at most 256 CPUs"), "cli: --queue-cpus longer than the queues");
+	ok(PARSE("-s", "/a", "-d", "/x", "--queue-cpus", "0-255") == 0 &&
+	   o.disks[0].ncpus == 256, "cli: --queue-cpus of 256 CPUs");
 }
 
 /*
@@ -978,6 +1011,53 @@ static void test_batch(void)
 	   "batch: a failing SET_VRING_BATCH fails the open");
 }
 
+static void test_queue_cpus(void)
+{
+	static const uint16_t cpus[] = { 3, 5 };
+	struct vu_dev_conf c = { 0 };
+	struct fake_kdev f;
+	struct vu_dev d;
+
+	fake_kdev_init(&f);
+	c.name = "test";
+	c.num_queues = 3;
+	c.ops = &fake_kdev_ops;
+	c.ops_priv = &f;
+	ok(vu_dev_init(&d, &c) == 0 && fake_kdev_count(&f, "set_vring_cpus") == 0,
+	   "queue-cpus: nothing set without --queue-cpus");
+	vu_dev_disconnect(&d, false);
+
+	fake_kdev_init(&f);
+	c.ncpus = 2;
+	c.cpus = cpus;
+	ok(vu_dev_init(&d, &c) == 0 && fake_kdev_count(&f, "set_vring_cpus") == 3 &&
+	   fake_kdev_logged(&f, "set_vring_cpus 0 size=8 cpus=3\n") &&
+	   fake_kdev_logged(&f, "set_vring_cpus 1 size=8 cpus=5\n") &&
+	   fake_kdev_logged(&f, "set_vring_cpus 2 size=8 cpus=3\n"),
+	   "queue-cpus: queue i on the i-th CPU of the list, cycled, at open");
+	vu_dev_disconnect(&d, false);
+
+	{
+		static const uint16_t high[] = { 200 };
+
+		fake_kdev_init(&f);
+		c.ncpus = 1;
+		c.cpus = high;
+		ok(vu_dev_init(&d, &c) == 0 &&
+		   fake_kdev_logged(&f, "set_vring_cpus 0 size=32 cpus=200\n"),
+		   "queue-cpus: CPU 200 in a bitmap of 4 words");
+		vu_dev_disconnect(&d, false);
+	}
+
+	fake_kdev_init(&f);
+	c.ncpus = 2;
+	c.cpus = cpus;
+	f.fail_op = "set_vring_cpus";
+	f.fail_errno = EINVAL;
+	ok(vu_dev_init(&d, &c) == -EINVAL && !f.is_open && f.closes == 1,
+	   "queue-cpus: a CPU the module refuses fails the open");
+}
+
 int main(void)
 {
 	printf("TAP version 13\n");
@@ -991,6 +1071,7 @@ int main(void)
 	test_listen();
 	test_cli();
 	test_batch();
+	test_queue_cpus();
 	printf("1..%d\n", tap_n);
 	printf("# %d passed, %d failed\n", tap_n - tap_fail, tap_fail);
 	return tap_fail ? 1 : 0;
