@@ -10,7 +10,9 @@
 #                       outer/bench-guest.sh as its stage 2 (STAGE2), BACKEND
 #                       (launcher qsd virtio-blk vhost-scsi native) and, for
 #                       the launcher, vhost_blk's module parameters PARAMS
-#                       (VHOST_BLK_PARAMS; "," between parameters).
+#                       (VHOST_BLK_PARAMS; "," between parameters); the
+#                       pseudo-parameter pin=1 instead pins the guest's
+#                       vCPU i and queue i's threads to CPU i (PIN).
 # Settings for the outer VM come from the environment: RUNTIME RAMP JOBS
 # (comma-separated) IDLE GUEST_CPU GUEST_DEADLINE KVM_AMD_OPTS PROFILE TRACE.
 # tools/testing/stress/boot.sh boots OUT/outer-NAME.cpio.gz.
@@ -27,6 +29,13 @@ cp "$HERE/guest/run.sh" "$HERE/lib/jobs.sh" "$E2E/lib/hostroot.sh" "$OUT/guest-p
 	echo "guest initramfs: $(tail -n1 "$OUT/mkinitramfs-guest.log")" >&2; exit 1; }
 for kind in "$@"; do
 	IFS=: read -r name backend params <<< "$kind"
+	# pin=1 is the bench's, not the module's: vCPU threads and queues
+	# pinned (bench-guest.sh, PIN).
+	pin=0
+	if [[ ",$params," == *,pin=1,* ]]; then
+		pin=1
+		params=$(tr ',' '\n' <<< "$params" | grep -vx 'pin=1' | paste -sd, -)
+	fi
 	P=$OUT/payload-$name
 	rm -rf "$P"; mkdir -p "$P/bin"
 	cp "$E2E/payload/run.sh" "$E2E/lib/hostroot.sh" "$HERE/outer/bench-guest.sh" "$HERE/lib/jobs.sh" \
@@ -54,6 +63,7 @@ for kind in "$@"; do
 	GUEST_DEADLINE=$GUEST_DEADLINE
 	KVM_AMD_OPTS="$KVM_AMD_OPTS"
 	VHOST_BLK_PARAMS="${params//,/ }"
+	PIN=$pin
 	EXTRA_MODULES="$extra"
 	CONF
 	args=(--kver "$KVER" --out "$OUT/outer-$name.cpio.gz" --payload "$P")

@@ -38,7 +38,9 @@ usage: $PROG [--reps N] [--backends "$ALL_BACKENDS"]
   --variants V   vhost-blk variants, NAME:PARAMS separated by ';', PARAMS
                  vhost_blk module parameters separated by ','; NAME default
                  is reported as vhost-blk, others as vhost-blk-NAME
-                 (default \$BENCH_VBLK_VARIANTS or "default:")
+                 (default \$BENCH_VBLK_VARIANTS or "default:"); pin=1 is
+                 not the module's: it pins the guest's vCPU i and queue
+                 i's threads (launcher --queue-cpus) to CPU i
   --jobs L       fio jobs (default \$BENCH_JOBS or all four)
   --kver         outer VM kernel (default: the 6.12 kernel)
   --guest-kver   nested guest kernel (default: the 6.1 kernel)

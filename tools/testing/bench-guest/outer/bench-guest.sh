@@ -97,7 +97,9 @@ log "keeper VM pid $KPID"
 DISK=vda DEVARGS=()
 case "$BACKEND" in
 launcher)
-	"$LAUNCHER" --socket "$SOCK" --disk /dev/ram0 --num-queues 2 >> "$LOG/backend.log" 2>&1 &
+	qc=()
+	[ "${PIN:-0}" = 1 ] && qc=(--queue-cpus "0,1")
+	"$LAUNCHER" --socket "$SOCK" --disk /dev/ram0 --num-queues 2 "${qc[@]}" >> "$LOG/backend.log" 2>&1 &
 	BPID=$!
 	DEVARGS=(-chardev "socket,id=c0,path=$SOCK" -device vhost-user-blk-pci,chardev=c0,num-queues=2) ;;
 qsd)
@@ -266,6 +268,24 @@ log "guest starts; $LEFT s before its deadline"
 t0=$SECONDS
 qemu-system-x86_64 "${args[@]}" < /dev/null > "$LOG/guest-qemu.log" 2>&1 &
 QPID=$!
+# PIN=1 (variant parameter pin=1): vCPU i on CPU i, as queue i's threads
+# (--queue-cpus 0,1): a kick and its interrupt stay on one CPU.
+if [ "${PIN:-0}" = 1 ]; then
+	pinned=0
+	for ((i = 0; i < 100 && pinned < 2; i++)); do
+		pinned=0
+		for t in "/proc/$QPID/task/"*; do
+			read -r c < "$t/comm" 2>/dev/null || continue
+			case "$c" in
+			"CPU 0/KVM") taskset -pc 0 "${t##*/}" > /dev/null && pinned=$((pinned + 1)) ;;
+			"CPU 1/KVM") taskset -pc 1 "${t##*/}" > /dev/null && pinned=$((pinned + 1)) ;;
+			esac
+		done
+		[ $pinned -ge 2 ] || nap 0.1
+	done
+	log "pinned $pinned vCPU threads (vCPU i on CPU i)"
+	res "pin_vcpus=$pinned"
+fi
 # A guest that sends no event for QUIET s is hung (a lost request or
 # interrupt, or nested SVM under TCG): before its first event it boots,
 # later the longest gap is one job.
