@@ -1915,6 +1915,36 @@ static void check_debugfs(void)
 				dq[i].publishes);
 }
 
+/*
+ * Move one queue's threads to another CPU, or back to the owner's
+ * affinity, while everything else runs (VHOST_BLK_SET_VRING_CPUS), and
+ * read it back.  Chosen from the round, not drawn: seeds replay as before.
+ */
+static void move_queue_threads(void)
+{
+	uint64_t mask[VHOST_BLK_CPUS_MAX_BYTES / 8] = { 0 };
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned int cpu = ncpu > 0 ? G.round % (unsigned int)ncpu : 0;
+	struct vhost_blk_vring_cpus c = {
+		.index = G.round % G.dev_nq,
+		.size = G.round % 3 ? (cpu / 64 + 1) * 8 : 0,
+		.mask = (uintptr_t)mask,
+	};
+	int ret;
+
+	mask[cpu / 64] = 1ULL << (cpu % 64);
+	ret = dio(VHOST_BLK_SET_VRING_CPUS, &c);
+	if (G.owned ? ret : ret != -EPERM)
+		fz_fail("SET_VRING_CPUS queue %u CPU %u size %u: %s", c.index,
+			cpu, c.size, strerror(-ret));
+	c.size = sizeof(mask);
+	memset(mask, 0, sizeof(mask));
+	ret = dio(VHOST_BLK_GET_VRING_CPUS, &c);
+	if (ret || (c.size && !(mask[cpu / 64] & (1ULL << (cpu % 64)))))
+		fz_fail("GET_VRING_CPUS queue %u: %s, size %u", c.index,
+			strerror(-ret), c.size);
+}
+
 static void op_query(void)
 {
 	uint64_t f = 0;
@@ -1943,6 +1973,7 @@ static void op_query(void)
 				(unsigned long long)st.requests);
 	}
 	check_debugfs();
+	move_queue_threads();
 	ret = dio(VHOST_SET_OWNER, NULL);
 	if (ret != -EBUSY && G.owned)
 		fz_fail("second SET_OWNER returned %s, expected EBUSY", strerror(-ret));
