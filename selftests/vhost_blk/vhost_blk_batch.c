@@ -611,7 +611,7 @@ static void lone_setup(struct __test_metadata *_metadata, FIXTURE_DATA(batch) *s
 TEST_F_TIMEOUT(batch, lone_inline, 120)
 {
 	long w0, w1, lone, burst = 0, held = 0, after = 0, t0, t1;
-	unsigned int i, r;
+	unsigned int i, r, rounds = 0, slow = 0;
 	struct stream s;
 
 	lone_setup(_metadata, self, "1");
@@ -621,7 +621,14 @@ TEST_F_TIMEOUT(batch, lone_inline, 120)
 		ASSERT_EQ(0, lone_one(&self->v, &s, i));
 	ASSERT_EQ(0, counter_get("compl_wakeups", &w1));
 	lone = w1 - w0;
-	for (r = 0; r < LONE_ROUNDS; r++) {
+	/*
+	 * A round whose requests right after the burst did not all fit in
+	 * the hold (a TCG VM slowed down by the host) proves nothing about
+	 * it: it is left out and run again, up to LONE_ROUNDS more times.
+	 */
+	for (r = 0; rounds < LONE_ROUNDS && r < 2 * LONE_ROUNDS; r++) {
+		long held_r = 0, after_r = 0;
+
 		ASSERT_EQ(0, counter_get("compl_wakeups", &w0));
 		for (i = 0; i < LONE_BURST; i++)
 			ASSERT_EQ(0, st_post(&s, (r & 1) ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT,
@@ -633,18 +640,27 @@ TEST_F_TIMEOUT(batch, lone_inline, 120)
 		burst += w1 - w0;
 		/* within the hold: each one wakes the completion thread */
 		t0 = now_us();
-		ASSERT_EQ(0, lone_some(&self->v, &s, 2 * r, &held));
+		ASSERT_EQ(0, lone_some(&self->v, &s, 2 * r, &held_r));
 		t1 = now_us();
-		/* the hold is long enough to matter only if they fit in it */
-		ASSERT_GT(LONE_HOLD_MS * 1000L, t1 - t0);
 		usleep(LONE_WAIT_MS * 1000);
-		ASSERT_EQ(0, lone_some(&self->v, &s, 2 * r + 1, &after));
+		ASSERT_EQ(0, lone_some(&self->v, &s, 2 * r + 1, &after_r));
+		/* the hold is long enough to matter only if they fit in it */
+		if (t1 - t0 >= LONE_HOLD_MS * 1000L) {
+			TH_LOG("round %u: %d requests took %ld us, longer than the hold: not counted",
+			       r, LONE_AFTER, t1 - t0);
+			slow++;
+			continue;
+		}
+		held += held_r;
+		after += after_r;
+		rounds++;
 	}
-	TH_LOG("completion-thread wake-ups: %ld for %d lone requests; in %d rounds, %ld for bursts of %d, %ld for %d one by one right after each, %ld for %d one by one %d ms later",
-	       lone, LONE_N, LONE_ROUNDS, burst, LONE_BURST, held, LONE_AFTER,
+	TH_LOG("completion-thread wake-ups: %ld for %d lone requests; in %u rounds (%u more too slow), %ld for bursts of %d, %ld for %d one by one right after each, %ld for %d one by one %d ms later",
+	       lone, LONE_N, rounds, slow, burst, LONE_BURST, held, LONE_AFTER,
 	       after, LONE_AFTER, LONE_WAIT_MS);
 	EXPECT_EQ(0, s.bad);
 	EXPECT_EQ(0, lone);
+	ASSERT_EQ(LONE_ROUNDS, rounds);
 	EXPECT_LE(LONE_ROUNDS, burst);
 	EXPECT_EQ(LONE_ROUNDS * LONE_AFTER, held);
 	EXPECT_EQ(0, after);
