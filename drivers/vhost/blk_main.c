@@ -538,9 +538,11 @@ static long vhost_blk_set_vring_cpus(struct vhost_blk *blk,
 	if (!zalloc_cpumask_var(&cpus, GFP_KERNEL))
 		return -ENOMEM;
 	if (c.size) {
+		/* No bit past nr_cpu_ids: cpumask_*() would not clear it. */
 		ret = -EFAULT;
 		if (copy_from_user(cpumask_bits(cpus), u64_to_user_ptr(c.mask),
-				   min_t(size_t, c.size, cpumask_size())))
+				   min_t(size_t, c.size,
+					 BITS_TO_LONGS(nr_cpu_ids) * sizeof(long))))
 			goto out;
 		cpumask_and(cpus, cpus, current->cpus_ptr);
 		ret = -EINVAL;

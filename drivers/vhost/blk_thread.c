@@ -758,7 +758,8 @@ static int vhost_blk_submit_thread(void *data)
  * It also takes that thread's CPU affinity (after the cpuset, which would
  * reset it), as the vhost core's workers do since they are forked from
  * the owner: a VMM kept off some CPUs keeps its disk I/O off them too.
- * A queue given CPUs of its own (VHOST_BLK_SET_VRING_CPUS) runs there.
+ * A queue given CPUs of its own (VHOST_BLK_SET_VRING_CPUS) runs there,
+ * or, should none of them be online any more, as if it had none.
  */
 static struct task_struct *vhost_blk_thread_create(struct vhost_blk_vq *bvq,
 						   int (*fn)(void *),
@@ -771,9 +772,9 @@ static struct task_struct *vhost_blk_thread_create(struct vhost_blk_vq *bvq,
 	if (IS_ERR(t))
 		return t;
 	ret = cgroup_attach_task_all(current, t);
-	if (!ret)
-		ret = set_cpus_allowed_ptr(t, bvq->cpus_set ? &bvq->cpus :
-						 current->cpus_ptr);
+	/* The queue's CPUs may all have gone offline since they were set. */
+	if (!ret && (!bvq->cpus_set || set_cpus_allowed_ptr(t, &bvq->cpus)))
+		ret = set_cpus_allowed_ptr(t, current->cpus_ptr);
 	if (ret) {
 		kthread_stop(t);
 		return ERR_PTR(ret);
