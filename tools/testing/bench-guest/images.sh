@@ -31,11 +31,12 @@ for kind in "$@"; do
 	IFS=: read -r name backend params <<< "$kind"
 	# pin=1 is the bench's, not the module's: vCPU threads and queues
 	# pinned (bench-guest.sh, PIN).
-	pin=0
-	if [[ ",$params," == *,pin=1,* ]]; then
-		pin=1
-		params=$(tr ',' '\n' <<< "$params" | grep -vx 'pin=1' | paste -sd, -)
-	fi
+	pin=0 keep=()
+	IFS=, read -r -a ps <<< "$params"
+	for x in "${ps[@]}"; do
+		if [ "$x" = pin=1 ]; then pin=1; else keep+=("$x"); fi
+	done
+	params=$(IFS=,; echo "${keep[*]}")
 	P=$OUT/payload-$name
 	rm -rf "$P"; mkdir -p "$P/bin"
 	cp "$E2E/payload/run.sh" "$E2E/lib/hostroot.sh" "$HERE/outer/bench-guest.sh" "$HERE/lib/jobs.sh" \
