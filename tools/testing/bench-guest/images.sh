@@ -12,7 +12,8 @@
 #                       the launcher, vhost_blk's module parameters PARAMS
 #                       (VHOST_BLK_PARAMS; "," between parameters); the
 #                       pseudo-parameter pin=1 instead pins the guest's
-#                       vCPU i and queue i's threads to CPU i (PIN).
+#                       vCPU i and queue i's threads to CPU i (PIN),
+#                       pin=vcpus only the vCPUs.
 # Settings for the outer VM come from the environment: RUNTIME RAMP JOBS
 # (comma-separated) IDLE GUEST_CPU GUEST_DEADLINE KVM_AMD_OPTS PROFILE TRACE.
 # tools/testing/stress/boot.sh boots OUT/outer-NAME.cpio.gz.
@@ -34,7 +35,11 @@ for kind in "$@"; do
 	pin=0 keep=()
 	IFS=, read -r -a ps <<< "$params"
 	for x in "${ps[@]}"; do
-		if [ "$x" = pin=1 ]; then pin=1; else keep+=("$x"); fi
+		case "$x" in
+		pin=1) pin=1 ;;
+		pin=vcpus) pin=vcpus ;;
+		*) keep+=("$x") ;;
+		esac
 	done
 	params=$(IFS=,; echo "${keep[*]}")
 	P=$OUT/payload-$name

@@ -269,8 +269,9 @@ t0=$SECONDS
 qemu-system-x86_64 "${args[@]}" < /dev/null > "$LOG/guest-qemu.log" 2>&1 &
 QPID=$!
 # PIN=1 (variant parameter pin=1): vCPU i on CPU i, as queue i's threads
-# (--queue-cpus 0,1): a kick and its interrupt stay on one CPU.
-if [ "${PIN:-0}" = 1 ]; then
+# (--queue-cpus 0,1): a kick and its interrupt stay on one CPU.  PIN=vcpus:
+# the vCPUs only.
+if [ "${PIN:-0}" != 0 ]; then
 	pinned=0
 	for ((i = 0; i < 100 && pinned < 2; i++)); do
 		pinned=0
