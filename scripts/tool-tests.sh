@@ -1,7 +1,8 @@
 #!/bin/bash
 # Unit tests of the benchmark tools' parsers and option handling, on the
 # host (no VM): vhost-blk-perf's C tests, the bench-guest summariser,
-# trace-breakdown.py and vhost-blk-stat.  stdout: one TAP stream over all of them.
+# trace-breakdown.py, vhost-blk-stat, and every script's --help (help-tests.sh).
+# stdout: one TAP stream over all of them.
 #
 #   scripts/tool-tests.sh BUILD_DIR
 set -uo pipefail
@@ -48,4 +49,5 @@ grep -q '^ok ' <<< "$out" || { n=$((n + 1)); echo "not ok $n vhost-blk-perf: no 
 unittest_tap "$TOP/tools/testing/bench-guest" test_bench_guest bench-guest
 unittest_tap "$TOP/tools/vhost-blk-perf" tests.test_trace_breakdown trace-breakdown
 unittest_tap "$TOP/tools/vhost-blk-stat" tests.test_vhost_blk_stat vhost-blk-stat
+tap_lines help < <("$TOP/scripts/help-tests.sh")
 echo "1..$n"

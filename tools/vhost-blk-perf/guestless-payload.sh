@@ -48,6 +48,12 @@ profile_job() { # MODE WAIT QD
 	chroot /host perf report -i /tmp/perf.data --stdio --no-children -g none \
 		--sort pid,sym --percent-limit 0.5 2>/dev/null | grep -v '^#' | grep -v '^$' |
 		head -n 80 | sed 's/^/# profile: /'
+	# Inclusive cost per thread (a function with all it calls), to tell
+	# apart the stages of a pass: ring walk, pinning, submission, publish.
+	echo "# profile: --- inclusive, per thread (above 1 %) ---"
+	chroot /host perf report -i /tmp/perf.data --stdio --children -g none \
+		--sort pid,sym --percent-limit 1 2>/dev/null | grep -v '^#' | grep -v '^$' |
+		head -n 100 | sed 's/^/# profile: /'
 	# Who calls the hottest kernel symbols outside idle: call chains of
 	# the entries above 3 %, callers first.
 	echo "# profile: --- call chains (entries above 3 %, idle left out) ---"

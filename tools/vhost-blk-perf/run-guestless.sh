@@ -25,7 +25,7 @@ usage: $PROG [--kver KVER] [--runtime SEC] [--rw RW] [--ko FILE] [--out DIR]
   --profile "DEVICE WAIT QD"
                  only that job (DEVICE nullb-irqmode0, nullb-irqmode1 or
                  brd; WAIT irq or poll; QD 1 or 32), vhost mode, under
-                 `perf record -a -e cpu-clock` (the host's linux-perf over
+                 "perf record -a -e cpu-clock" (the host's linux-perf over
                  the VM's 9p share of /); its report, the top symbols by
                  thread, goes to OUT/profile.txt
   --ko FILE      use this vhost_blk.ko (default: build the committed HEAD's
