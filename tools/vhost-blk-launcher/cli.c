@@ -63,6 +63,9 @@ void cli_usage(const char *prog, bool full)
 	       "      --queue-cpus LIST queue i's kernel threads on the i-th CPU of\n"
 	       "                        LIST (e.g. 2,3 or 0-7; cycled; default: where\n"
 	       "                        the launcher itself may run)\n"
+	       "      --queue-cpus vcpus  each queue's threads where the front-end's\n"
+	       "                        vCPUs that use it are pinned, read when the\n"
+	       "                        queues start (QEMU: -name debug-threads=on)\n"
 	       "      --syslog          log to syslog instead of stderr\n"
 	       "      --pidfile FILE    write the daemon's pid to FILE\n"
 	       "  -v, --verbose         log every vhost-user message\n"
@@ -228,8 +231,12 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, char *err, size_t errle
 			cur->batch_max_ns = (unsigned int)v;
 			break;
 		case OPT_QUEUE_CPUS:
-			if (cli_parse_cpu_list(optarg, cur->cpus, CLI_MAX_QUEUE_CPUS,
-					       &cur->ncpus, err, errlen))
+			cur->follow_vcpus = !strcmp(optarg, "vcpus");
+			if (cur->follow_vcpus)
+				cur->ncpus = 0;
+			else if (cli_parse_cpu_list(optarg, cur->cpus,
+						    CLI_MAX_QUEUE_CPUS,
+						    &cur->ncpus, err, errlen))
 				return -1;
 			break;
 		case OPT_SYSLOG:

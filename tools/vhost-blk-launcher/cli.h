@@ -29,6 +29,7 @@ struct cli_disk {
 	/* --queue-cpus: queue i on cpus[i % ncpus] (VHOST_BLK_SET_VRING_CPUS) */
 	unsigned int ncpus;		/* 0: the launcher's own affinity */
 	uint16_t cpus[CLI_MAX_QUEUE_CPUS];
+	bool follow_vcpus;		/* --queue-cpus vcpus */
 };
 
 struct cli_opts {

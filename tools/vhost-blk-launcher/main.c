@@ -148,6 +148,7 @@ int main(int argc, char **argv)
 		c.batch_max_ns = cd->batch_max_ns;
 		c.ncpus = cd->ncpus;
 		c.cpus = cd->cpus;
+		c.follow_vcpus = cd->follow_vcpus;
 		c.ops = &kdev_real_ops;
 		disks[i].dev.c = c;
 		disks[i].socket_path = cd->socket;

@@ -2,6 +2,7 @@
 /* vhost-user protocol state machine for one disk. */
 #include <endian.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,87 @@ static int set_queue_cpus(struct vu_dev *d)
 		}
 	}
 	return 0;
+}
+
+/* The CPUs the launcher may run on: the module's limit for our queues. */
+static void own_cpus(const struct vu_dev *d, struct cpu_mask *m)
+{
+	cpu_set_t set;
+
+	memset(m, 0, sizeof(*m));
+	if (d->c.own_cpus) {
+		*m = *d->c.own_cpus;
+		return;
+	}
+	if (sched_getaffinity(0, sizeof(set), &set)) {
+		memset(m->w, 0xff, sizeof(m->w));
+		return;
+	}
+	for (unsigned int c = 0; c < CPU_SETSIZE && c < VCPU_MASK_WORDS * 64; c++)
+		if (CPU_ISSET(c, &set))
+			cpu_mask_set(m, c);
+}
+
+/*
+ * --queue-cpus vcpus: each queue's threads on the CPUs of the vCPUs the
+ * guest's driver uses it from, as the front-end's vCPU threads are pinned
+ * now.  Called whenever queues start: libvirt pins the vCPUs before the
+ * guest runs, so before its driver starts a queue.  A queue whose vCPUs
+ * are not pinned (they may run wherever the launcher may) or not found
+ * (QEMU names them only with -name debug-threads=on) stays on the
+ * launcher's CPUs, as does one the module refuses: placement is worth
+ * having, never worth failing the disk for.
+ */
+static void follow_vcpus(struct vu_dev *d)
+{
+	struct cpu_mask *vcpus, own, qm;
+	unsigned int n, placed = 0;
+	char list[128];
+	int err;
+
+	if (!d->kd.ops->set_vring_cpus)
+		return;
+	err = vcpus_read(d->c.proc_root ? d->c.proc_root : "/proc",
+			 d->peer_pid, &vcpus, &n);
+	if (err) {
+		log_warn("%s: --queue-cpus vcpus: no vCPU threads of the front-end (pid %d): %s%s",
+			 d->c.name, d->peer_pid, strerror(-err),
+			 err == -ENOENT ?
+			 " (QEMU names them with -name debug-threads=on)" : "");
+		n = 0;
+		vcpus = NULL;
+	}
+	own_cpus(d, &own);
+	for (unsigned int i = 0; i < d->c.num_queues; i++) {
+		struct vhost_blk_vring_cpus c = { .index = i };
+
+		vcpus_queue_mask(vcpus, n, i, d->c.num_queues, &qm);
+		/* Empty, or no narrower than the launcher's own: the default. */
+		if (!cpu_mask_empty(&qm) && !cpu_mask_subset(&own, &qm)) {
+			c.size = cpu_mask_bytes(&qm);
+			c.mask = (uintptr_t)qm.w;
+		}
+		err = d->kd.ops->set_vring_cpus(&d->kd, &c);
+		cpu_mask_format(&qm, list, sizeof(list));
+		if (err && c.size) {
+			log_warn("%s: --queue-cpus vcpus: queue %u cannot run on CPUs %s, where its vCPUs run: %s",
+				 d->c.name, i, list, strerror(-err));
+			c.size = 0;
+			c.mask = 0;
+			err = d->kd.ops->set_vring_cpus(&d->kd, &c);
+		}
+		if (err)
+			log_warn("%s: --queue-cpus vcpus: queue %u: %s", d->c.name,
+				 i, strerror(-err));
+		else if (c.size)
+			log_info("%s: queue %u on CPUs %s, with its vCPUs",
+				 d->c.name, i, list);
+		placed += !err && c.size;
+	}
+	if (!placed && n)
+		log_info("%s: --queue-cpus vcpus: the vCPUs are not pinned: the queues run where the launcher may",
+			 d->c.name);
+	free(vcpus);
 }
 
 int vu_dev_open(struct vu_dev *d)
@@ -258,6 +340,8 @@ static int sync_rings(struct vu_dev *d)
 		any |= want;
 	}
 	if (any && (!d->attached || newly)) {
+		if (d->c.follow_vcpus)
+			follow_vcpus(d);
 		/* Attaching over an attached backend restarts all queues. */
 		b = backend_arg(d, true);
 		err = d->kd.ops->set_backend(&d->kd, &b);

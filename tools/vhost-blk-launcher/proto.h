@@ -12,6 +12,7 @@
 #include "blkcfg.h"
 #include "kdev.h"
 #include "mem.h"
+#include "vcpus.h"
 #include "vu_msg.h"
 
 struct vu_dev_conf {
@@ -27,6 +28,9 @@ struct vu_dev_conf {
 	unsigned int batch_max_ns;
 	unsigned int ncpus;		/* queue i on cpus[i % ncpus]; 0: default */
 	const uint16_t *cpus;
+	bool follow_vcpus;		/* --queue-cpus vcpus (ncpus is 0) */
+	const char *proc_root;		/* tests; NULL: "/proc" */
+	const struct cpu_mask *own_cpus; /* tests; NULL: sched_getaffinity() */
 	const struct kdev_ops *ops;
 	void *ops_priv;
 	const char *kdev_path;
@@ -55,6 +59,7 @@ struct vu_dev {
 	bool features_set;
 	bool owner;
 	bool attached;			/* backend attached in the module */
+	int peer_pid;			/* the front-end's (SO_PEERCRED), 0: unknown */
 	struct vu_mem mem;
 	struct vu_vq vq[VU_MAX_QUEUES];
 };

@@ -102,9 +102,12 @@ static void do_accept(struct disk_srv *s)
 		close(c);
 		return;
 	}
-	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+	s->dev.peer_pid = 0;
+	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+		s->dev.peer_pid = (int)cred.pid;
 		log_info("%s: front-end connected (pid %d)", s->socket_path,
 			 (int)cred.pid);
+	}
 	s->conn_fd = c;
 	vu_rx_init(&s->rx);
 }

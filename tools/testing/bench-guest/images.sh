@@ -31,13 +31,15 @@ cp "$HERE/guest/run.sh" "$HERE/lib/jobs.sh" "$E2E/lib/hostroot.sh" "$OUT/guest-p
 for kind in "$@"; do
 	IFS=: read -r name backend params <<< "$kind"
 	# pin=1 is the bench's, not the module's: vCPU threads and queues
-	# pinned (bench-guest.sh, PIN).
+	# pinned (bench-guest.sh, PIN); pin=auto pins the vCPUs and lets the
+	# launcher place the queues (--queue-cpus vcpus).
 	pin=0 keep=()
 	IFS=, read -r -a ps <<< "$params"
 	for x in "${ps[@]}"; do
 		case "$x" in
 		pin=1) pin=1 ;;
 		pin=vcpus) pin=vcpus ;;
+		pin=auto) pin=auto ;;
 		*) keep+=("$x") ;;
 		esac
 	done

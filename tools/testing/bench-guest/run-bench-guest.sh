@@ -40,7 +40,9 @@ usage: $PROG [--reps N] [--backends "$ALL_BACKENDS"]
                  is reported as vhost-blk, others as vhost-blk-NAME
                  (default \$BENCH_VBLK_VARIANTS or "default:"); pin=1 is
                  not the module's: it pins the guest's vCPU i and queue
-                 i's threads (launcher --queue-cpus) to CPU i, pin=vcpus
+                 i's threads (launcher --queue-cpus) to CPU i, pin=auto
+                 pins the vCPUs and runs the launcher with --queue-cpus
+                 vcpus (it finds them and follows), pin=vcpus
                  only the vCPUs
   --jobs L       fio jobs (default \$BENCH_JOBS or all four)
   --kver         outer VM kernel (default: the 6.12 kernel)

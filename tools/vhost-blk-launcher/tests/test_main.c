@@ -902,6 +902,13 @@ static void test_cli(void)
 	   "cli: --queue-cpus globally and per pair, ranges expanded in order");
 	ok(PARSE("-s", "/a", "-d", "/x") == 0 && o.disks[0].ncpus == 0,
 	   "cli: no --queue-cpus: the launcher's own affinity");
+	ok(PARSE("--queue-cpus", "vcpus", "-s", "/a", "-d", "/x", "-s", "/b", "-d", "/y",
+		 "--queue-cpus", "4") == 0 &&
+	   o.disks[0].follow_vcpus && o.disks[0].ncpus == 0 &&
+	   !o.disks[1].follow_vcpus && o.disks[1].ncpus == 1 && o.disks[1].cpus[0] == 4,
+	   "cli: --queue-cpus vcpus for all disks, a list for one of them");
+	ok(PARSE("-s", "/a", "-d", "/x", "--queue-cpus", "vcpu") < 0 &&
+	   strstr(err, "invalid --queue-cpus 'vcpu'"), "cli: --queue-cpus vcpu (a typo) refused");
 	ok(PARSE("-s", "/a", "-d", "/x", "--queue-cpus", "1,1,0") == 0 &&
 	   o.disks[0].ncpus == 3 && o.disks[0].cpus[1] == 1,
 	   "cli: --queue-cpus may name a CPU twice (two queues on it)");
@@ -1058,6 +1065,171 @@ static void test_queue_cpus(void)
 	   "queue-cpus: a CPU the module refuses fails the open");
 }
 
+/* ---- --queue-cpus vcpus ---- */
+
+static char proc_root[64];
+
+/* A thread of the fake front-end: /proc/PID/task/TID/{comm,status}. */
+static void fake_thread(int pid, int tid, const char *comm, const char *cpus)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%d", proc_root, pid);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/%d/task", proc_root, pid);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/%d/task/%d", proc_root, pid, tid);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/%d/task/%d/comm", proc_root, pid, tid);
+	f = fopen(path, "w");
+	if (!f)
+		abort();
+	fprintf(f, "%s\n", comm);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/%d/task/%d/status", proc_root, pid, tid);
+	f = fopen(path, "w");
+	if (!f)
+		abort();
+	fprintf(f, "Name:\t%s\nCpus_allowed:\tff\nCpus_allowed_list:\t%s\nMems_allowed_list:\t0\n",
+		comm, cpus);
+	fclose(f);
+}
+
+static bool mask_is(const struct cpu_mask *m, const char *list)
+{
+	char buf[128];
+
+	cpu_mask_format(m, buf, sizeof(buf));
+	return !strcmp(buf, list);
+}
+
+static void test_follow_vcpus(void)
+{
+	static const char *const bad[] = { "3-1", "a", "1,,2", "1-", "8192", "0-8192", "1 2" };
+	struct cpu_mask m, own, *v = NULL, vv[4];
+	unsigned int n = 0;
+	char buf[16];
+	struct sess s;
+
+	ok(cpu_mask_parse("0-3,8\n", &m) == 0 && mask_is(&m, "0-3,8") &&
+	   cpu_mask_bytes(&m) == 8, "vcpus: a CPU list parsed and printed back");
+	ok(cpu_mask_parse("\n", &m) == 0 && cpu_mask_empty(&m) && mask_is(&m, ""),
+	   "vcpus: an empty CPU list");
+	ok(cpu_mask_parse("200,8191", &m) == 0 && cpu_mask_bytes(&m) == 1024 &&
+	   mask_is(&m, "200,8191"), "vcpus: CPU 8191 in a bitmap of 1024 bytes");
+	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ok(cpu_mask_parse(bad[i], &m) == -EINVAL, "vcpus: CPU list '%s' refused", bad[i]);
+	cpu_mask_parse("0-40,50-60,70-80,90-100", &m);
+	cpu_mask_format(&m, buf, sizeof(buf));
+	ok(strlen(buf) == sizeof(buf) - 1 && !strcmp(buf + sizeof(buf) - 4, "...") &&
+	   !strncmp(buf, "0-40,50-60,", 11),
+	   "vcpus: a CPU list longer than the buffer ends in ... (%s)", buf);
+
+	/* Four vCPUs on CPUs 4..7: how the guest's driver spreads them. */
+	for (unsigned int i = 0; i < 4; i++) {
+		memset(&vv[i], 0, sizeof(vv[i]));
+		cpu_mask_set(&vv[i], 4 + i);
+	}
+	vcpus_queue_mask(vv, 4, 0, 2, &m);
+	ok(mask_is(&m, "4-5"), "vcpus: 2 queues of 4 vCPUs: queue 0 has vCPUs 0-1");
+	vcpus_queue_mask(vv, 4, 1, 2, &m);
+	ok(mask_is(&m, "6-7"), "vcpus: 2 queues of 4 vCPUs: queue 1 has vCPUs 2-3");
+	vcpus_queue_mask(vv, 4, 0, 3, &m);
+	ok(mask_is(&m, "4-5"), "vcpus: 3 queues of 4 vCPUs: the first run is the longer");
+	vcpus_queue_mask(vv, 4, 2, 3, &m);
+	ok(mask_is(&m, "7"), "vcpus: 3 queues of 4 vCPUs: queue 2 has vCPU 3");
+	vcpus_queue_mask(vv, 4, 6, 8, &m);
+	ok(mask_is(&m, "6"), "vcpus: a queue past the vCPUs gets vCPU q %% n");
+	vcpus_queue_mask(vv, 4, 3, 4, &m);
+	ok(mask_is(&m, "7"), "vcpus: one queue per vCPU: queue 3 on vCPU 3's CPUs");
+
+	snprintf(proc_root, sizeof(proc_root), "/tmp/vbl-proc-XXXXXX");
+	if (!mkdtemp(proc_root)) {
+		ok(false, "vcpus: mkdtemp: %s", strerror(errno));
+		return;
+	}
+	fake_thread(4242, 4242, "qemu-system-x86", "0-7");
+	fake_thread(4242, 4250, "CPU 1/KVM", "3");
+	fake_thread(4242, 4251, "IO iothread1", "0-7");
+	fake_thread(4242, 4249, "CPU 0/KVM", "2");
+	ok(vcpus_read(proc_root, 4242, &v, &n) == 0 && n == 2 && mask_is(&v[0], "2") &&
+	   mask_is(&v[1], "3"), "vcpus: vCPU threads found by name, with their CPUs");
+	free(v);
+	fake_thread(4343, 4343, "qemu-system-x86", "0-7");
+	fake_thread(4343, 4344, "qemu-system-x86", "0-7");
+	ok(vcpus_read(proc_root, 4343, &v, &n) == -ENOENT && !v && !n,
+	   "vcpus: no thread named as a vCPU (no debug-threads=on): ENOENT");
+	ok(vcpus_read(proc_root, 9999, &v, &n) == -ENOENT, "vcpus: no such process");
+	ok(vcpus_read(proc_root, 0, &v, &n) == -ESRCH, "vcpus: no peer pid");
+	fake_thread(4444, 4445, "CPU 3/KVM", "5");
+	ok(vcpus_read(proc_root, 4444, &v, &n) == 0 && n == 4 && cpu_mask_empty(&v[0]) &&
+	   mask_is(&v[3], "5"), "vcpus: vCPU numbers with gaps");
+	free(v);
+
+	/* The launcher: pinned vCPUs 0 and 1 (CPUs 2, 3), launcher on 0-7. */
+	cpu_mask_parse("0-7", &own);
+	if (sess_init(&s, false, 2)) {
+		ok(false, "vcpus: session init");
+		return;
+	}
+	s.d.c.follow_vcpus = true;
+	s.d.c.proc_root = proc_root;
+	s.d.c.own_cpus = &own;
+	s.d.peer_pid = 4242;
+	handshake(&s, true);
+	ok(fake_kdev_logged(&s.f, "set_vring_cpus 0 size=8 cpus=2\n") &&
+	   fake_kdev_logged(&s.f, "set_vring_cpus 1 size=8 cpus=3\n") &&
+	   strstr(s.f.log, "set_vring_cpus 1") < strstr(s.f.log, "set_backend attach"),
+	   "vcpus: each queue on its vCPU's CPU, before the queues start");
+	sess_fini(&s);
+
+	/* Unpinned vCPUs: the queues go back to (stay at) the default. */
+	sess_init(&s, false, 2);
+	s.d.c.follow_vcpus = true;
+	s.d.c.proc_root = proc_root;
+	s.d.c.own_cpus = &own;
+	s.d.peer_pid = 4242;
+	fake_thread(4242, 4249, "CPU 0/KVM", "0-7");
+	fake_thread(4242, 4250, "CPU 1/KVM", "0-15");
+	handshake(&s, true);
+	ok(fake_kdev_logged(&s.f, "set_vring_cpus 0 size=0 cpus=\n") &&
+	   fake_kdev_logged(&s.f, "set_vring_cpus 1 size=0 cpus=\n") &&
+	   !strstr(s.f.log, "size=8") && fake_kdev_count(&s.f, "set_backend attach") == 2,
+	   "vcpus: unpinned vCPUs leave the queues on the launcher's CPUs");
+	sess_fini(&s);
+
+	/* The module refuses a CPU: that queue falls back, the disk works. */
+	sess_init(&s, false, 1);
+	s.d.c.follow_vcpus = true;
+	s.d.c.proc_root = proc_root;
+	s.d.c.own_cpus = &own;
+	s.d.peer_pid = 4444;
+	s.f.fail_op = "set_vring_cpus";
+	s.f.fail_errno = EINVAL;
+	ok(handshake(&s, true) && fake_kdev_count(&s.f, "set_backend attach") == 1,
+	   "vcpus: a refused placement does not fail the disk");
+	sess_fini(&s);
+
+	/* No vCPU threads to be seen: the default, and the disk works. */
+	sess_init(&s, false, 1);
+	s.d.c.follow_vcpus = true;
+	s.d.c.proc_root = proc_root;
+	s.d.c.own_cpus = &own;
+	s.d.peer_pid = 4343;
+	ok(handshake(&s, true) && fake_kdev_logged(&s.f, "set_vring_cpus 0 size=0 cpus=\n") &&
+	   fake_kdev_count(&s.f, "set_backend attach") == 1,
+	   "vcpus: no vCPU threads found: the default placement");
+	sess_fini(&s);
+	{
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", proc_root);
+		if (system(cmd))
+			ok(false, "vcpus: cleaning %s", proc_root);
+	}
+}
+
 int main(void)
 {
 	printf("TAP version 13\n");
@@ -1072,6 +1244,7 @@ int main(void)
 	test_cli();
 	test_batch();
 	test_queue_cpus();
+	test_follow_vcpus();
 	printf("1..%d\n", tap_n);
 	printf("# %d passed, %d failed\n", tap_n - tap_fail, tap_fail);
 	return tap_fail ? 1 : 0;

@@ -99,6 +99,7 @@ case "$BACKEND" in
 launcher)
 	qc=()
 	[ "${PIN:-0}" = 1 ] && qc=(--queue-cpus "0,1")
+	[ "${PIN:-0}" = auto ] && qc=(--queue-cpus vcpus)
 	"$LAUNCHER" --socket "$SOCK" --disk /dev/ram0 --num-queues 2 "${qc[@]}" >> "$LOG/backend.log" 2>&1 &
 	BPID=$!
 	DEVARGS=(-chardev "socket,id=c0,path=$SOCK" -device vhost-user-blk-pci,chardev=c0,num-queues=2) ;;
@@ -258,6 +259,10 @@ vq_snap() { # JOB pre|post
 	[ "$BACKEND" = launcher ] || return 0
 	echo "=== snap $1 $2" >> "$LOG/backend.log"
 	kill -USR1 "$BPID" 2>/dev/null
+	# The module's own view of the queues (debugfs), and their threads' CPUs.
+	for f in /sys/kernel/debug/vhost-blk/*/queues; do
+		[ -r "$f" ] && { echo "=== debugfs $f $1 $2"; cat "$f"; } >> "$LOG/debugfs.txt"
+	done
 	# (the launcher logs within milliseconds; the guest waits for the answer)
 	nap 0.5
 }
@@ -270,7 +275,8 @@ qemu-system-x86_64 "${args[@]}" < /dev/null > "$LOG/guest-qemu.log" 2>&1 &
 QPID=$!
 # PIN=1 (variant parameter pin=1): vCPU i on CPU i, as queue i's threads
 # (--queue-cpus 0,1): a kick and its interrupt stay on one CPU.  PIN=vcpus:
-# the vCPUs only.
+# the vCPUs only.  PIN=auto: the vCPUs, and the launcher follows them
+# (--queue-cpus vcpus) when the guest's driver starts the queues.
 if [ "${PIN:-0}" != 0 ]; then
 	pinned=0
 	for ((i = 0; i < 100 && pinned < 2; i++)); do
