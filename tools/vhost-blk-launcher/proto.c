@@ -73,6 +73,7 @@ static void reset_state(struct vu_dev *d)
 	d->attached = false;
 	d->pf_acked = 0;
 	d->owner = false;
+	d->vcpus_err = 0;
 	memset(d->vq, 0, sizeof(d->vq));
 	for (unsigned int i = 0; i < VU_MAX_QUEUES; i++)
 		d->vq[i].mod_enabled = true;	/* module queues start enabled */
@@ -146,6 +147,7 @@ static void follow_vcpus(struct vu_dev *d)
 {
 	struct cpu_mask *vcpus, own, qm;
 	unsigned int n, placed = 0;
+	bool changed = false;
 	char list[128];
 	int err;
 
@@ -153,11 +155,14 @@ static void follow_vcpus(struct vu_dev *d)
 		return;
 	err = vcpus_read(d->c.proc_root ? d->c.proc_root : "/proc",
 			 d->peer_pid, &vcpus, &n);
-	if (err) {
+	/* Logged once per connection and change: queues start often. */
+	if (err && err != d->vcpus_err)
 		log_warn("%s: --queue-cpus vcpus: no vCPU threads of the front-end (pid %d): %s%s",
 			 d->c.name, d->peer_pid, strerror(-err),
 			 err == -ENOENT ?
 			 " (QEMU names them with -name debug-threads=on)" : "");
+	d->vcpus_err = err;
+	if (err) {
 		n = 0;
 		vcpus = NULL;
 	}
@@ -183,12 +188,19 @@ static void follow_vcpus(struct vu_dev *d)
 		if (err)
 			log_warn("%s: --queue-cpus vcpus: queue %u: %s", d->c.name,
 				 i, strerror(-err));
-		else if (c.size)
-			log_info("%s: queue %u on CPUs %s, with its vCPUs",
-				 d->c.name, i, list);
+		if (err || !c.size)
+			snprintf(list, sizeof(list), "-");
+		if (strcmp(d->vq[i].cpus_logged, list)) {
+			changed = true;
+			snprintf(d->vq[i].cpus_logged, sizeof(d->vq[i].cpus_logged),
+				 "%s", list);
+			if (!err && c.size)
+				log_info("%s: queue %u on CPUs %s, with its vCPUs",
+					 d->c.name, i, list);
+		}
 		placed += !err && c.size;
 	}
-	if (!placed && n)
+	if (!placed && n && changed)
 		log_info("%s: --queue-cpus vcpus: the vCPUs are not pinned: the queues run where the launcher may",
 			 d->c.name);
 	free(vcpus);

@@ -45,6 +45,7 @@ struct vu_vq {
 	bool enabled;			/* SET_VRING_ENABLE state */
 	bool in_module;			/* the module holds ring state */
 	bool mod_enabled;		/* module's enable state */
+	char cpus_logged[128];		/* --queue-cpus vcpus: last placement logged */
 };
 
 struct vu_dev {
@@ -60,6 +61,7 @@ struct vu_dev {
 	bool owner;
 	bool attached;			/* backend attached in the module */
 	int peer_pid;			/* the front-end's (SO_PEERCRED), 0: unknown */
+	int vcpus_err;			/* last vcpus_read() error logged */
 	struct vu_mem mem;
 	struct vu_vq vq[VU_MAX_QUEUES];
 };

@@ -1104,11 +1104,56 @@ static bool mask_is(const struct cpu_mask *m, const char *list)
 	return !strcmp(buf, list);
 }
 
+/* Capture what the launcher logs (LOG_INFO and up) between begin and end. */
+static FILE *cap_file;
+static int cap_saved = -1;
+
+static void capture_begin(void)
+{
+	cap_file = tmpfile();
+	if (!cap_file)
+		return;
+	fflush(stderr);
+	cap_saved = dup(STDERR_FILENO);
+	dup2(fileno(cap_file), STDERR_FILENO);
+	log_init("vbl-test", false, LOG_INFO);
+}
+
+static const char *capture_end(void)
+{
+	static char buf[8192];
+	size_t n;
+
+	buf[0] = '\0';
+	if (!cap_file)
+		return buf;
+	fflush(stderr);
+	log_init("vbl-test", false, test_log_level);
+	dup2(cap_saved, STDERR_FILENO);
+	close(cap_saved);
+	rewind(cap_file);
+	n = fread(buf, 1, sizeof(buf) - 1, cap_file);
+	buf[n] = '\0';
+	fclose(cap_file);
+	cap_file = NULL;
+	return buf;
+}
+
+static int occurrences(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
 static void test_follow_vcpus(void)
 {
 	static const char *const bad[] = { "3-1", "a", "1,,2", "1-", "8192", "0-8192", "1 2" };
 	struct cpu_mask m, own, *v = NULL, vv[4];
 	unsigned int n = 0;
+	const char *l;
 	char buf[16];
 	struct sess s;
 
@@ -1177,7 +1222,13 @@ static void test_follow_vcpus(void)
 	s.d.c.proc_root = proc_root;
 	s.d.c.own_cpus = &own;
 	s.d.peer_pid = 4242;
+	capture_begin();
 	handshake(&s, true);
+	l = capture_end();
+	ok(occurrences(l, "queue 0 on CPUs 2, with its vCPUs") == 1 &&
+	   occurrences(l, "queue 1 on CPUs 3, with its vCPUs") == 1 &&
+	   fake_kdev_count(&s.f, "set_backend attach") == 2,
+	   "vcpus: each placement logged once, though the queues started twice");
 	ok(fake_kdev_logged(&s.f, "set_vring_cpus 0 size=8 cpus=2\n") &&
 	   fake_kdev_logged(&s.f, "set_vring_cpus 1 size=8 cpus=3\n") &&
 	   strstr(s.f.log, "set_vring_cpus 1") < strstr(s.f.log, "set_backend attach"),
@@ -1192,7 +1243,11 @@ static void test_follow_vcpus(void)
 	s.d.peer_pid = 4242;
 	fake_thread(4242, 4249, "CPU 0/KVM", "0-7");
 	fake_thread(4242, 4250, "CPU 1/KVM", "0-15");
+	capture_begin();
 	handshake(&s, true);
+	l = capture_end();
+	ok(occurrences(l, "the vCPUs are not pinned") == 1 && !strstr(l, "with its vCPUs"),
+	   "vcpus: unpinned vCPUs logged once");
 	ok(fake_kdev_logged(&s.f, "set_vring_cpus 0 size=0 cpus=\n") &&
 	   fake_kdev_logged(&s.f, "set_vring_cpus 1 size=0 cpus=\n") &&
 	   !strstr(s.f.log, "size=8") && fake_kdev_count(&s.f, "set_backend attach") == 2,
@@ -1217,9 +1272,13 @@ static void test_follow_vcpus(void)
 	s.d.c.proc_root = proc_root;
 	s.d.c.own_cpus = &own;
 	s.d.peer_pid = 4343;
+	capture_begin();
 	ok(handshake(&s, true) && fake_kdev_logged(&s.f, "set_vring_cpus 0 size=0 cpus=\n") &&
 	   fake_kdev_count(&s.f, "set_backend attach") == 1,
 	   "vcpus: no vCPU threads found: the default placement");
+	l = capture_end();
+	ok(occurrences(l, "no vCPU threads of the front-end (pid 4343)") == 1 &&
+	   strstr(l, "debug-threads=on"), "vcpus: no vCPU threads: one warning, with the hint");
 	sess_fini(&s);
 	{
 		char cmd[128];
