@@ -147,9 +147,9 @@ static void follow_vcpus(struct vu_dev *d)
 {
 	struct cpu_mask *vcpus, own, qm;
 	unsigned int n, placed = 0;
-	bool changed = false;
-	char list[128];
-	int err;
+	bool changed = false, refused;
+	char list[120], state[128];
+	int err, refused_err = 0;
 
 	if (!d->kd.ops->set_vring_cpus)
 		return;
@@ -178,9 +178,9 @@ static void follow_vcpus(struct vu_dev *d)
 		}
 		err = d->kd.ops->set_vring_cpus(&d->kd, &c);
 		cpu_mask_format(&qm, list, sizeof(list));
-		if (err && c.size) {
-			log_warn("%s: --queue-cpus vcpus: queue %u cannot run on CPUs %s, where its vCPUs run: %s",
-				 d->c.name, i, list, strerror(-err));
+		refused = err && c.size;
+		if (refused) {
+			refused_err = err;
 			c.size = 0;
 			c.mask = 0;
 			err = d->kd.ops->set_vring_cpus(&d->kd, &c);
@@ -188,13 +188,17 @@ static void follow_vcpus(struct vu_dev *d)
 		if (err)
 			log_warn("%s: --queue-cpus vcpus: queue %u: %s", d->c.name,
 				 i, strerror(-err));
-		if (err || !c.size)
-			snprintf(list, sizeof(list), "-");
-		if (strcmp(d->vq[i].cpus_logged, list)) {
+		/* What is logged: the CPUs, "!CPUs" refused, "-" the default. */
+		snprintf(state, sizeof(state), "%s%s", refused ? "!" : "",
+			 refused || (!err && c.size) ? list : "-");
+		if (strcmp(d->vq[i].cpus_logged, state)) {
 			changed = true;
 			snprintf(d->vq[i].cpus_logged, sizeof(d->vq[i].cpus_logged),
-				 "%s", list);
-			if (!err && c.size)
+				 "%s", state);
+			if (refused)
+				log_warn("%s: --queue-cpus vcpus: queue %u cannot run on CPUs %s, where its vCPUs run: %s",
+					 d->c.name, i, list, strerror(-refused_err));
+			else if (!err && c.size)
 				log_info("%s: queue %u on CPUs %s, with its vCPUs",
 					 d->c.name, i, list);
 		}

@@ -1255,15 +1255,20 @@ static void test_follow_vcpus(void)
 	sess_fini(&s);
 
 	/* The module refuses a CPU: that queue falls back, the disk works. */
-	sess_init(&s, false, 1);
+	sess_init(&s, false, 2);
 	s.d.c.follow_vcpus = true;
 	s.d.c.proc_root = proc_root;
 	s.d.c.own_cpus = &own;
 	s.d.peer_pid = 4444;
 	s.f.fail_op = "set_vring_cpus";
 	s.f.fail_errno = EINVAL;
-	ok(handshake(&s, true) && fake_kdev_count(&s.f, "set_backend attach") == 1,
+	capture_begin();
+	ok(handshake(&s, true) && fake_kdev_count(&s.f, "set_backend attach") == 2,
 	   "vcpus: a refused placement does not fail the disk");
+	l = capture_end();
+	ok(occurrences(l, "queue 1 cannot run on CPUs 5") == 1 &&
+	   !strstr(l, "queue 0 cannot run"),
+	   "vcpus: a refused placement warned once, though the queues started twice");
 	sess_fini(&s);
 
 	/* No vCPU threads to be seen: the default, and the disk works. */
