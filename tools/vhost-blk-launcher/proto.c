@@ -92,16 +92,14 @@ static int set_queue_cpus(struct vu_dev *d)
 		return -ENOTSUP;
 	}
 	for (unsigned int i = 0; i < d->c.num_queues; i++) {
-		uint64_t mask[VHOST_BLK_CPUS_MAX_BYTES / 8] = { 0 };
 		unsigned int cpu = d->c.cpus[i % d->c.ncpus];
-		struct vhost_blk_vring_cpus c = {
-			.index = i,
-			.size = (cpu / 64 + 1) * 8,
-			.mask = (uintptr_t)mask,
-		};
+		struct cpu_mask m = { 0 };
+		struct vhost_blk_vring_cpus c = { .index = i };
 		int err;
 
-		mask[cpu / 64] = 1ULL << (cpu % 64);
+		cpu_mask_set(&m, cpu);
+		c.size = cpu_mask_bytes(&m);
+		c.mask = (uintptr_t)m.w;
 		err = d->kd.ops->set_vring_cpus(&d->kd, &c);
 		if (err) {
 			log_err("%s: cannot put queue %u on CPU %u: %s%s",

@@ -940,30 +940,46 @@ static void test_cli(void)
  * Run vu_dev_log_stats() with the log at LOG_INFO into a temporary file;
  * returns what it wrote (static buffer).
  */
-static const char *logged_stats(struct vu_dev *d)
+/* Capture what the launcher logs (LOG_INFO and up) between begin and end. */
+static FILE *cap_file;
+static int cap_saved = -1;
+
+static void capture_begin(void)
 {
-	static char buf[4096];
-	FILE *t = tmpfile();
-	int saved;
-	size_t n = 0;
+	cap_file = tmpfile();
+	if (!cap_file)
+		return;
+	fflush(stderr);
+	cap_saved = dup(STDERR_FILENO);
+	dup2(fileno(cap_file), STDERR_FILENO);
+	log_init("vbl-test", false, LOG_INFO);
+}
+
+static const char *capture_end(void)
+{
+	static char buf[8192];
+	size_t n;
 
 	buf[0] = '\0';
-	if (!t)
+	if (!cap_file)
 		return buf;
 	fflush(stderr);
-	saved = dup(STDERR_FILENO);
-	dup2(fileno(t), STDERR_FILENO);
-	log_init("vbl-test", false, LOG_INFO);
-	vu_dev_log_stats(d);
-	fflush(stderr);
 	log_init("vbl-test", false, test_log_level);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	rewind(t);
-	n = fread(buf, 1, sizeof(buf) - 1, t);
+	dup2(cap_saved, STDERR_FILENO);
+	close(cap_saved);
+	rewind(cap_file);
+	n = fread(buf, 1, sizeof(buf) - 1, cap_file);
 	buf[n] = '\0';
-	fclose(t);
+	fclose(cap_file);
+	cap_file = NULL;
 	return buf;
+}
+
+static const char *logged_stats(struct vu_dev *d)
+{
+	capture_begin();
+	vu_dev_log_stats(d);
+	return capture_end();
 }
 
 static void test_batch(void)
@@ -1104,41 +1120,6 @@ static bool mask_is(const struct cpu_mask *m, const char *list)
 	return !strcmp(buf, list);
 }
 
-/* Capture what the launcher logs (LOG_INFO and up) between begin and end. */
-static FILE *cap_file;
-static int cap_saved = -1;
-
-static void capture_begin(void)
-{
-	cap_file = tmpfile();
-	if (!cap_file)
-		return;
-	fflush(stderr);
-	cap_saved = dup(STDERR_FILENO);
-	dup2(fileno(cap_file), STDERR_FILENO);
-	log_init("vbl-test", false, LOG_INFO);
-}
-
-static const char *capture_end(void)
-{
-	static char buf[8192];
-	size_t n;
-
-	buf[0] = '\0';
-	if (!cap_file)
-		return buf;
-	fflush(stderr);
-	log_init("vbl-test", false, test_log_level);
-	dup2(cap_saved, STDERR_FILENO);
-	close(cap_saved);
-	rewind(cap_file);
-	n = fread(buf, 1, sizeof(buf) - 1, cap_file);
-	buf[n] = '\0';
-	fclose(cap_file);
-	cap_file = NULL;
-	return buf;
-}
-
 static int occurrences(const char *hay, const char *needle)
 {
 	int n = 0;
@@ -1146,6 +1127,19 @@ static int occurrences(const char *hay, const char *needle)
 	for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
 		n++;
 	return n;
+}
+
+/* A session of @nq queues following the vCPUs of fake process @pid. */
+static int vcpus_sess(struct sess *s, unsigned int nq, int pid,
+		      const struct cpu_mask *own)
+{
+	int r = sess_init(s, false, nq);
+
+	s->d.c.follow_vcpus = true;
+	s->d.c.proc_root = proc_root;
+	s->d.c.own_cpus = own;
+	s->d.peer_pid = pid;
+	return r;
 }
 
 static void test_follow_vcpus(void)
@@ -1214,14 +1208,10 @@ static void test_follow_vcpus(void)
 
 	/* The launcher: pinned vCPUs 0 and 1 (CPUs 2, 3), launcher on 0-7. */
 	cpu_mask_parse("0-7", &own);
-	if (sess_init(&s, false, 2)) {
+	if (vcpus_sess(&s, 2, 4242, &own)) {
 		ok(false, "vcpus: session init");
 		return;
 	}
-	s.d.c.follow_vcpus = true;
-	s.d.c.proc_root = proc_root;
-	s.d.c.own_cpus = &own;
-	s.d.peer_pid = 4242;
 	capture_begin();
 	handshake(&s, true);
 	l = capture_end();
@@ -1236,11 +1226,7 @@ static void test_follow_vcpus(void)
 	sess_fini(&s);
 
 	/* Unpinned vCPUs: the queues go back to (stay at) the default. */
-	sess_init(&s, false, 2);
-	s.d.c.follow_vcpus = true;
-	s.d.c.proc_root = proc_root;
-	s.d.c.own_cpus = &own;
-	s.d.peer_pid = 4242;
+	vcpus_sess(&s, 2, 4242, &own);
 	fake_thread(4242, 4249, "CPU 0/KVM", "0-7");
 	fake_thread(4242, 4250, "CPU 1/KVM", "0-15");
 	capture_begin();
@@ -1255,11 +1241,7 @@ static void test_follow_vcpus(void)
 	sess_fini(&s);
 
 	/* The module refuses a CPU: that queue falls back, the disk works. */
-	sess_init(&s, false, 2);
-	s.d.c.follow_vcpus = true;
-	s.d.c.proc_root = proc_root;
-	s.d.c.own_cpus = &own;
-	s.d.peer_pid = 4444;
+	vcpus_sess(&s, 2, 4444, &own);
 	s.f.fail_op = "set_vring_cpus";
 	s.f.fail_errno = EINVAL;
 	capture_begin();
@@ -1272,11 +1254,7 @@ static void test_follow_vcpus(void)
 	sess_fini(&s);
 
 	/* No vCPU threads to be seen: the default, and the disk works. */
-	sess_init(&s, false, 1);
-	s.d.c.follow_vcpus = true;
-	s.d.c.proc_root = proc_root;
-	s.d.c.own_cpus = &own;
-	s.d.peer_pid = 4343;
+	vcpus_sess(&s, 1, 4343, &own);
 	capture_begin();
 	ok(handshake(&s, true) && fake_kdev_logged(&s.f, "set_vring_cpus 0 size=0 cpus=\n") &&
 	   fake_kdev_count(&s.f, "set_backend attach") == 1,
