@@ -23,6 +23,7 @@
 #include <linux/jiffies.h>
 #include <linux/kfifo.h>
 #include <linux/llist.h>
+#include <linux/percpu.h>
 #include <linux/poll.h>
 #include <linux/sizes.h>
 #include <linux/uio.h>
@@ -58,6 +59,12 @@
  */
 #define VHOST_BLK_INLINE_SEGS	8
 #define VHOST_BLK_INLINE_PAGES	32
+/*
+ * Each request also carries a bio of its own with room for this many
+ * segments: a request that fits (any 4 KiB one, and larger ones whose
+ * pages merge) goes to the block layer without allocating a bio.
+ */
+#define VHOST_BLK_INLINE_BVECS	8
 
 #define VHOST_BLK_MAX_QUEUES	256
 
@@ -328,6 +335,9 @@ struct vhost_blk {
  * @pages: pinned guest pages, or the bounce pages.
  * @segs_inline: storage for small @segs.
  * @pages_inline: storage for small @pages.
+ * @bvecs: segments of @bio.
+ * @bio: the request's own bio, its first (or only) one when the data fits
+ *	in @bvecs, or its flush; initialised for each use, never freed.
  */
 struct vhost_blk_req {
 	struct vhost_blk_vq *bvq;
@@ -348,6 +358,9 @@ struct vhost_blk_req {
 	struct page **pages;
 	struct iovec segs_inline[VHOST_BLK_INLINE_SEGS];
 	struct page *pages_inline[VHOST_BLK_INLINE_PAGES];
+	struct bio_vec bvecs[VHOST_BLK_INLINE_BVECS];
+	/* Last: struct bio ends in a flexible array. */
+	struct bio bio;
 };
 
 /* blk_io.c: turning requests into bios */
@@ -390,11 +403,21 @@ enum vhost_blk_counter {
 	VHOST_BLK_CNT_NR,
 };
 
-extern atomic_long_t vhost_blk_counters[VHOST_BLK_CNT_NR];
+/*
+ * Module-wide counters, per CPU: every request moves several of them, and
+ * one shared cache line would bounce between all the queues' threads.
+ * Only their sums mean anything (a request may be counted in on one CPU
+ * and out on another).
+ */
+struct vhost_blk_counters {
+	long v[VHOST_BLK_CNT_NR];
+};
+
+DECLARE_PER_CPU(struct vhost_blk_counters, vhost_blk_counters);
 
 static inline void vhost_blk_count(enum vhost_blk_counter c, long delta)
 {
-	atomic_long_add(delta, &vhost_blk_counters[c]);
+	this_cpu_add(vhost_blk_counters.v[c], delta);
 }
 
 void vhost_blk_stats_init(void);

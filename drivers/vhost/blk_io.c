@@ -373,7 +373,11 @@ static void vhost_blk_bio_end_io(struct bio *bio)
 
 	if (bio->bi_status)
 		WRITE_ONCE(req->error, true);
-	bio_put(bio);
+	/* The request's own bio is not the block layer's to free. */
+	if (bio == &req->bio)
+		bio_uninit(bio);
+	else
+		bio_put(bio);
 	if (atomic_dec_and_test(&req->pending))
 		vhost_blk_req_io_done(req);
 }
@@ -441,15 +445,25 @@ static void vhost_blk_polled_bio_end_io(struct bio *bio)
 		vhost_blk_req_io_done(req);
 }
 
+/*
+ * A bio for @req: its own one if @own (never for a polled bio, whose
+ * poller holds and puts a reference), else one from the block layer's
+ * pool for @nr_vecs segments.
+ */
 static struct bio *vhost_blk_bio_new(struct vhost_blk_req *req,
-				     struct block_device *bdev,
+				     struct block_device *bdev, bool own,
 				     unsigned int nr_vecs, blk_opf_t opf,
 				     sector_t sector)
 {
 	struct bio *bio;
 
-	bio = bio_alloc(bdev, min_t(unsigned int, nr_vecs, BIO_MAX_VECS), opf,
-			GFP_KERNEL);
+	if (own) {
+		bio = &req->bio;
+		bio_init(bio, bdev, req->bvecs, ARRAY_SIZE(req->bvecs), opf);
+	} else {
+		bio = bio_alloc(bdev, min_t(unsigned int, nr_vecs, BIO_MAX_VECS),
+				opf, GFP_KERNEL);
+	}
 	bio->bi_iter.bi_sector = sector;
 	bio->bi_end_io = vhost_blk_bio_end_io;
 	bio->bi_private = req;
@@ -497,7 +511,8 @@ static void vhost_blk_data_bio_submit(struct vhost_blk_req *req,
 /*
  * Build as few bios as the pages allow (bio_add_page() merges physically
  * contiguous pages into one segment) and submit them.  Cannot fail once
- * the pages are there: bio_alloc() with GFP_KERNEL waits on its mempool.
+ * the pages are there: the request has a bio of its own, and bio_alloc()
+ * with GFP_KERNEL waits on its mempool.
  */
 static void vhost_blk_submit_data(struct vhost_blk_req *req,
 				  struct vhost_blk_disk *disk, blk_opf_t opf,
@@ -507,6 +522,8 @@ static void vhost_blk_submit_data(struct vhost_blk_req *req,
 	struct bio *bio = NULL;
 	size_t left = req->data_len;
 	bool poll = req->bvq->poll_set && disk->can_poll;
+	/* Only the first bio: the rest are needed only if it is full. */
+	bool own = !poll && req->npages <= ARRAY_SIZE(req->bvecs);
 
 	for (i = 0; left; i++) {
 		unsigned int off, seg_left;
@@ -528,9 +545,10 @@ static void vhost_blk_submit_data(struct vhost_blk_req *req,
 					sector += bio_sectors(bio);
 					vhost_blk_data_bio_submit(req, bio, poll);
 				}
-				bio = vhost_blk_bio_new(req, disk->bdev,
+				bio = vhost_blk_bio_new(req, disk->bdev, own,
 							req->npages - pg, opf,
 							sector);
+				own = false;
 				/* An empty bio always takes one page. */
 				__bio_add_page(bio, req->pages[pg], bytes, off);
 			}
@@ -549,7 +567,7 @@ static void vhost_blk_submit_flush(struct vhost_blk_req *req,
 {
 	struct bio *bio;
 
-	bio = vhost_blk_bio_new(req, disk->bdev, 0,
+	bio = vhost_blk_bio_new(req, disk->bdev, true, 0,
 				REQ_OP_WRITE | REQ_PREFLUSH, 0);
 	vhost_blk_bio_submit(req, bio);
 }

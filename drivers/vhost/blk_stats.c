@@ -22,7 +22,7 @@
 
 #include "blk.h"
 
-atomic_long_t vhost_blk_counters[VHOST_BLK_CNT_NR];
+DEFINE_PER_CPU(struct vhost_blk_counters, vhost_blk_counters);
 
 static const char *const vhost_blk_counter_names[VHOST_BLK_CNT_NR] = {
 	[VHOST_BLK_CNT_REQS]		= "reqs_inflight",
@@ -41,11 +41,15 @@ static atomic64_t vhost_blk_dev_ids;
 
 static int vhost_blk_counters_show(struct seq_file *m, void *v)
 {
-	int i;
+	int cpu, i;
 
-	for (i = 0; i < VHOST_BLK_CNT_NR; i++)
-		seq_printf(m, "%s %ld\n", vhost_blk_counter_names[i],
-			   atomic_long_read(&vhost_blk_counters[i]));
+	for (i = 0; i < VHOST_BLK_CNT_NR; i++) {
+		long sum = 0;
+
+		for_each_possible_cpu(cpu)
+			sum += per_cpu(vhost_blk_counters.v[i], cpu);
+		seq_printf(m, "%s %ld\n", vhost_blk_counter_names[i], sum);
+	}
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(vhost_blk_counters);

@@ -15,7 +15,7 @@ usage() {
 	cat <<USAGE
 usage: $PROG [--kver KVER] [--runtime SEC] [--rw RW] [--ko FILE] [--out DIR]
           [--params "NAME=VALUE ..."] [--profile "DEVICE WAIT QD"]
-          [--timeout SEC] [--table RESULTS]
+          [--append CMDLINE] [--timeout SEC] [--table RESULTS]
 
   --kver KVER    kernel of the VM (default: Debian's 6.12, scripts/kernels.sh)
   --runtime SEC  seconds per job (default 3; 24 jobs)
@@ -32,18 +32,27 @@ usage: $PROG [--kver KVER] [--runtime SEC] [--rw RW] [--ko FILE] [--out DIR]
                  module sources into OUT/module, so that uncommitted work in
                  the tree is not measured by accident)
   --out DIR      where everything goes (default build/perf-guestless/DATE)
+  --append STR   added to the VM's kernel command line (default
+                 "tsc=reliable": see below; "" for none)
   --timeout SEC  VM timeout (default 900)
   --table FILE   only print the table of an earlier run's results.txt
 
 Results: OUT/results.txt (one key=value line per job), OUT/table.md, the
 VM's console in OUT/vm/console.log.  Exit 1 if a job failed or the kernel
 log shows trouble.  The VM waits for /tmp/vhost-blk-vm.lock like all test VMs.
+
+The clock: TCG's TSC is the host's, and left alone the VM's clocksource
+watchdog declares it unstable a few seconds after boot in most runs and
+switches to the HPET (an emulated MMIO read per clock read, and the
+tool's clock_gettime() a system call), sometimes not at all, and once
+in a while the switch's text patch oopses under TCG.  tsc=reliable keeps
+one clock, the fast one, for every job of every run.
 USAGE
 }
 
 die() { echo "$PROG: error: $*" >&2; exit 2; }
 
-KVER='' RUNTIME=3 RW=randread KO='' OUT='' TIMEOUT=900 TABLE='' PARAMS='' PROFILE=''
+KVER='' RUNTIME=3 RW=randread KO='' OUT='' TIMEOUT=900 TABLE='' PARAMS='' PROFILE='' APPEND=tsc=reliable
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--kver)    [ $# -ge 2 ] || die "$1 needs a value"; KVER=$2; shift 2 ;;
@@ -55,6 +64,7 @@ while [ $# -gt 0 ]; do
 	--timeout) [ $# -ge 2 ] || die "$1 needs a value"; TIMEOUT=$2; shift 2 ;;
 	--table)   [ $# -ge 2 ] || die "$1 needs a value"; TABLE=$2; shift 2 ;;
 	--profile) [ $# -ge 2 ] || die "$1 needs a value"; PROFILE=$2; shift 2 ;;
+	--append)  [ $# -ge 2 ] || die "$1 needs a value"; APPEND=$2; shift 2 ;;
 	-h|--help) usage; exit 0 ;;
 	*)         usage >&2; die "unknown argument: $1" ;;
 	esac
@@ -156,6 +166,7 @@ for m in vhost vhost_iotlb null_blk brd configfs; do args+=(--kmod "$m"); done
 	die "initramfs: $(tail -n1 "$OUT/mkinitramfs.log")"
 
 vmargs=()
+[ -z "$APPEND" ] || vmargs+=(--append "$APPEND")
 if [ -n "$PROFILE" ]; then
 	echo "$PROG: booting the VM ($KVER, ${RUNTIME}s, one job under perf: $PROFILE)" >&2
 	vmargs+=(--hostroot)
