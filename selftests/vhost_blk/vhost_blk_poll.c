@@ -456,10 +456,26 @@ TEST_F(poll, set_get_abi)
 
 #define DEPTH		16
 #define DEPTH_N		2000	/* requests: DEPTH_N / 2 writes, then reads */
+/*
+ * The backend takes DEPTH_MS to complete each request, and the first
+ * DEPTH requests are posted DEPTH_MS / DEPTH apart, each with a kick of
+ * its own: completions then come one at a time, each answered by a new
+ * request, so the device always has requests in flight when the guest
+ * posts.  Posted all at once, they would be taken by one pass, complete
+ * together and leave nothing in flight at each refill: a guest at depth
+ * that the device cannot tell from a guest waiting for every request
+ * (seen on the debug kernel, where a pass is slow enough to take all
+ * sixteen).
+ */
+#define DEPTH_MS	16
 
-/* Keep depth requests in flight until n are done; each kick per drv_kick. */
+/*
+ * Keep depth requests in flight until n are done, the first ones
+ * gap_ms apart, each with a kick; after that, each kick per drv_kick.
+ */
 static int depth_run(struct vq_drv *q, struct rq *s, unsigned int depth,
-		     unsigned int n, uint32_t type, const uint8_t *ref)
+		     unsigned int n, uint32_t type, const uint8_t *ref,
+		     unsigned int gap_ms)
 {
 	unsigned int next = 0, done = 0, i;
 	int ret;
@@ -470,9 +486,11 @@ static int depth_run(struct vq_drv *q, struct rq *s, unsigned int depth,
 			memcpy(s[i].buf, ref + (size_t)next * BLK, BLK);
 		else
 			memset(s[i].buf, 0x5a, BLK);
+		if (i)
+			sleep_ms(gap_ms);
 		ret = rq_post(q, &s[i], type, (uint64_t)next * 8, true);
 		if (!ret)
-			ret = drv_kick(q);
+			ret = drv_kick_force(q);
 		if (ret)
 			return ret;
 	}
@@ -531,7 +549,7 @@ TEST_F_TIMEOUT(poll, hold_no_kick_at_depth, 120)
 	int fd;
 
 	ASSERT_EQ(0, nullb_create(&self->nb, &(struct nullb_opts){
-		.completion_nsec = 200 * 1000 }));
+		.completion_nsec = DEPTH_MS * 1000UL * 1000 }));
 	self->have_nb = true;
 	fd = backend_open(self->nb.path, O_RDWR);
 	ASSERT_LE(0, fd);
@@ -550,8 +568,10 @@ TEST_F_TIMEOUT(poll, hold_no_kick_at_depth, 120)
 	ASSERT_EQ(0, vstats(&self->v, &a));
 	k0 = q->kicks;
 	sup0 = q->kicks_suppressed;
-	ASSERT_EQ(0, depth_run(q, s, DEPTH, half, VIRTIO_BLK_T_OUT, ref));
-	ASSERT_EQ(0, depth_run(q, s, DEPTH, half, VIRTIO_BLK_T_IN, ref));
+	ASSERT_EQ(0, depth_run(q, s, DEPTH, half, VIRTIO_BLK_T_OUT, ref,
+			       DEPTH_MS / DEPTH));
+	ASSERT_EQ(0, depth_run(q, s, DEPTH, half, VIRTIO_BLK_T_IN, ref,
+			       DEPTH_MS / DEPTH));
 	/*
 	 * The guest sees a used entry before its publisher counts it
 	 * (vhost_add_used_n(), the signal, then the counters): give the last
