@@ -61,8 +61,9 @@
 #define VHOST_BLK_INLINE_PAGES	32
 /*
  * Each request also carries a bio of its own with room for this many
- * segments: a request that fits (any 4 KiB one, and larger ones whose
- * pages merge) goes to the block layer without allocating a bio.
+ * segments: a request of at most this many pages (any 4 KiB one) and a
+ * flush go to the block layer without allocating a bio.  Larger ones
+ * keep one allocated bio sized for all their pages, not several.
  */
 #define VHOST_BLK_INLINE_BVECS	8
 
@@ -336,8 +337,8 @@ struct vhost_blk {
  * @segs_inline: storage for small @segs.
  * @pages_inline: storage for small @pages.
  * @bvecs: segments of @bio.
- * @bio: the request's own bio, its first (or only) one when the data fits
- *	in @bvecs, or its flush; initialised for each use, never freed.
+ * @bio: the request's own bio, its only one when its pages fit in @bvecs,
+ *	or its flush; initialised for each use, never freed.
  */
 struct vhost_blk_req {
 	struct vhost_blk_vq *bvq;

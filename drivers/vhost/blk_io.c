@@ -522,7 +522,7 @@ static void vhost_blk_submit_data(struct vhost_blk_req *req,
 	struct bio *bio = NULL;
 	size_t left = req->data_len;
 	bool poll = req->bvq->poll_set && disk->can_poll;
-	/* Only the first bio: the rest are needed only if it is full. */
+	/* Then it holds every page: the request's only bio. */
 	bool own = !poll && req->npages <= ARRAY_SIZE(req->bvecs);
 
 	for (i = 0; left; i++) {

@@ -936,10 +936,6 @@ static void test_cli(void)
 	   o.disks[0].ncpus == 256, "cli: --queue-cpus of 256 CPUs");
 }
 
-/*
- * Run vu_dev_log_stats() with the log at LOG_INFO into a temporary file;
- * returns what it wrote (static buffer).
- */
 /* Capture what the launcher logs (LOG_INFO and up) between begin and end. */
 static FILE *cap_file;
 static int cap_saved = -1;
@@ -975,6 +971,7 @@ static const char *capture_end(void)
 	return buf;
 }
 
+/* What vu_dev_log_stats() logs at LOG_INFO (static buffer). */
 static const char *logged_stats(struct vu_dev *d)
 {
 	capture_begin();
