@@ -93,6 +93,12 @@
 #define VHOST_BLK_DEEP_HOLD_MS		100U
 
 /*
+ * Holding guest notifications (hold_notify) while requests are in flight:
+ * the longest time hold_max_ns may let the ring go unlooked at.
+ */
+#define VHOST_BLK_HOLD_LIMIT_NS		100000000U
+
+/*
  * Completion polling (poll_completions): polled bios a queue tracks at
  * once (more are submitted for an interrupt), how long its completion
  * thread spins without seeing one complete before it naps, the nap, and
@@ -203,6 +209,10 @@ struct vhost_blk_vq_stats {
  *	notifications off because requests were in flight: the completion
  *	thread looks at the ring after each update instead, and turns
  *	notifications back on when nothing is left in flight (vq.mutex).
+ * @held_look: local_clock() of the last look at the ring while
+ *	notifications were held: the submit thread ends a hold that saw no
+ *	look for the device's hold_max_ns (vhost_blk_hold_wait()).  Written
+ *	under vq.mutex, read by the submit thread without it.
  * @poll_max_ns: longest avail-ring poll when the queue goes idle, 0: off.
  * @poll_grow: factor @poll_ns grows by.
  * @poll_shrink: divisor @poll_ns shrinks by.
@@ -255,6 +265,7 @@ struct vhost_blk_vq {
 	bool lone;
 	unsigned long deep_until;
 	bool notify_held;
+	u64 held_look;
 	u32 poll_max_ns;
 	u32 poll_grow;
 	u32 poll_shrink;
@@ -289,6 +300,9 @@ struct vhost_blk_vq {
  * @disk: the attached backend or NULL (dev.mutex).
  * @hold_notify: keep guest notifications off while requests are in flight
  *	(module parameter, sampled at open).
+ * @hold_max_ns: ... but for at most this long without a look at the ring
+ *	(a used-ring update); then they come back on (0: no limit; module
+ *	parameter, sampled at open).
  * @inline_complete: the submit pass publishes what completed inline
  *	(module parameter, sampled at open).
  * @lone_complete: ... but only lone requests (vhost_blk_lone(); module
@@ -307,6 +321,7 @@ struct vhost_blk {
 	pid_t owner_pid;
 	struct vhost_blk_disk *disk;
 	bool hold_notify;
+	u32 hold_max_ns;
 	bool inline_complete;
 	bool lone_complete;
 	u32 batch_decay;
@@ -389,6 +404,7 @@ void vhost_blk_batch_init(struct vhost_blk_vq *bvq);
 void vhost_blk_used_added(struct vhost_blk_vq *bvq, unsigned int n,
 			  bool idle);
 void vhost_blk_batch_flush(struct vhost_blk_vq *bvq);
+void vhost_blk_hold(struct vhost_blk_vq *bvq);
 
 /* blk_stats.c: debugfs: counters the selftests use to find leaks, per-device queues */
 enum vhost_blk_counter {

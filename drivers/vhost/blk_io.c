@@ -915,7 +915,7 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 			/* Ordered by vq->mutex against vhost_blk_publish(). */
 			if (bvq->blk->hold_notify &&
 			    (atomic_read(&bvq->inflight) || bvq->batching)) {
-				bvq->notify_held = true;
+				vhost_blk_hold(bvq);
 				break;
 			}
 			if (unlikely(vhost_enable_notify(dev, vq))) {
@@ -933,7 +933,7 @@ bool vhost_blk_handle_vq(struct vhost_blk_vq *bvq)
 		}
 		if (disp == VHOST_BLK_BUSY) {
 			/* That head's used-ring update looks at the ring again. */
-			bvq->notify_held = true;
+			vhost_blk_hold(bvq);
 			break;
 		}
 		if (disp == VHOST_BLK_DONE)

@@ -351,6 +351,24 @@ limit:
 	vhost_blk_batch_signal(bvq, false);
 }
 
+/**
+ * vhost_blk_hold() - leave guest notifications off: requests are in flight
+ * @bvq: the queue, vq->mutex held, by a submit pass that found the ring
+ *	empty (or stopped at a head still in flight)
+ *
+ * Each used-ring update looks at the ring instead (vhost_blk_recheck_ring())
+ * and the last one turns notifications back on.  That update may be far
+ * off: a request the guest posts beside slow ones in flight (a seeking
+ * disk, a remote target, a long flush), not in answer to a completion,
+ * would wait for it.  So the submit thread also looks after the device's
+ * hold_max_ns without a look (vhost_blk_hold_wait()).
+ */
+void vhost_blk_hold(struct vhost_blk_vq *bvq)
+{
+	bvq->notify_held = true;
+	WRITE_ONCE(bvq->held_look, local_clock());
+}
+
 /*
  * After a used-ring update, vq->mutex held: if the last submit pass left
  * guest notifications off (requests were in flight), look at the ring for
@@ -369,8 +387,11 @@ static void vhost_blk_recheck_ring(struct vhost_blk_vq *bvq, bool idle)
 		vhost_blk_rekick(bvq);
 		return;
 	}
-	if (!idle)
+	if (!idle) {
+		/* Looked: the hold's time limit starts again. */
+		WRITE_ONCE(bvq->held_look, local_clock());
 		return;
+	}
 	if (vhost_blk_poll_avail(bvq)) {
 		vhost_blk_rekick(bvq);
 		return;
@@ -719,6 +740,74 @@ static int vhost_blk_compl_thread(void *data)
 	return 0;
 }
 
+/*
+ * The hold's time is up (submit thread, running): unless a used-ring
+ * update looked meanwhile, take what the guest posted, or turn guest
+ * notifications back on so that its next request kicks.
+ */
+static void vhost_blk_hold_end(struct vhost_blk_vq *bvq, u64 limit)
+{
+	struct vhost_virtqueue *vq = &bvq->vq;
+	struct vhost_dev *dev = &bvq->blk->dev;
+	u64 now = local_clock();
+
+	mutex_lock(&vq->mutex);
+	if (!bvq->notify_held || now - bvq->held_look < limit)
+		goto unlock;
+	if (!vhost_vq_get_backend(vq)) {
+		bvq->notify_held = false;
+		goto unlock;
+	}
+	/* A held signal's timer looks at the ring, within its own limit. */
+	if (bvq->batching) {
+		WRITE_ONCE(bvq->held_look, now);
+		goto unlock;
+	}
+	trace_vhost_blk_hold_end(bvq, atomic_read(&bvq->inflight));
+	if (!vhost_vq_avail_empty(dev, vq)) {
+		/* The pass holds again, or turns them on, as it finds. */
+		vhost_blk_rekick(bvq);
+		goto unlock;
+	}
+	bvq->notify_held = false;
+	if (unlikely(vhost_enable_notify(dev, vq))) {
+		vhost_disable_notify(dev, vq);
+		vhost_blk_hold(bvq);
+		vhost_blk_rekick(bvq);
+	}
+unlock:
+	mutex_unlock(&vq->mutex);
+}
+
+/**
+ * vhost_blk_hold_wait() - sleep, but no longer than the queue may hold
+ * @bvq: the queue (submit thread, TASK_INTERRUPTIBLE, no kick pending)
+ *
+ * While guest notifications are held (vhost_blk_hold()), a request the
+ * guest posts is seen only when a used-ring update looks at the ring:
+ * sleep until then or until the hold's limit, whichever comes first, and
+ * end the hold if the limit came.  A kick, a stop or a rekick wakes the
+ * thread as from schedule().
+ */
+static void vhost_blk_hold_wait(struct vhost_blk_vq *bvq)
+{
+	u64 limit = bvq->blk->hold_max_ns, elapsed;
+	ktime_t left;
+
+	if (!limit || !READ_ONCE(bvq->notify_held)) {
+		schedule();
+		return;
+	}
+	elapsed = local_clock() - READ_ONCE(bvq->held_look);
+	if (elapsed < limit) {
+		left = ns_to_ktime(limit - elapsed);
+		schedule_hrtimeout(&left, HRTIMER_MODE_REL);
+		return;
+	}
+	__set_current_state(TASK_RUNNING);
+	vhost_blk_hold_end(bvq, limit);
+}
+
 static int vhost_blk_submit_thread(void *data)
 {
 	struct vhost_blk_vq *bvq = data;
@@ -731,7 +820,7 @@ static int vhost_blk_submit_thread(void *data)
 		if (kthread_should_stop())
 			break;
 		if (!test_and_clear_bit(VHOST_BLK_VQ_KICKED, &bvq->flags)) {
-			schedule();
+			vhost_blk_hold_wait(bvq);
 			continue;
 		}
 		__set_current_state(TASK_RUNNING);

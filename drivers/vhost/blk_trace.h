@@ -72,6 +72,20 @@ TRACE_EVENT(vhost_blk_pass_end,
 		      __entry->inflight, __entry->notify_held)
 );
 
+/* Guest notifications held too long without a look at the ring. */
+TRACE_EVENT(vhost_blk_hold_end,
+	    TP_PROTO(const struct vhost_blk_vq *bvq, unsigned int inflight),
+	    TP_ARGS(bvq, inflight),
+	    TP_STRUCT__entry(__field(pid_t, owner)
+			     __field(unsigned int, q)
+			     __field(unsigned int, inflight)),
+	    TP_fast_assign(__entry->owner = bvq->blk->owner_pid;
+			   __entry->q = bvq->index;
+			   __entry->inflight = inflight;),
+	    TP_printk("owner=%d q=%u inflight=%u", __entry->owner,
+		      __entry->q, __entry->inflight)
+);
+
 TRACE_EVENT(vhost_blk_req_start,
 	    TP_PROTO(const struct vhost_blk_vq *bvq, unsigned int id,
 		     u32 type, u64 sector, u64 len),
