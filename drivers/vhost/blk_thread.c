@@ -745,14 +745,15 @@ static int vhost_blk_compl_thread(void *data)
  * update looked meanwhile, take what the guest posted, or turn guest
  * notifications back on so that its next request kicks.
  */
-static void vhost_blk_hold_end(struct vhost_blk_vq *bvq, u64 limit)
+static void vhost_blk_hold_end(struct vhost_blk_vq *bvq, s64 limit)
 {
 	struct vhost_virtqueue *vq = &bvq->vq;
 	struct vhost_dev *dev = &bvq->blk->dev;
 	u64 now = local_clock();
 
 	mutex_lock(&vq->mutex);
-	if (!bvq->notify_held || now - bvq->held_look < limit)
+	/* Signed: the look may have been timed on another CPU's clock. */
+	if (!bvq->notify_held || (s64)(now - bvq->held_look) < limit)
 		goto unlock;
 	if (!vhost_vq_get_backend(vq)) {
 		bvq->notify_held = false;
@@ -791,7 +792,7 @@ unlock:
  */
 static void vhost_blk_hold_wait(struct vhost_blk_vq *bvq)
 {
-	u64 limit = bvq->blk->hold_max_ns, elapsed;
+	s64 limit = bvq->blk->hold_max_ns, elapsed;
 	ktime_t left;
 
 	if (!limit || !READ_ONCE(bvq->notify_held)) {

@@ -53,6 +53,7 @@ FIXTURE(batch) {
 	char saved_inline[8];	/* inline_complete to restore, "" if untouched */
 	char saved_lone[8];	/* lone_complete to restore, "" if untouched */
 	char saved_decay[16];	/* batch_decay to restore, "" if untouched */
+	char saved_hold[16];	/* hold_max_ns to restore, "" if untouched */
 };
 
 FIXTURE_SETUP(batch)
@@ -63,6 +64,7 @@ FIXTURE_SETUP(batch)
 	self->saved_inline[0] = 0;
 	self->saved_lone[0] = 0;
 	self->saved_decay[0] = 0;
+	self->saved_hold[0] = 0;
 	seed_from_env();
 	ASSERT_EQ(0, module_ensure_loaded());
 	self->bfd = backend_open(BRD_DEV, O_RDWR);
@@ -82,6 +84,8 @@ FIXTURE_TEARDOWN(batch)
 		param_write("lone_complete", self->saved_lone);
 	if (self->saved_decay[0])
 		param_write("batch_decay", self->saved_decay);
+	if (self->saved_hold[0])
+		param_write("hold_max_ns", self->saved_hold);
 }
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -970,6 +974,14 @@ TEST_F_TIMEOUT(batch, inline_done_ends_hold, 120)
 	ASSERT_EQ(0, param_read("inline_complete", self->saved_inline,
 				sizeof(self->saved_inline)));
 	ASSERT_EQ(0, param_write("inline_complete", "1"));
+	/*
+	 * No time limit on holding notifications: the limit (hold_max_ns)
+	 * would turn them back on after a millisecond and hide a hold that
+	 * the pass forgot to end, which is what this test is for.
+	 */
+	ASSERT_EQ(0, param_read("hold_max_ns", self->saved_hold,
+				sizeof(self->saved_hold)));
+	ASSERT_EQ(0, param_write("hold_max_ns", "0"));
 	setup_brd(_metadata, self, LIMIT);
 	ASSERT_EQ(0, st_init(&self->v, &s));
 	q = s.q;
