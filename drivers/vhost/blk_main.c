@@ -73,12 +73,12 @@ module_param(hold_notify, bool, 0644);
 MODULE_PARM_DESC(hold_notify,
 		 "keep guest notifications off while a queue has requests in flight, looking at the ring after each used-ring update instead (default on; sampled at open)");
 
-static unsigned int hold_max_ns = 1000000;
+static unsigned int hold_max_ns = 10000000;
 module_param(hold_max_ns, uint, 0644);
 MODULE_PARM_DESC(hold_max_ns,
 		 "longest time, in ns, a queue holding guest notifications (hold_notify) goes without looking at its ring; then notifications come back on, so a request posted beside slow ones in flight waits at most this long, at most "
 		 __stringify(VHOST_BLK_HOLD_LIMIT_NS)
-		 " (0: no limit; default 1000000; sampled at open)");
+		 " (0: no limit; default 10000000; sampled at open)");
 
 /*
  * Ring features the vhost core implements for us, plus the virtio-blk

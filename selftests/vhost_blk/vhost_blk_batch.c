@@ -975,8 +975,8 @@ TEST_F_TIMEOUT(batch, inline_done_ends_hold, 120)
 				sizeof(self->saved_inline)));
 	ASSERT_EQ(0, param_write("inline_complete", "1"));
 	/*
-	 * No time limit on holding notifications: the limit (hold_max_ns)
-	 * would turn them back on after a millisecond and hide a hold that
+	 * No time limit on holding notifications: the limit
+	 * would turn them back on after hold_max_ns and hide a hold that
 	 * the pass forgot to end, which is what this test is for.
 	 */
 	ASSERT_EQ(0, param_read("hold_max_ns", self->saved_hold,

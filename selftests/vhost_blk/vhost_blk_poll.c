@@ -563,11 +563,11 @@ TEST_F_TIMEOUT(poll, hold_no_kick_at_depth, 120)
 	int fd;
 
 	/*
-	 * Completions come about DEPTH_MS / DEPTH apart: under TCG often
-	 * later than the default hold_max_ns (1 ms), which would end holds
-	 * between them and make refills kick (one kick per late completion,
-	 * by design: see poll.hold_bounded_beside_slow).  This test is about
-	 * the hold itself: give it the module's longest limit.
+	 * Completions come about DEPTH_MS / DEPTH apart, under TCG at times
+	 * much later; one later than hold_max_ns ends the hold between them
+	 * and makes the next refill kick (by design: see
+	 * poll.hold_bounded_beside_slow).  This test is about the hold
+	 * itself: give it the module's longest limit.
 	 */
 	ASSERT_EQ(0, hold_set(self, "100000000"));
 	ASSERT_EQ(0, nullb_create(&self->nb, &(struct nullb_opts){
