@@ -370,6 +370,25 @@ void vhost_blk_hold(struct vhost_blk_vq *bvq)
 }
 
 /*
+ * End a hold (vq->mutex held, the ring seen empty): turn guest
+ * notifications back on.  Return false if the guest posted as they came
+ * on: then they stay off and the submit thread takes the request now.
+ */
+static bool vhost_blk_unhold(struct vhost_blk_vq *bvq)
+{
+	struct vhost_virtqueue *vq = &bvq->vq;
+	struct vhost_dev *dev = &bvq->blk->dev;
+
+	bvq->notify_held = false;
+	if (likely(!vhost_enable_notify(dev, vq)))
+		return true;
+	vhost_disable_notify(dev, vq);
+	vhost_blk_hold(bvq);
+	vhost_blk_rekick(bvq);
+	return false;
+}
+
+/*
  * After a used-ring update, vq->mutex held: if the last submit pass left
  * guest notifications off (requests were in flight), look at the ring for
  * what the guest posted since, and turn notifications back on once
@@ -396,14 +415,8 @@ static void vhost_blk_recheck_ring(struct vhost_blk_vq *bvq, bool idle)
 		vhost_blk_rekick(bvq);
 		return;
 	}
-	bvq->notify_held = false;
-	if (unlikely(vhost_enable_notify(dev, vq))) {
-		/* Posted as we turned them on: take it now. */
-		vhost_disable_notify(dev, vq);
-		bvq->notify_held = true;
-		vhost_blk_rekick(bvq);
+	if (!vhost_blk_unhold(bvq))
 		return;
-	}
 	if (bvq->poll_max_ns)
 		bvq->idle_since = local_clock() ?: 1;
 }
@@ -770,12 +783,7 @@ static void vhost_blk_hold_end(struct vhost_blk_vq *bvq, s64 limit)
 		vhost_blk_rekick(bvq);
 		goto unlock;
 	}
-	bvq->notify_held = false;
-	if (unlikely(vhost_enable_notify(dev, vq))) {
-		vhost_disable_notify(dev, vq);
-		vhost_blk_hold(bvq);
-		vhost_blk_rekick(bvq);
-	}
+	vhost_blk_unhold(bvq);
 unlock:
 	mutex_unlock(&vq->mutex);
 }

@@ -458,6 +458,28 @@ TEST_F(poll, set_get_abi)
 
 /* ---- 2: notifications held at depth ----------------------------------- */
 
+/*
+ * One queue of 64 with EVENT_IDX on a memory-backed null_blk that takes
+ * @completion_nsec to complete each request.
+ */
+static int slow_nullb_vmm(FIXTURE_DATA(poll) *self, unsigned long completion_nsec)
+{
+	uint64_t f = VBLK_FEATURES_DEFAULT | BIT_ULL(VIRTIO_RING_F_EVENT_IDX);
+	int fd, ret;
+
+	ret = nullb_create(&self->nb, &(struct nullb_opts){
+		.completion_nsec = completion_nsec });
+	if (ret)
+		return ret;
+	self->have_nb = true;
+	fd = backend_open(self->nb.path, O_RDWR);
+	if (fd < 0)
+		return fd;
+	ret = vmm_quick(&self->v, f, 1, 64, fd, 0, NULL);
+	close(fd);
+	return ret;
+}
+
 /* Set hold_max_ns for the next open; the old value is saved once. */
 static int hold_set(FIXTURE_DATA(poll) *self, const char *ns)
 {
@@ -552,7 +574,6 @@ static int depth_run(struct vq_drv *q, struct rq *s, unsigned int depth,
 
 TEST_F_TIMEOUT(poll, hold_no_kick_at_depth, 120)
 {
-	uint64_t f = VBLK_FEATURES_DEFAULT | BIT_ULL(VIRTIO_RING_F_EVENT_IDX);
 	struct vhost_blk_vring_stats a, b;
 	struct rq s[DEPTH];
 	const unsigned int half = DEPTH_N / 2;
@@ -560,7 +581,6 @@ TEST_F_TIMEOUT(poll, hold_no_kick_at_depth, 120)
 	uint8_t *ref, *chk;
 	struct vq_drv *q;
 	unsigned int i;
-	int fd;
 
 	/*
 	 * Completions come about DEPTH_MS / DEPTH apart, under TCG at times
@@ -570,13 +590,7 @@ TEST_F_TIMEOUT(poll, hold_no_kick_at_depth, 120)
 	 * itself: give it the module's longest limit.
 	 */
 	ASSERT_EQ(0, hold_set(self, "100000000"));
-	ASSERT_EQ(0, nullb_create(&self->nb, &(struct nullb_opts){
-		.completion_nsec = DEPTH_MS * 1000UL * 1000 }));
-	self->have_nb = true;
-	fd = backend_open(self->nb.path, O_RDWR);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, vmm_quick(&self->v, f, 1, 64, fd, 0, NULL));
-	close(fd);
+	ASSERT_EQ(0, slow_nullb_vmm(self, DEPTH_MS * 1000000UL));
 	q = self->v.q[0];
 	ASSERT_TRUE(q->event_idx);
 	for (i = 0; i < DEPTH; i++)
@@ -661,7 +675,6 @@ static long taken_within(struct vmm *v, const struct vhost_blk_vring_stats *a,
  */
 TEST_F_TIMEOUT(poll, hold_bounded_beside_slow, 60)
 {
-	uint64_t f = VBLK_FEATURES_DEFAULT | BIT_ULL(VIRTIO_RING_F_EVENT_IDX);
 	struct vhost_blk_vring_stats a;
 	struct vring_used_elem e;
 	unsigned long k0, sup0;
@@ -670,17 +683,10 @@ TEST_F_TIMEOUT(poll, hold_bounded_beside_slow, 60)
 	unsigned int i, j;
 	long t_b, t_c;
 	char ns[16];
-	int fd;
 
 	snprintf(ns, sizeof(ns), "%u", HOLD_MS * 1000000);
 	ASSERT_EQ(0, hold_set(self, ns));
-	ASSERT_EQ(0, nullb_create(&self->nb, &(struct nullb_opts){
-		.completion_nsec = SLOW_MS * 1000000UL }));
-	self->have_nb = true;
-	fd = backend_open(self->nb.path, O_RDWR);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, vmm_quick(&self->v, f, 1, 64, fd, 0, NULL));
-	close(fd);
+	ASSERT_EQ(0, slow_nullb_vmm(self, SLOW_MS * 1000000UL));
 	q = self->v.q[0];
 	ASSERT_TRUE(q->event_idx);
 	for (i = 0; i < 3; i++)
