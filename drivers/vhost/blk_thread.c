@@ -22,6 +22,7 @@
 #include <linux/sched.h>
 #include <linux/sched/clock.h>
 #include <linux/sched/mm.h>
+#include <uapi/linux/sched/types.h>
 
 #include "blk.h"
 #include "blk_trace.h"
@@ -859,6 +860,42 @@ static int vhost_blk_submit_thread(void *data)
  * A queue given CPUs of its own (VHOST_BLK_SET_VRING_CPUS) runs there,
  * or, should none of them be online any more, as if it had none.
  */
+/**
+ * vhost_blk_thread_sched() - give a queue thread the owner's scheduling
+ * @t: the new thread, not yet woken
+ *
+ * The policy, real-time priority and nice of the owner thread that starts
+ * the queue, as sched_fork() gives them to a thread forked from it (the
+ * vhost core's workers are, since 6.4): a VMM run under chrt(1) or nice(1)
+ * (libvirt's emulatorsched, systemd's Nice= or CPUSchedulingPolicy=) runs
+ * its disk I/O the same way, and a VMM niced down cannot make its I/O
+ * threads outrun its vCPUs.  As on fork, an owner that resets on fork
+ * passes on neither a real-time policy nor a negative nice, and a
+ * deadline reservation is its own: those threads stay SCHED_NORMAL.
+ *
+ * Return: 0 or the error of sched_setattr_nocheck().
+ */
+static int vhost_blk_thread_sched(struct task_struct *t)
+{
+	struct sched_attr attr = { .size = sizeof(attr) };
+	unsigned int policy = current->policy;
+	int nice = task_nice(current);
+	bool rt = policy == SCHED_FIFO || policy == SCHED_RR;
+
+	if (policy == SCHED_DEADLINE || (rt && current->sched_reset_on_fork))
+		return 0;
+	if (current->sched_reset_on_fork && nice < 0)
+		nice = 0;
+	if (policy == SCHED_NORMAL && !nice)
+		return 0;	/* what kthread() gave it */
+	attr.sched_policy = policy;
+	if (rt)
+		attr.sched_priority = current->rt_priority;
+	else
+		attr.sched_nice = nice;
+	return sched_setattr_nocheck(t, &attr);
+}
+
 static struct task_struct *vhost_blk_thread_create(struct vhost_blk_vq *bvq,
 						   int (*fn)(void *),
 						   const char *fmt)
@@ -870,6 +907,9 @@ static struct task_struct *vhost_blk_thread_create(struct vhost_blk_vq *bvq,
 	if (IS_ERR(t))
 		return t;
 	ret = cgroup_attach_task_all(current, t);
+	/* In the owner's cgroups first: they hold its real-time budget. */
+	if (!ret)
+		ret = vhost_blk_thread_sched(t);
 	/* The queue's CPUs may all have gone offline since they were set. */
 	if (!ret && (!bvq->cpus_set || set_cpus_allowed_ptr(t, &bvq->cpus)))
 		ret = set_cpus_allowed_ptr(t, current->cpus_ptr);
@@ -917,7 +957,8 @@ static void vhost_blk_poll_free(struct vhost_blk_vq *bvq)
  * vhost_blk_vq_threads_start() - create the queue's threads if needed
  * @bvq: the queue; dev.mutex held, called by the owner (an ioctl)
  *
- * Both threads join the caller's cgroups before they run.
+ * Both threads join the caller's cgroups and take its scheduling policy,
+ * priority and CPU affinity before they run.
  *
  * Return: 0 or a negative errno.
  */

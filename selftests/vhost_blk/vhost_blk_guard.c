@@ -38,6 +38,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -843,6 +844,150 @@ out:
 	ASSERT_TRUE(WIFEXITED(st));
 	ASSERT_EQ(0, WEXITSTATUS(st));
 	ASSERT_QUIESCENT(10000);
+}
+
+/* How an owner schedules itself, and what its queue threads must get. */
+struct sched_case {
+	const char *name;
+	int policy;		/* for sched_setscheduler(), flags included */
+	int prio;		/* real-time priority */
+	int nice;		/* setpriority() after the policy */
+	int want_policy;	/* sched_getscheduler() of each queue thread */
+	int want_prio;
+	int want_nice;
+};
+
+/*
+ * Start a device with two queues in a child owner scheduled as @c says,
+ * check the policy, priority and nice of its four queue threads.  Return
+ * the number of threads that differ, or -1 (after logging) if the child
+ * could not set itself up.
+ */
+static int sched_check(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(guard) *self, const struct sched_case *c)
+{
+	int to_child[2], to_parent[2];
+	struct cg_report rep = { 0 };
+	pid_t tids[16];
+	char names[16][32];
+	int n, i, bad = 0, st;
+
+	if (pipe(to_child) || pipe(to_parent))
+		return -1;
+	self->child = fork();
+	if (self->child < 0)
+		return -1;
+	if (!self->child) {
+		struct sched_param sp = { .sched_priority = c->prio };
+		struct vmm v;
+		int r;
+		char ch;
+
+		close(to_child[1]);
+		close(to_parent[0]);
+		memset(&v, 0, sizeof(v));
+		v.fd = -1;
+		r = sched_setscheduler(0, c->policy, &sp) ? -errno : 0;
+		CHILD_CHECK(!r, &rep, r);
+		r = setpriority(PRIO_PROCESS, 0, c->nice) ? -errno : 0;
+		CHILD_CHECK(!r, &rep, r);
+		child_setup(NULL, &v, self->bfd, &rep);
+out:
+		if (write(to_parent[1], &rep, sizeof(rep)) != sizeof(rep))
+			_exit(2);
+		/* keep the device open until the parent looked */
+		if (read(to_child[0], &ch, 1) < 0)
+			_exit(3);
+		vmm_close(&v);
+		_exit(0);
+	}
+	close(to_child[0]);
+	close(to_parent[1]);
+	if (read(to_parent[0], &rep, sizeof(rep)) != sizeof(rep))
+		rep.err = -EPIPE;
+	if (rep.err) {
+		TH_LOG("%s: child failed at line %d: %s", c->name, rep.line,
+		       strerror(-rep.err));
+		bad = -1;
+		goto done;
+	}
+	n = find_queue_threads(self->child, tids, names, 16);
+	if (n != 4) {
+		TH_LOG("%s: %d queue threads of owner %d, not 4", c->name, n,
+		       self->child);
+		bad = -1;
+		goto done;
+	}
+	for (i = 0; i < n; i++) {
+		struct sched_param sp = { 0 };
+		int pol = sched_getscheduler(tids[i]), nice;
+
+		errno = 0;
+		nice = getpriority(PRIO_PROCESS, tids[i]);
+		if (pol < 0 || errno || sched_getparam(tids[i], &sp)) {
+			TH_LOG("%s: thread %s: %s", c->name, names[i], strerror(errno));
+			bad++;
+			continue;
+		}
+		if (pol != c->want_policy || sp.sched_priority != c->want_prio ||
+		    (pol != SCHED_FIFO && pol != SCHED_RR && nice != c->want_nice)) {
+			TH_LOG("%s: thread %s has policy %d priority %d nice %d, want %d %d %d",
+			       c->name, names[i], pol, sp.sched_priority, nice,
+			       c->want_policy, c->want_prio, c->want_nice);
+			bad++;
+		}
+	}
+done:
+	if (write(to_child[1], "x", 1) != 1)
+		bad = -1;
+	close(to_child[1]);
+	close(to_parent[0]);
+	if (waitpid(self->child, &st, 0) != self->child || !WIFEXITED(st) ||
+	    WEXITSTATUS(st)) {
+		TH_LOG("%s: owner %d did not exit cleanly", c->name, self->child);
+		bad = -1;
+	}
+	self->child = 0;
+	return bad;
+}
+
+/*
+ * A VMM run under nice(1) or chrt(1) (libvirt's emulatorsched, systemd's
+ * Nice=) runs its disk I/O the same way: the queue threads take the
+ * policy, priority and nice of the owner thread that starts them, as a
+ * thread forked from it would (the vhost core's workers since 6.4), and
+ * like a forked thread they get neither a real-time policy nor a negative
+ * nice from an owner that resets on fork.  Plain kthreads would all be
+ * SCHED_OTHER at nice 0.
+ */
+TEST_F_TIMEOUT(guard, sched_inherit, 90)
+{
+	static const struct sched_case cases[] = {
+		{ "batch, nice 7", SCHED_BATCH, 0, 7, SCHED_BATCH, 0, 7 },
+		{ "other, nice -4", SCHED_OTHER, 0, -4, SCHED_OTHER, 0, -4 },
+		{ "fifo 3", SCHED_FIFO, 3, 0, SCHED_FIFO, 3, 0 },
+		{ "rr 2", SCHED_RR, 2, 0, SCHED_RR, 2, 0 },
+		{ "fifo 3, reset on fork", SCHED_FIFO | SCHED_RESET_ON_FORK, 3, 0,
+		  SCHED_OTHER, 0, 0 },
+		{ "other, nice -4, reset on fork", SCHED_OTHER | SCHED_RESET_ON_FORK,
+		  0, -4, SCHED_OTHER, 0, 0 },
+		{ "idle", SCHED_IDLE, 0, 0, SCHED_IDLE, 0, 0 },
+	};
+	unsigned int i;
+	int bad = 0, r;
+
+	ASSERT_EQ(0, nullb_create(&self->nb, NULL));
+	self->bfd = backend_open(self->nb.path, O_RDWR);
+	ASSERT_LE(0, self->bfd);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		r = sched_check(_metadata, self, &cases[i]);
+		ASSERT_LE(0, r);
+		if (!r)
+			TH_LOG("%s: the 4 queue threads match", cases[i].name);
+		bad += r;
+		ASSERT_QUIESCENT(10000);
+	}
+	EXPECT_EQ(0, bad);
 }
 
 /* VHOST_BLK_SET_VRING_CPUS with @set's first @size bytes (NULL: none). */
