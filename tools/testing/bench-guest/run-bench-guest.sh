@@ -43,7 +43,9 @@ usage: $PROG [--reps N] [--backends "$ALL_BACKENDS"]
                  i's threads (launcher --queue-cpus) to CPU i, pin=auto
                  pins the vCPUs and runs the launcher with --queue-cpus
                  vcpus (it finds them and follows), pin=vcpus
-                 only the vCPUs
+                 only the vCPUs; nice=N (-20..19) is not the module's
+                 either: the launcher, and so the queue threads, run
+                 under nice -n N
   --jobs L       fio jobs (default \$BENCH_JOBS or all four)
   --kver         outer VM kernel (default: the 6.12 kernel)
   --guest-kver   nested guest kernel (default: the 6.1 kernel)
@@ -103,7 +105,7 @@ main() {
 				vname=${v%%:*} vparams=${v#*:}
 				[ "$v" != "$vname" ] || vparams=
 				[[ "$vname" =~ ^[a-z0-9_]+$ ]] || die "bad variant name '$vname'"
-				[[ "$vparams" =~ ^[a-z0-9_=,]*$ ]] || die "bad module parameters '$vparams'"
+				[[ "$vparams" =~ ^[a-z0-9_=,-]*$ ]] || die "bad module parameters '$vparams'"
 				[ "$vname" = default ] && vname=vhost-blk || vname=vhost-blk-$vname
 				KINDS+=("$vname:launcher:$vparams"); NAMES+=("$vname")
 			done ;;
