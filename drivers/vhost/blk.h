@@ -311,6 +311,8 @@ struct vhost_blk_vq {
  *	(vhost_blk_batch_signal(); module parameter, sampled at open).
  * @poll_bios: data bios to a backend with poll queues are REQ_POLLED and
  *	completed by bio_poll() (poll_completions, sampled at open).
+ * @sched_batch: queue threads that would be SCHED_OTHER are SCHED_BATCH
+ *	(vhost_blk_thread_sched(); module parameter, sampled at open).
  * @nvqs: number of entries in @vqs.
  * @vqs: the virtqueues.
  * @debugfs: the device's debugfs directory (blk_stats.c).
@@ -326,6 +328,7 @@ struct vhost_blk {
 	bool lone_complete;
 	u32 batch_decay;
 	bool poll_bios;
+	bool sched_batch;
 	unsigned int nvqs;
 	struct vhost_blk_vq *vqs;
 	struct dentry *debugfs;

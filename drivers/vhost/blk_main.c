@@ -80,6 +80,11 @@ MODULE_PARM_DESC(hold_max_ns,
 		 __stringify(VHOST_BLK_HOLD_LIMIT_NS)
 		 " (0: no limit; default 10000000; sampled at open)");
 
+static bool sched_batch = true;
+module_param(sched_batch, bool, 0644);
+MODULE_PARM_DESC(sched_batch,
+		 "queue threads of a SCHED_OTHER owner run SCHED_BATCH (same nice): a kicked thread does not preempt the vCPU that kicked it, which goes on posting requests the thread then takes together (default on; sampled at open)");
+
 /*
  * Ring features the vhost core implements for us, plus the virtio-blk
  * bits.  The blk bits describing config space (SIZE_MAX, SEG_MAX,
@@ -862,6 +867,7 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 	blk->lone_complete = READ_ONCE(lone_complete);
 	blk->batch_decay = READ_ONCE(batch_decay);
 	blk->poll_bios = READ_ONCE(poll_completions);
+	blk->sched_batch = READ_ONCE(sched_batch);
 	max_ns = min_t(unsigned int, READ_ONCE(poll_max_ns),
 		       VHOST_BLK_POLL_MAX_NS);
 	batch_ns = min_t(unsigned int, READ_ONCE(batch_max_ns),

@@ -861,8 +861,9 @@ static int vhost_blk_submit_thread(void *data)
  * or, should none of them be online any more, as if it had none.
  */
 /**
- * vhost_blk_thread_sched() - give a queue thread the owner's scheduling
- * @t: the new thread, not yet woken
+ * vhost_blk_thread_sched() - schedule a queue thread as its owner is
+ * @bvq: the queue
+ * @t: its new thread, not yet woken
  *
  * The policy, real-time priority and nice of the owner thread that starts
  * the queue, as sched_fork() gives them to a thread forked from it (the
@@ -871,21 +872,35 @@ static int vhost_blk_submit_thread(void *data)
  * its disk I/O the same way, and a VMM niced down cannot make its I/O
  * threads outrun its vCPUs.  As on fork, an owner that resets on fork
  * passes on neither a real-time policy nor a negative nice, and a
- * deadline reservation is its own: those threads stay SCHED_NORMAL.
+ * deadline reservation is its own: those threads get SCHED_OTHER.
+ *
+ * SCHED_OTHER becomes SCHED_BATCH (same nice, same share of the CPU) with
+ * the sched_batch parameter: a batch thread never preempts on wake-up.  A
+ * kick that wakes the submit thread on the kicking vCPU's CPU then leaves
+ * the vCPU running, and the guest posts more before the pass takes them
+ * all; a completion thread does not cut into the guest either.  On a CPU
+ * with nothing else to run, the thread runs at once all the same.
  *
  * Return: 0 or the error of sched_setattr_nocheck().
  */
-static int vhost_blk_thread_sched(struct task_struct *t)
+static int vhost_blk_thread_sched(struct vhost_blk_vq *bvq,
+				  struct task_struct *t)
 {
 	struct sched_attr attr = { .size = sizeof(attr) };
 	unsigned int policy = current->policy;
 	int nice = task_nice(current);
 	bool rt = policy == SCHED_FIFO || policy == SCHED_RR;
 
-	if (policy == SCHED_DEADLINE || (rt && current->sched_reset_on_fork))
-		return 0;
+	if (policy == SCHED_DEADLINE ||
+	    (rt && current->sched_reset_on_fork)) {
+		policy = SCHED_NORMAL;
+		nice = 0;
+		rt = false;
+	}
 	if (current->sched_reset_on_fork && nice < 0)
 		nice = 0;
+	if (policy == SCHED_NORMAL && bvq->blk->sched_batch)
+		policy = SCHED_BATCH;
 	if (policy == SCHED_NORMAL && !nice)
 		return 0;	/* what kthread() gave it */
 	attr.sched_policy = policy;
@@ -909,7 +924,7 @@ static struct task_struct *vhost_blk_thread_create(struct vhost_blk_vq *bvq,
 	ret = cgroup_attach_task_all(current, t);
 	/* In the owner's cgroups first: they hold its real-time budget. */
 	if (!ret)
-		ret = vhost_blk_thread_sched(t);
+		ret = vhost_blk_thread_sched(bvq, t);
 	/* The queue's CPUs may all have gone offline since they were set. */
 	if (!ret && (!bvq->cpus_set || set_cpus_allowed_ptr(t, &bvq->cpus)))
 		ret = set_cpus_allowed_ptr(t, current->cpus_ptr);

@@ -951,18 +951,49 @@ done:
 	return bad;
 }
 
+/* Run @cases with vhost_blk's sched_batch set to @batch. */
+static int sched_cases(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(guard) *self, const char *batch,
+		       const struct sched_case *cases, unsigned int n)
+{
+	unsigned int i;
+	int bad = 0, r;
+	char why[512];
+
+	r = param_write("sched_batch", batch);
+	if (r) {
+		TH_LOG("sched_batch=%s: %s", batch, strerror(-r));
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		r = sched_check(_metadata, self, &cases[i]);
+		if (r < 0)
+			return r;
+		TH_LOG("sched_batch=%s, owner %s: %s", batch, cases[i].name,
+		       r ? "threads differ" : "the 4 queue threads match");
+		bad += r;
+		if (wait_quiescent(10000, why, sizeof(why))) {
+			TH_LOG("not quiescent: %s", why);
+			return -1;
+		}
+	}
+	return bad;
+}
+
 /*
  * A VMM run under nice(1) or chrt(1) (libvirt's emulatorsched, systemd's
  * Nice=) runs its disk I/O the same way: the queue threads take the
  * policy, priority and nice of the owner thread that starts them, as a
  * thread forked from it would (the vhost core's workers since 6.4), and
  * like a forked thread they get neither a real-time policy nor a negative
- * nice from an owner that resets on fork.  Plain kthreads would all be
- * SCHED_OTHER at nice 0.
+ * nice from an owner that resets on fork.  With sched_batch (the default)
+ * what would be SCHED_OTHER is SCHED_BATCH, at the same nice; other
+ * policies are the owner's.  Plain kthreads would all be SCHED_OTHER at
+ * nice 0.
  */
-TEST_F_TIMEOUT(guard, sched_inherit, 90)
+TEST_F_TIMEOUT(guard, sched_inherit, 120)
 {
-	static const struct sched_case cases[] = {
+	static const struct sched_case plain[] = {
 		{ "batch, nice 7", SCHED_BATCH, 0, 7, SCHED_BATCH, 0, 7 },
 		{ "other, nice -4", SCHED_OTHER, 0, -4, SCHED_OTHER, 0, -4 },
 		{ "fifo 3", SCHED_FIFO, 3, 0, SCHED_FIFO, 3, 0 },
@@ -973,21 +1004,34 @@ TEST_F_TIMEOUT(guard, sched_inherit, 90)
 		  0, -4, SCHED_OTHER, 0, 0 },
 		{ "idle", SCHED_IDLE, 0, 0, SCHED_IDLE, 0, 0 },
 	};
-	unsigned int i;
-	int bad = 0, r;
+	static const struct sched_case batch[] = {
+		{ "other", SCHED_OTHER, 0, 0, SCHED_BATCH, 0, 0 },
+		{ "other, nice 6", SCHED_OTHER, 0, 6, SCHED_BATCH, 0, 6 },
+		{ "other, nice -4", SCHED_OTHER, 0, -4, SCHED_BATCH, 0, -4 },
+		{ "fifo 3", SCHED_FIFO, 3, 0, SCHED_FIFO, 3, 0 },
+		{ "fifo 3, reset on fork", SCHED_FIFO | SCHED_RESET_ON_FORK, 3, 0,
+		  SCHED_BATCH, 0, 0 },
+		{ "idle", SCHED_IDLE, 0, 0, SCHED_IDLE, 0, 0 },
+	};
+	char saved[16];
+	int bad, r;
 
+	ASSERT_EQ(0, param_read("sched_batch", saved, sizeof(saved)));
+	TH_LOG("sched_batch was %s", saved);
 	ASSERT_EQ(0, nullb_create(&self->nb, NULL));
 	self->bfd = backend_open(self->nb.path, O_RDWR);
 	ASSERT_LE(0, self->bfd);
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		r = sched_check(_metadata, self, &cases[i]);
-		ASSERT_LE(0, r);
-		if (!r)
-			TH_LOG("%s: the 4 queue threads match", cases[i].name);
-		bad += r;
-		ASSERT_QUIESCENT(10000);
+	bad = sched_cases(_metadata, self, "N", plain,
+			  sizeof(plain) / sizeof(plain[0]));
+	if (bad >= 0) {
+		r = sched_cases(_metadata, self, "Y", batch,
+				sizeof(batch) / sizeof(batch[0]));
+		bad = r < 0 ? r : bad + r;
 	}
+	ASSERT_EQ(0, param_write("sched_batch", saved));
+	ASSERT_LE(0, bad);
 	EXPECT_EQ(0, bad);
+	ASSERT_QUIESCENT(10000);
 }
 
 /* VHOST_BLK_SET_VRING_CPUS with @set's first @size bytes (NULL: none). */

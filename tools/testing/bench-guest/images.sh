@@ -14,7 +14,8 @@
 #                       pseudo-parameter pin=1 instead pins the guest's
 #                       vCPU i and queue i's threads to CPU i (PIN),
 #                       pin=vcpus only the vCPUs; nice=N runs the
-#                       launcher (and so the queue threads) under nice -n N.
+#                       launcher (and so the queue threads) under nice -n N,
+#                       sched=batch|idle under chrt --batch|--idle 0.
 # Settings for the outer VM come from the environment: RUNTIME RAMP JOBS
 # (comma-separated) IDLE GUEST_CPU GUEST_DEADLINE KVM_AMD_OPTS PROFILE TRACE.
 # tools/testing/stress/boot.sh boots OUT/outer-NAME.cpio.gz.
@@ -34,7 +35,7 @@ for kind in "$@"; do
 	# pin=1 is the bench's, not the module's: vCPU threads and queues
 	# pinned (bench-guest.sh, PIN); pin=auto pins the vCPUs and lets the
 	# launcher place the queues (--queue-cpus vcpus).
-	pin=0 nice=0 keep=()
+	pin=0 nice=0 sched=other keep=()
 	IFS=, read -r -a ps <<< "$params"
 	for x in "${ps[@]}"; do
 		case "$x" in
@@ -42,6 +43,7 @@ for kind in "$@"; do
 			nice=${x#nice=}
 			[[ "$nice" =~ ^-?[0-9]+$ ]] && [ "$nice" -ge -20 ] && [ "$nice" -le 19 ] || {
 				echo "images.sh: $name: nice=$nice is not a nice value (-20..19)" >&2; exit 1; } ;;
+		sched=other|sched=batch|sched=idle) sched=${x#sched=} ;;
 		pin=1) pin=1 ;;
 		pin=vcpus) pin=vcpus ;;
 		pin=auto) pin=auto ;;
@@ -78,6 +80,7 @@ for kind in "$@"; do
 	VHOST_BLK_PARAMS="${params//,/ }"
 	PIN=$pin
 	NICE=$nice
+	SCHED=$sched
 	EXTRA_MODULES="$extra"
 	CONF
 	args=(--kver "$KVER" --out "$OUT/outer-$name.cpio.gz" --payload "$P")

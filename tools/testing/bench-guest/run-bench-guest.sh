@@ -43,9 +43,9 @@ usage: $PROG [--reps N] [--backends "$ALL_BACKENDS"]
                  i's threads (launcher --queue-cpus) to CPU i, pin=auto
                  pins the vCPUs and runs the launcher with --queue-cpus
                  vcpus (it finds them and follows), pin=vcpus
-                 only the vCPUs; nice=N (-20..19) is not the module's
-                 either: the launcher, and so the queue threads, run
-                 under nice -n N
+                 only the vCPUs; nice=N (-20..19) and sched=batch|idle
+                 are not the module's either: the launcher, and so the
+                 queue threads, run under nice -n N and chrt --batch 0
   --jobs L       fio jobs (default \$BENCH_JOBS or all four)
   --kver         outer VM kernel (default: the 6.12 kernel)
   --guest-kver   nested guest kernel (default: the 6.1 kernel)

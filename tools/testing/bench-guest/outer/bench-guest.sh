@@ -62,7 +62,7 @@ res "backend=$BACKEND outer_kernel=$(uname -r) nproc=$(nproc) kvm_amd_npt=$(cat 
 if [ "$BACKEND" = launcher ]; then
 	p=
 	for f in /sys/module/vhost_blk/parameters/*; do p+="${f##*/}=$(cat "$f") "; done
-	res "vhost_blk_params=${VHOST_BLK_PARAMS:-} launcher_nice=${NICE:-0} module: $p"
+	res "vhost_blk_params=${VHOST_BLK_PARAMS:-} launcher_nice=${NICE:-0} launcher_sched=${SCHED:-other} module: $p"
 fi
 # Reads of brd pages never written are not the device's data path.
 dd if=/dev/zero of=/dev/ram0 bs=1M count="$RAMDISK_MB" oflag=direct status=none
@@ -100,9 +100,10 @@ launcher)
 	qc=()
 	[ "${PIN:-0}" = 1 ] && qc=(--queue-cpus "0,1")
 	[ "${PIN:-0}" = auto ] && qc=(--queue-cpus vcpus)
-	# NICE (variant parameter nice=N): the queue threads take the
-	# launcher's nice.
-	nice -n "${NICE:-0}" "$LAUNCHER" --socket "$SOCK" --disk /dev/ram0 --num-queues 2 "${qc[@]}" \
+	# NICE and SCHED (variant parameters nice=N, sched=batch|idle): the
+	# queue threads take the launcher's nice and policy.
+	chrt "--${SCHED:-other}" 0 nice -n "${NICE:-0}" \
+		"$LAUNCHER" --socket "$SOCK" --disk /dev/ram0 --num-queues 2 "${qc[@]}" \
 		>> "$LOG/backend.log" 2>&1 &
 	BPID=$!
 	DEVARGS=(-chardev "socket,id=c0,path=$SOCK" -device vhost-user-blk-pci,chardev=c0,num-queues=2) ;;
