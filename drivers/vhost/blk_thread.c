@@ -850,16 +850,6 @@ static int vhost_blk_submit_thread(void *data)
 	return 0;
 }
 
-/*
- * Create one queue thread, in every cgroup of the calling owner thread
- * (the vhost core does the same for its workers): the VM's io.max,
- * io.weight, cpu.max, cpuset and memory limits apply to its disk I/O.
- * It also takes that thread's CPU affinity (after the cpuset, which would
- * reset it), as the vhost core's workers do since they are forked from
- * the owner: a VMM kept off some CPUs keeps its disk I/O off them too.
- * A queue given CPUs of its own (VHOST_BLK_SET_VRING_CPUS) runs there,
- * or, should none of them be online any more, as if it had none.
- */
 /**
  * vhost_blk_thread_sched() - schedule a queue thread as its owner is
  * @bvq: the queue
@@ -911,6 +901,17 @@ static int vhost_blk_thread_sched(struct vhost_blk_vq *bvq,
 	return sched_setattr_nocheck(t, &attr);
 }
 
+/*
+ * Create one queue thread, in every cgroup of the calling owner thread
+ * (the vhost core does the same for its workers): the VM's io.max,
+ * io.weight, cpu.max, cpuset and memory limits apply to its disk I/O.
+ * It takes that thread's scheduling (vhost_blk_thread_sched()) and CPU
+ * affinity (after the cpuset, which would reset it), as the vhost core's
+ * workers do since they are forked from the owner: a VMM kept off some
+ * CPUs keeps its disk I/O off them too.
+ * A queue given CPUs of its own (VHOST_BLK_SET_VRING_CPUS) runs there,
+ * or, should none of them be online any more, as if it had none.
+ */
 static struct task_struct *vhost_blk_thread_create(struct vhost_blk_vq *bvq,
 						   int (*fn)(void *),
 						   const char *fmt)
