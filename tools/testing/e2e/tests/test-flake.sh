@@ -193,6 +193,48 @@ poke "$W/o6" 'vhost_blk_handle_vq+0x35/0x1a0 [vhost_blk]'
 no "flake_reason: the same with vhost_blk code in the report is not" flake_reason "$W/o6" "$W/poke.tap"
 poke "$W/o7" 'update_rq_clock+0x35/0x1a0' no-flip
 no "flake_reason: an int3 Oops without the key's flip before it is not" flake_reason "$W/o7" "$W/poke.tap"
+# An outer VM whose only report is khugepaged waiting on lru_add_drain_all()
+# while a nested guest reports its CPU 1 stalled (no timer interrupts): an
+# outer CPU stuck in the nested guest (clean-clone check of 2026-12-07).
+drain() { # DIR [vhost|noguest|blk]
+	fakeout "$1"
+	{
+		echo '[    7.866626] vhost_blk: /dev/vhost-blk ready, 16 queues per device'
+		echo '[  186.221795] INFO: task khugepaged:41 blocked for more than 62 seconds.'
+		echo '[  186.226201] task:khugepaged      state:D stack:0     pid:41    tgid:41    ppid:2      flags:0x00004000'
+		echo '[  186.227516] Call Trace:'
+		echo '[  186.227882]  <TASK>'
+		echo '[  186.228222]  __schedule+0x4e0/0xbf0'
+		[ "${2:-}" = vhost ] && echo '[  186.228300]  vhost_blk_req_release_data+0x20/0x90 [vhost_blk]'
+		echo '[  186.229173]  __flush_work+0x2d0/0x3a0'
+		echo '[  186.229431]  __lru_add_drain_all+0x13e/0x1f0'
+		echo '[  186.229686]  khugepaged+0x60/0x940'
+		echo '[  186.230658]  </TASK>'
+	} >> "$1/console.log"
+	{
+		echo '[    0.000000] Linux version 6.1.0 (fake guest)'
+		if [ "${2:-}" != noguest ]; then
+			echo '[   71.163993] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:'
+			echo '[   72.254032] rcu: 	Possible timer handling issue on cpu=1 timer-softirq=1048'
+			[ "${2:-}" = blk ] && echo '[   72.300000]  virtblk_done+0x50/0x100 [virtio_blk]'
+		fi
+	} > "$1/vmlogs/guest-a-console.log"
+}
+{
+	echo "TAP version 13"; echo "1..3"
+	echo "not ok 1 e2e.wrapper.fio-verify # no result: the outer VM stopped (run-vm.sh: FAIL: timeout after 201s without VBT-DONE: no heartbeat for 120s (see console.log))"
+	echo "not ok 2 e2e.wrapper.vm-completed # run-vm.sh: FAIL: timeout after 201s without VBT-DONE: no heartbeat for 120s (see console.log) (payload exit code none)"
+	echo "not ok 3 e2e.wrapper.vm-console-log # see check-log.txt"
+} > "$W/drain.tap"
+drain "$W/d1"
+ok "flake_reason: khugepaged's per-CPU flush hung while a nested guest's CPU stalled, no vhost code: the test bed's" flake_reason "$W/d1" "$W/drain.tap"
+ok "flake_reason: ... its key" has 'outer-srcu$' "$W/d1/flake-key"
+drain "$W/d2" noguest
+no "flake_reason: the same flush hung with no nested guest's stall is a verdict" flake_reason "$W/d2" "$W/drain.tap"
+drain "$W/d3" vhost
+no "flake_reason: ... and with vhost_blk code on the hung task's stack" flake_reason "$W/d3" "$W/drain.tap"
+drain "$W/d4" blk
+no "flake_reason: ... and when the guest's stall report names the block path" flake_reason "$W/d4" "$W/drain.tap"
 # A nested guest's double fault on its syscall entry's first instruction
 # (6.1, fio, clean-clone check of 2026-12-05), and its look-alikes.
 sdf() { # FILE [gs|rip|blk|early]: the guest console, or a variant that is not the signature
