@@ -824,7 +824,7 @@ TEST_F_TIMEOUT(batch, bounded, 120)
 {
 	struct vhost_blk_vring_stats a, z;
 	struct vhost_blk_vring_batch b;
-	long t0, tend, last, gap, max_gap = 0, next;
+	long t0, tend, last, gap, max_gap = 0, next, prev, stall = 0;
 	unsigned long sigs = 0, nsig = 0, i, sig0, full = 0;
 	long slack_ms, gap_us;
 	struct stream s;
@@ -860,13 +860,17 @@ TEST_F_TIMEOUT(batch, bounded, 120)
 	ASSERT_EQ(0, vstats(&self->v, &a));
 
 	/* the stream: never waiting for a completion, reaping what is there */
-	t0 = last = now_us();
+	t0 = last = prev = now_us();
 	tend = t0 + BOUND_MS * 1000L;
 	next = t0;
 	i = 0;
 	for (;;) {
 		long t = now_us();
 
+		/* this loop's own longest look-to-look time: a starved VM */
+		if (t - prev > stall)
+			stall = t - prev;
+		prev = t;
 		c = efd_drain(q->call_fd);
 		if (c) {
 			sigs += c;
@@ -922,8 +926,8 @@ TEST_F_TIMEOUT(batch, bounded, 120)
 		ASSERT_EQ(0, vstats(&self->v, &z));
 	}
 	sigs = q->signals - sig0;
-	TH_LOG("%lu requests over %d ms (%lu ticks with the ring full), max %u ns: %lu signals seen (%lu counted), longest gap %ld us; %llu publishes, %llu completed",
-	       i, BOUND_MS, full, BOUND_MAX_NS, nsig, sigs, max_gap,
+	TH_LOG("%lu requests over %d ms (%lu ticks with the ring full), max %u ns: %lu signals seen (%lu counted), longest gap %ld us (the stream's own longest stall %ld us); %llu publishes, %llu completed",
+	       i, BOUND_MS, full, BOUND_MAX_NS, nsig, sigs, max_gap, stall,
 	       (unsigned long long)(z.publishes - a.publishes),
 	       (unsigned long long)(z.completed - a.completed));
 	EXPECT_EQ(0, s.bad);
@@ -938,8 +942,16 @@ TEST_F_TIMEOUT(batch, bounded, 120)
 	 * to 74 ms late, so the gap gets 100 ms of slack; the signal count
 	 * (a limitless hold gave 5 in 400 ms) keeps the stock kernels'.
 	 */
+	/*
+	 * A VM whose vCPUs the host takes away (CI runs the kselftests
+	 * beside a kernel build) delays the completion thread's look at a
+	 * held signal by as long: seen 23-30 ms with two CPU hogs on the
+	 * host.  The stream's loop, which looks every 100 us, sees such a
+	 * stall as well; it is added to the slack.  An unbounded hold is
+	 * the whole stream, 400 ms.
+	 */
 	slack_ms = debug_kernel() ? BOUND_SLACK_DEBUG_MS : BOUND_SLACK_MS;
-	EXPECT_GE((long)(BOUND_MAX_NS / 1000 + slack_ms * 1000), max_gap);
+	EXPECT_GE((long)(BOUND_MAX_NS / 1000 + slack_ms * 1000) + stall, max_gap);
 	EXPECT_LE(BOUND_MS / (BOUND_MAX_NS / 1000000 + BOUND_SLACK_MS), nsig);
 	st_free(&s);
 }
