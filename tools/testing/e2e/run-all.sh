@@ -37,11 +37,11 @@ usage: $PROG [--only BACKEND:KVER]... [--debug-kernel] [--retries N]
   --only          run only these (repeatable), e.g. --only launcher:6.1
                   (KVER may be a prefix of a kernel from scripts/kernels.sh,
                   or "debug" for the debug kernel)
-  --debug-kernel  also run the launcher on the debug kernel, phases a and c
-                  (build/debug-kernel/current.env or \$VHOST_BLK_DEBUG_KERNEL_ENV;
-                  tools/testing/debug-kernel;
+  --debug-kernel  also run the launcher on the debug kernel, phase a without
+                  its ext4 test (build/debug-kernel/current.env or
+                  \$VHOST_BLK_DEBUG_KERNEL_ENV; tools/testing/debug-kernel;
                   its outer VM limit \$VHOST_BLK_E2E_DEBUG_VM_TIMEOUT, 1400 s);
-                  the 6.1 and 6.12 launcher runs then do phases a and b only
+                  the 6.1 launcher run then does phases a and b only
   --retries N     reruns of a run that failed only by a known nested-SVM
                   flake (default 2; none once the e2e stage has run
                   \$VHOST_BLK_E2E_BUDGET seconds, default 1200).  A run that
@@ -143,9 +143,15 @@ if [ ${#ONLY[@]} -gt 0 ]; then
 fi
 # Phases that repeat coverage are cut (time rules): with the debug kernel
 # in the selection, the launcher's phase c (extra disks, 1024-entry ring,
-# guest reset) runs on 6.1 and the 6.12-based debug kernel, not on 6.12,
-# and phase b (ext4 after a reboot, the backend SIGKILL, which the debug
-# kernel's kselftests repeat 100 times) on the stock kernels only.
+# guest reset) runs on 6.12 only, phase b (ext4 after a reboot, the
+# backend SIGKILL, which the debug kernel's kselftests repeat 100 times)
+# on the stock kernels only, and the debug kernel runs phase a without
+# its ext4 test: fio verify and both queues of a real guest under KASAN
+# and lockdep.  Its nested guest runs 4-5 times slower than on a stock
+# outer kernel (shadow paging through an instrumented KVM): on the AMD
+# hosts of 2026-12-07 it started its payload at 106-126 s of uptime, did
+# not finish phase a's ext4 test by the 300 s limit, and phase c's guest
+# stopped being heard from before its first fio (CI and a clean clone).
 DBG_SEL=0
 for r in "${RUNS[@]}"; do [ "$r" != launcher:debug ] || DBG_SEL=1; done
 
@@ -198,12 +204,12 @@ run_one() {
 	NR=$((NR + 1))
 	args=(--backend "$backend" --accel "$ACCEL")
 	[ "$KILL" != 0 ] || args+=(--no-backend-kill)
-	# With the debug kernel, phase c (the launcher's extra disks, a
-	# guest reset) runs there alone: on 6.1 its guest froze once at its
-	# start (Documentation/vhost/vhost-blk-testing.rst, open findings).
-	if [ "$DBG_SEL" = 1 ] && { [ "$r" = "launcher:$K612" ] || [ "$r" = "launcher:$K61" ]; }; then
+	# With the debug kernel: phase c on 6.12 (on 6.1 its guest froze
+	# once at its start: Documentation/vhost/vhost-blk-testing.rst, open
+	# findings), phase a without ext4 on the debug kernel (above).
+	if [ "$DBG_SEL" = 1 ] && [ "$r" = "launcher:$K61" ]; then
 		args+=(--phases ab)
-	elif [ "$r" = launcher:debug ]; then args+=(--phases ac)
+	elif [ "$r" = launcher:debug ]; then args+=(--phases a --drop ext4-write-fsck)
 	fi
 	local vmt=$VM_TIMEOUT
 	[ "$kver" != debug ] || vmt=$DEBUG_VM_TIMEOUT

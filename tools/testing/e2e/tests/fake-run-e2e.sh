@@ -13,7 +13,8 @@ while [ $# -gt 0 ]; do
 	--timeout) to=$2; shift 2 ;;
 	--kver) kver=$2; shift 2 ;;
 	--accel|--vmlinuz|--modroot) shift 2 ;;
-	--phases) nopc=" phases=$2"; shift 2 ;;
+	--phases) nopc+=" phases=$2"; shift 2 ;;
+	--drop) nopc+=" drop=$2"; shift 2 ;;
 	*) shift ;;
 	esac
 done
