@@ -740,10 +740,10 @@ TEST_F_TIMEOUT(poll, hold_bounded_beside_slow, 60)
 
 TEST_F_TIMEOUT(poll, grow_and_take_without_kick, 120)
 {
-	const unsigned int iters = 600, tries = 20;
+	const unsigned int iters = 600, want = 12, max_tries = 100;
 	struct vhost_blk_vring_stats a, b, c;
 	uint32_t max_seen = 0, prev = 0, p;
-	unsigned int i, grows = 0, shrinks = 0, other = 0, taken = 0;
+	unsigned int i, grows = 0, shrinks = 0, other = 0, taken = 0, tries;
 	unsigned long k0;
 	struct qd1 g;
 
@@ -796,9 +796,13 @@ TEST_F_TIMEOUT(poll, grow_and_take_without_kick, 120)
 	/*
 	 * Now requests the guest does not kick at all, each posted right
 	 * after a completion: a polling device takes them.  A miss (the poll
-	 * gave up) is rescued by a kick after 20 ms.
+	 * gave up) is rescued by a kick after 20 ms.  A VM whose vCPUs the
+	 * host takes away misses more (posted after the poll window): 8 of
+	 * 20 with two CPU hogs on the host, 19-20 without.  So it tries until
+	 * `want` were taken, up to `max_tries`; a device that does not poll
+	 * takes none.
 	 */
-	for (i = 0; i < tries; i++) {
+	for (tries = 0; taken < want && tries < max_tries; tries++) {
 		struct vring_used_elem e;
 		uint32_t type;
 		unsigned long dk;
@@ -825,7 +829,7 @@ TEST_F_TIMEOUT(poll, grow_and_take_without_kick, 120)
 	ASSERT_EQ(0, vstats(&self->v, &c));
 	TH_LOG("%u of %u unkicked requests taken; poll_ns %u", taken, tries,
 	       poll_ns(&self->v));
-	EXPECT_LE(tries * 3 / 5, taken);
+	EXPECT_LE(want, taken);
 
 	/* SET clamps the current poll time to the new maximum (idle queue) */
 	sleep_ms(20);
