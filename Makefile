@@ -36,6 +36,7 @@ help:
 	@echo "make stress       STRESS_BOOTS=10 boots each of vhost-blk and qsd under fio in nested guests (VM, ~3 min a boot): STRESS_ARGS="
 	@echo "make check-style  checkpatch --strict, kernel-doc and sparse on the module"
 	@echo "make debug-kernel the KASAN + lockdep + fault-injection 6.12 kernel"
+	@echo "make e2e-debug    the launcher's end-to-end guest on the debug kernel (VM, 6-20 min): E2E_ARGS="
 	@echo "make mutants      each deliberately broken module of tools/testing/mutants, in a VM of its own: its named tests must fail (VM, ~1 min a mutant): MUTANTS=\"NAME...\""
 	@echo "make fuzz         fuzz the module in a VM: FUZZ_SECONDS=300 FUZZ_KERNEL=debug|6.1|6.12 FUZZ_SEED="
 	@echo "make install      install vhost_blk.ko for KVER/the running kernel"
@@ -105,6 +106,13 @@ stress: modules tools
 
 debug-kernel:
 	tools/testing/debug-kernel/build.sh
+
+# The launcher's end-to-end guests on the debug kernel (not part of make
+# check: 6-20 minutes on a 2-CPU host): phase a without ext4, KASAN + lockdep.
+.PHONY: e2e-debug
+e2e-debug: debug-kernel tools
+	. build/debug-kernel/current.env && scripts/build-module.sh "$$KVER" "$$KDIR" "$$KPKGVER"
+	tools/testing/e2e/run-all.sh --only launcher:debug $(E2E_ARGS)
 
 # Mutation testing (make check runs a subset): tools/testing/mutants/run-mutants.sh,
 # every mutant (or MUTANTS="NAME...") and a control boot of the unmodified module.

@@ -647,6 +647,86 @@ out:
 	return rep->err;
 }
 
+/*
+ * Fork an owner of a two-queue device on self->bfd: the child runs @prep
+ * (its own scheduling or affinity; a negative errno fails it), then
+ * child_setup() (in @cg, if set), reports in @rep and keeps the device open
+ * until owner_release().  Returns the child's pid, also in self->child (the
+ * teardown kills it), with @rep->err set if it failed; -errno if it could
+ * not be started.  *@go_fd is what owner_release() needs.
+ */
+static pid_t owner_start(FIXTURE_DATA(guard) *self, struct cg *cg,
+			 int (*prep)(const void *arg), const void *arg,
+			 struct cg_report *rep, int *go_fd)
+{
+	int to_child[2], to_parent[2], e;
+	pid_t pid;
+
+	if (pipe(to_child))
+		return -errno;
+	if (pipe(to_parent)) {
+		e = -errno;
+		close(to_child[0]);
+		close(to_child[1]);
+		return e;
+	}
+	pid = fork();
+	if (pid < 0) {
+		e = -errno;
+		close(to_child[0]);
+		close(to_child[1]);
+		close(to_parent[0]);
+		close(to_parent[1]);
+		return e;
+	}
+	if (!pid) {
+		struct vmm v;
+		int r = 0;
+		char c;
+
+		close(to_child[1]);
+		close(to_parent[0]);
+		memset(&v, 0, sizeof(v));
+		v.fd = -1;
+		memset(rep, 0, sizeof(*rep));
+		if (prep)
+			r = prep(arg);
+		CHILD_CHECK(!r, rep, r);
+		child_setup(cg, &v, self->bfd, rep);
+out:
+		if (write(to_parent[1], rep, sizeof(*rep)) != sizeof(*rep))
+			_exit(2);
+		/* keep the device open until the parent looked */
+		if (read(to_child[0], &c, 1) < 0)
+			_exit(3);
+		vmm_close(&v);
+		_exit(0);
+	}
+	self->child = pid;
+	close(to_child[0]);
+	close(to_parent[1]);
+	if (read(to_parent[0], rep, sizeof(*rep)) != sizeof(*rep))
+		rep->err = -EPIPE;
+	close(to_parent[0]);
+	*go_fd = to_child[1];
+	return pid;
+}
+
+/* Let owner_start()'s owner close its device; 0 if it then exited cleanly. */
+static int owner_release(FIXTURE_DATA(guard) *self, int go_fd)
+{
+	int st, r = 0;
+
+	if (write(go_fd, "x", 1) != 1)
+		r = -1;
+	close(go_fd);
+	if (waitpid(self->child, &st, 0) != self->child || !WIFEXITED(st) ||
+	    WEXITSTATUS(st))
+		r = -1;
+	self->child = 0;
+	return r;
+}
+
 static void read_cgroup_of(pid_t tid, char *buf, size_t len)
 {
 	char p[64];
@@ -663,13 +743,12 @@ static void read_cgroup_of(pid_t tid, char *buf, size_t len)
  */
 TEST_F_TIMEOUT(guard, cgroup_threads, 60)
 {
-	int to_child[2], to_parent[2];
 	struct cg_report rep = { 0 };
 	const char *what;
 	char owner_cg[256];
 	pid_t tids[16];
 	char names[16][32];
-	int n, i, r, bad = 0, st;
+	int n, i, r, bad = 0, go;
 
 	r = cg_init(&self->cg, &what);
 	if (r == -ENOSYS)
@@ -680,31 +759,7 @@ TEST_F_TIMEOUT(guard, cgroup_threads, 60)
 	ASSERT_EQ(0, nullb_create(&self->nb, NULL));
 	self->bfd = backend_open(self->nb.path, O_RDWR);
 	ASSERT_LE(0, self->bfd);
-	ASSERT_EQ(0, pipe(to_child));
-	ASSERT_EQ(0, pipe(to_parent));
-
-	self->child = fork();
-	ASSERT_LE(0, self->child);
-	if (!self->child) {
-		struct vmm v;
-		char c;
-
-		close(to_child[1]);
-		close(to_parent[0]);
-		memset(&v, 0, sizeof(v));
-		v.fd = -1;
-		child_setup(&self->cg, &v, self->bfd, &rep);
-		if (write(to_parent[1], &rep, sizeof(rep)) != sizeof(rep))
-			_exit(2);
-		/* keep the device open until the parent looked */
-		if (read(to_child[0], &c, 1) < 0)
-			_exit(3);
-		vmm_close(&v);
-		_exit(0);
-	}
-	close(to_child[0]);
-	close(to_parent[1]);
-	ASSERT_EQ((ssize_t)sizeof(rep), read(to_parent[0], &rep, sizeof(rep)));
+	ASSERT_LT(0, owner_start(self, &self->cg, NULL, NULL, &rep, &go));
 	if (rep.err)
 		TH_LOG("child in %s failed at line %d: %s", self->cg.dir, rep.line,
 		       strerror(-rep.err));
@@ -728,13 +783,7 @@ TEST_F_TIMEOUT(guard, cgroup_threads, 60)
 	}
 	EXPECT_EQ(0, bad);
 
-	ASSERT_EQ(1, write(to_child[1], "x", 1));
-	close(to_child[1]);
-	close(to_parent[0]);
-	ASSERT_EQ(self->child, waitpid(self->child, &st, 0));
-	self->child = 0;
-	ASSERT_TRUE(WIFEXITED(st));
-	ASSERT_EQ(0, WEXITSTATUS(st));
+	ASSERT_EQ(0, owner_release(self, go));
 	ASSERT_QUIESCENT(10000);
 }
 
@@ -767,53 +816,32 @@ static int cpus_allowed_of(pid_t tid, char *buf, size_t len)
  * workers (forked from the owner) do.  The owner here may use only the
  * last CPU; kthreads would otherwise run on all of them.
  */
+/* owner_start() prep: run on the last online CPU only (@arg: ncpu) */
+static int pin_last_cpu(const void *arg)
+{
+	long ncpu = *(const long *)arg;
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(ncpu - 1, &set);
+	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
+}
+
 TEST_F_TIMEOUT(guard, cpu_affinity, 60)
 {
-	int to_child[2], to_parent[2];
 	struct cg_report rep = { 0 };
 	char owner_cpus[64];
 	pid_t tids[16];
 	char names[16][32];
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	int n, i, bad = 0, st;
+	int n, i, bad = 0, go;
 
 	if (ncpu < 2)
 		SKIP(return, "needs 2 CPUs, %ld online", ncpu);
 	ASSERT_EQ(0, nullb_create(&self->nb, NULL));
 	self->bfd = backend_open(self->nb.path, O_RDWR);
 	ASSERT_LE(0, self->bfd);
-	ASSERT_EQ(0, pipe(to_child));
-	ASSERT_EQ(0, pipe(to_parent));
-
-	self->child = fork();
-	ASSERT_LE(0, self->child);
-	if (!self->child) {
-		struct vmm v;
-		cpu_set_t set;
-		int r;
-		char c;
-
-		close(to_child[1]);
-		close(to_parent[0]);
-		memset(&v, 0, sizeof(v));
-		v.fd = -1;
-		CPU_ZERO(&set);
-		CPU_SET(ncpu - 1, &set);
-		r = sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
-		CHILD_CHECK(!r, &rep, r);
-		child_setup(NULL, &v, self->bfd, &rep);
-out:
-		if (write(to_parent[1], &rep, sizeof(rep)) != sizeof(rep))
-			_exit(2);
-		/* keep the device open until the parent looked */
-		if (read(to_child[0], &c, 1) < 0)
-			_exit(3);
-		vmm_close(&v);
-		_exit(0);
-	}
-	close(to_child[0]);
-	close(to_parent[1]);
-	ASSERT_EQ((ssize_t)sizeof(rep), read(to_parent[0], &rep, sizeof(rep)));
+	ASSERT_LT(0, owner_start(self, NULL, pin_last_cpu, &ncpu, &rep, &go));
 	if (rep.err)
 		TH_LOG("child failed at line %d: %s", rep.line, strerror(-rep.err));
 	ASSERT_EQ(0, rep.err);
@@ -836,13 +864,7 @@ out:
 	}
 	EXPECT_EQ(0, bad);
 
-	ASSERT_EQ(1, write(to_child[1], "x", 1));
-	close(to_child[1]);
-	close(to_parent[0]);
-	ASSERT_EQ(self->child, waitpid(self->child, &st, 0));
-	self->child = 0;
-	ASSERT_TRUE(WIFEXITED(st));
-	ASSERT_EQ(0, WEXITSTATUS(st));
+	ASSERT_EQ(0, owner_release(self, go));
 	ASSERT_QUIESCENT(10000);
 }
 
@@ -863,48 +885,27 @@ struct sched_case {
  * the number of threads that differ, or -1 (after logging) if the child
  * could not set itself up.
  */
+/* owner_start() prep: schedule as the sched_case @arg says */
+static int sched_as(const void *arg)
+{
+	const struct sched_case *c = arg;
+	struct sched_param sp = { .sched_priority = c->prio };
+
+	if (sched_setscheduler(0, c->policy, &sp))
+		return -errno;
+	return setpriority(PRIO_PROCESS, 0, c->nice) ? -errno : 0;
+}
+
 static int sched_check(struct __test_metadata *_metadata,
 		       FIXTURE_DATA(guard) *self, const struct sched_case *c)
 {
-	int to_child[2], to_parent[2];
 	struct cg_report rep = { 0 };
 	pid_t tids[16];
 	char names[16][32];
-	int n, i, bad = 0, st;
+	int n, i, bad = 0, go;
 
-	if (pipe(to_child) || pipe(to_parent))
+	if (owner_start(self, NULL, sched_as, c, &rep, &go) < 0)
 		return -1;
-	self->child = fork();
-	if (self->child < 0)
-		return -1;
-	if (!self->child) {
-		struct sched_param sp = { .sched_priority = c->prio };
-		struct vmm v;
-		int r;
-		char ch;
-
-		close(to_child[1]);
-		close(to_parent[0]);
-		memset(&v, 0, sizeof(v));
-		v.fd = -1;
-		r = sched_setscheduler(0, c->policy, &sp) ? -errno : 0;
-		CHILD_CHECK(!r, &rep, r);
-		r = setpriority(PRIO_PROCESS, 0, c->nice) ? -errno : 0;
-		CHILD_CHECK(!r, &rep, r);
-		child_setup(NULL, &v, self->bfd, &rep);
-out:
-		if (write(to_parent[1], &rep, sizeof(rep)) != sizeof(rep))
-			_exit(2);
-		/* keep the device open until the parent looked */
-		if (read(to_child[0], &ch, 1) < 0)
-			_exit(3);
-		vmm_close(&v);
-		_exit(0);
-	}
-	close(to_child[0]);
-	close(to_parent[1]);
-	if (read(to_parent[0], &rep, sizeof(rep)) != sizeof(rep))
-		rep.err = -EPIPE;
 	if (rep.err) {
 		TH_LOG("%s: child failed at line %d: %s", c->name, rep.line,
 		       strerror(-rep.err));
@@ -938,16 +939,11 @@ out:
 		}
 	}
 done:
-	if (write(to_child[1], "x", 1) != 1)
-		bad = -1;
-	close(to_child[1]);
-	close(to_parent[0]);
-	if (waitpid(self->child, &st, 0) != self->child || !WIFEXITED(st) ||
-	    WEXITSTATUS(st)) {
-		TH_LOG("%s: owner %d did not exit cleanly", c->name, self->child);
+	n = self->child;
+	if (owner_release(self, go)) {
+		TH_LOG("%s: owner %d did not exit cleanly", c->name, n);
 		bad = -1;
 	}
-	self->child = 0;
 	return bad;
 }
 

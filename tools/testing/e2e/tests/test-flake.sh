@@ -366,7 +366,10 @@ ok "run-all: healthy: no qsd run (the reference runs only as a cross-check)" bas
 scen phc; passall phc
 ok "run-all: --debug-kernel: 4 runs pass" runall phc --debug-kernel
 ok "run-all: ... 6.1's launcher run phases a+b, 6.12's all, the debug run a without ext4, with the longer limit" bash -c "grep -q '^launcher 2 .*kver=k612\$' '$W/phc/calls' && grep -q '^launcher 1 .*kver=k61 phases=ab\$' '$W/phc/calls' && grep -q '^launcher 3 timeout=1400 .* phases=a drop=ext4-write-fsck\$' '$W/phc/calls'"
-ok "run-all: ... without --debug-kernel, every run has all its phases" bash -c "! grep -q 'phases=' '$W/healthy/calls'"
+ok "run-all: ... without --debug-kernel, 6.1's launcher run phases a+b, the other runs all theirs" bash -c "grep -q '^launcher 1 .*kver=k61 phases=ab\$' '$W/healthy/calls' && grep -q '^launcher 2 .*kver=k612\$' '$W/healthy/calls' && grep -q '^wrapper 1 .*kver=k612\$' '$W/healthy/calls'"
+scen only61; passall only61
+ok "run-all: --only launcher:6.1 passes" runall only61 --only launcher:k61
+ok "run-all: ... and runs phase c there too (all phases)" bash -c "grep -q '^launcher 1 .*kver=k61\$' '$W/only61/calls'"
 # The default selection with a launcher run that met only the test bed:
 # qsd runs on demand as its cross-check.
 scen defx; passall defx
