@@ -809,13 +809,6 @@ static int cpus_allowed_of(pid_t tid, char *buf, size_t len)
 	return 0;
 }
 
-/*
- * A VMM kept off some CPUs (taskset, libvirt's emulatorpin, systemd's
- * CPUAffinity=) keeps its disk I/O off them too: the queue threads take
- * the affinity of the owner thread that starts them, as vhost's own
- * workers (forked from the owner) do.  The owner here may use only the
- * last CPU; kthreads would otherwise run on all of them.
- */
 /* owner_start() prep: run on the last online CPU only (@arg: ncpu) */
 static int pin_last_cpu(const void *arg)
 {
@@ -827,6 +820,13 @@ static int pin_last_cpu(const void *arg)
 	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
 }
 
+/*
+ * A VMM kept off some CPUs (taskset, libvirt's emulatorpin, systemd's
+ * CPUAffinity=) keeps its disk I/O off them too: the queue threads take
+ * the affinity of the owner thread that starts them, as vhost's own
+ * workers (forked from the owner) do.  The owner here may use only the
+ * last CPU; kthreads would otherwise run on all of them.
+ */
 TEST_F_TIMEOUT(guard, cpu_affinity, 60)
 {
 	struct cg_report rep = { 0 };
@@ -879,12 +879,6 @@ struct sched_case {
 	int want_nice;
 };
 
-/*
- * Start a device with two queues in a child owner scheduled as @c says,
- * check the policy, priority and nice of its four queue threads.  Return
- * the number of threads that differ, or -1 (after logging) if the child
- * could not set itself up.
- */
 /* owner_start() prep: schedule as the sched_case @arg says */
 static int sched_as(const void *arg)
 {
@@ -896,6 +890,12 @@ static int sched_as(const void *arg)
 	return setpriority(PRIO_PROCESS, 0, c->nice) ? -errno : 0;
 }
 
+/*
+ * Start a device with two queues in a child owner scheduled as @c says,
+ * check the policy, priority and nice of its four queue threads.  Return
+ * the number of threads that differ, or -1 (after logging) if the child
+ * could not set itself up.
+ */
 static int sched_check(struct __test_metadata *_metadata,
 		       FIXTURE_DATA(guard) *self, const struct sched_case *c)
 {

@@ -141,22 +141,20 @@ if [ ${#ONLY[@]} -gt 0 ]; then
 	done
 	RUNS=("${sel[@]}")
 fi
-# Phases that repeat coverage are cut (time rules): the launcher's phase
-# c (extra disks, 1024-entry ring, guest reset) runs on 6.12 only (on 6.1
-# its guest froze once at its start: Documentation/vhost/
-# vhost-blk-testing.rst, open findings; --only launcher:6.1 still runs it
-# there).  With the debug kernel in the selection (make e2e-debug, or make
-# check with VHOST_BLK_E2E_DEBUG=1), phase b (ext4 after a reboot, the
-# backend SIGKILL, which the debug kernel's kselftests repeat 100 times)
-# runs on the stock kernels only, and the debug kernel runs phase a
-# without its ext4 test: fio verify and both queues of a real guest under
-# KASAN and lockdep.  Its nested guest runs 4-5 times slower than on a
-# stock outer kernel (shadow paging through an instrumented KVM): on the
-# AMD hosts of 2026-12-07 it started its payload at 99-211 s of uptime,
-# did not finish phase a's ext4 test by the 300 s limit, and phase c's
-# guest stopped being heard from before its first fio.
-DBG_SEL=0
-for r in "${RUNS[@]}"; do [ "$r" != launcher:debug ] || DBG_SEL=1; done
+# Phases that repeat coverage are cut (time rules): the launcher's phase c
+# (extra disks, 1024-entry ring, guest reset) runs on 6.12 only (on 6.1
+# its guest froze once at its start:
+# Documentation/vhost/vhost-blk-testing.rst, open findings; --only
+# launcher:6.1 still runs it there).  The debug kernel (make e2e-debug, or
+# make check with VHOST_BLK_E2E_DEBUG=1) runs phase a without its ext4
+# test: fio verify and both queues of a real guest under KASAN and
+# lockdep; phase b (ext4 after a reboot, the backend SIGKILL, which the
+# debug kernel's kselftests repeat 100 times) stays on the stock kernels.
+# Its nested guest runs 4-5 times slower than on a stock outer kernel
+# (shadow paging through an instrumented KVM): on the AMD hosts of
+# 2026-12-07 it started its payload at 99-211 s of uptime, did not finish
+# phase a's ext4 test by the 300 s limit, and phase c's guest stopped
+# being heard from before its first fio.
 PHC61=0
 [ ${#ONLY[@]} = 0 ] || PHC61=1
 

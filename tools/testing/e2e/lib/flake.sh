@@ -440,15 +440,16 @@ vhost_busy_window() {
 # io_progress WATCHFILE SILENT-SECONDS: at a phase's limit, is the guest
 # still getting work done?  Its I/O watch must have been written in the
 # last 20 s (every 3 s on a stock outer kernel, every 8-9 s in the debug
-# kernel's slow nested guest of 2026-12-07), and over its last 30 s (or all of it, if it started less than
-# 30 s ago) requests (reads, writes or flushes) completed, or nothing was
-# in flight at all, in the guest (reads, writes, flushes) or in vhost_blk
-# (the guest busy on its CPUs: booting, starting fio, fsck, checksums).
-# A lost kick or a lost completion leaves the opposite: requests in
-# flight, none completing.  A flush in flight at every sample of the
-# window with no flush completing is a stalled flush, also while reads
-# and writes still complete.  Prints what it saw; fails (saying why on
-# stderr) if the guest is not progressing.
+# kernel's slow nested guest of 2026-12-07), and over its last 30 s (or
+# all of it, if it started less than 30 s ago) requests (reads, writes or
+# flushes) completed, or nothing was in flight at all, in the guest
+# (reads, writes, flushes) or in vhost_blk (the guest busy on its CPUs:
+# booting, starting fio, fsck, checksums).  A lost kick or a lost
+# completion leaves the opposite: requests in flight, none completing.  A
+# flush in flight at every sample of the window with no flush completing
+# is a stalled flush, also while reads and writes still complete.  Prints
+# what it saw; fails (saying why on stderr) if the guest is not
+# progressing.
 io_progress() {
 	local w=$1 silent=$2 vb
 	[ -s "$w" ] && [ "$silent" -lt 20 ] || return 1
@@ -565,7 +566,7 @@ guest_shut_down_hung() {
 # fails if it is not that.
 guest_too_slow() {
 	local w=$1 silent=$2 prog
-	[ -s "$w" ] && [ "$silent" -lt 20 ] || return 1
+	[ -s "$w" ] && [ "$silent" -lt 10 ] || return 1
 	if watch_idle "$w" && vhost_idle && ! vhost_busy_window 30 > /dev/null; then
 		echo "the guest was too slow: still running at the timeout, nothing in flight in the guest or in vhost_blk"
 	elif prog=$(io_progress "$w" "$silent" 2>/dev/null); then
