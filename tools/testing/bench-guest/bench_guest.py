@@ -5,7 +5,7 @@
     bench_guest.py OUT [--json FILE] [--md FILE]
 
 Reads OUT/meta.txt, OUT/failures.txt and every boot directory
-OUT/rep-R-NAME[-retry]/vmlogs/ (outer/bench-guest.sh, guest/run.sh):
+OUT/rep-R-NAME[-retry[N]]/vmlogs/ (outer/bench-guest.sh, guest/run.sh):
 
   result.txt      boot_ok=1 when every job ran; hz=
   gio/JOB.json    the guest's fio JSON (native/JOB.json for native)
@@ -46,7 +46,7 @@ VQ_RE = re.compile(
     r"(?:, (\d+) polls \((\d+) found a request\))?)?")
 VQ_FIELDS = ["requests", "kicks", "passes", "completions", "updates", "inflight",
              "rekicks", "dup_heads", "polls", "poll_hits"]
-BOOT_RE = re.compile(r"^rep-(\d+)-(.+?)(-retry)?$")
+BOOT_RE = re.compile(r"^rep-(\d+)-(.+?)(?:-retry(\d*))?$")
 
 
 def read_kv(path):
@@ -231,7 +231,9 @@ def boot_metrics(bdir, jobs):
 
 
 def find_boots(out_dir):
-    """[(rep, name, retry, dir, ok)] sorted by repetition, as run."""
+    """[(rep, name, retry, dir, ok)] sorted by repetition, as run; retry
+    counts the boots before this one (rep-R-NAME: 0, -retry: 1, -retryN:
+    N - 1)."""
     boots = []
     for e in sorted(os.listdir(out_dir)):
         m = BOOT_RE.match(e)
@@ -239,7 +241,11 @@ def find_boots(out_dir):
         if not m or not os.path.isdir(d):
             continue
         ok = read_kv(os.path.join(d, "vmlogs", "result.txt")).get("boot_ok") == "1"
-        boots.append((int(m.group(1)), m.group(2), bool(m.group(3)), d, ok))
+        if m.group(3) is None:
+            retry = 0
+        else:
+            retry = int(m.group(3)) - 1 if m.group(3) else 1
+        boots.append((int(m.group(1)), m.group(2), retry, d, ok))
     boots.sort(key=lambda b: (b[0], b[1], b[2]))
     return boots
 
@@ -442,9 +448,9 @@ def render(r):
     nok = sum(1 for x in r["reps"].values() for y in x.values() if y)
     L.append("boots: %d repetition(s) measured, %d failed boot(s)" % (nok, len(r["failed"])))
     for rep, name, retry, d in r["failed"]:
-        why = r["failure_reasons"].get((rep, name, 2 if retry else 1), "")
+        why = r["failure_reasons"].get((rep, name, retry + 1), "")
         L.append("FAILED boot: repetition %d, %s%s (%s)%s" % (
-            rep, name, ", retry" if retry else "", d, ": " + why if why else ""))
+            rep, name, ", attempt %d" % (retry + 1) if retry else "", d, ": " + why if why else ""))
     for name, x in sorted(r["reps"].items()):
         for rep, ok in sorted(x.items()):
             if not ok:

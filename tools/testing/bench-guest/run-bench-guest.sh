@@ -16,8 +16,9 @@
 # boots also idle 20 s first.  Per job: IOPS, p50/p99, guest interrupts
 # per I/O, the backend threads' CPU per I/O and vhost-blk's queue
 # counters (outer/bench-guest.sh, guest/run.sh).  A boot that fails is
-# reported and booted again once.  Summary: bench_guest.py (results.md,
-# results.json).  Results: OUT (default build/bench-guest/YYYYmmdd-HHMMSS).
+# reported and booted again, up to BENCH_ATTEMPTS boots (3) in all.
+# Summary: bench_guest.py (results.md, results.json).  Results: OUT
+# (default build/bench-guest/YYYYmmdd-HHMMSS).
 # Exit status 1 if a repetition of a backend has no successful boot, 2 on
 # usage errors.
 set -euo pipefail
@@ -52,7 +53,8 @@ usage: $PROG [--reps N] [--backends "$ALL_BACKENDS"]
   --limit SEC    wall-clock limit of one outer VM (default 420)
   --no-build     use build/KVER/vhost_blk.ko and build/tools as they are
 
-Environment: BENCH_RUNTIME (s per job, 10), BENCH_RAMP (2), BENCH_IDLE
+Environment: BENCH_ATTEMPTS (boots of one backend in one repetition
+before it counts as lost, 3), BENCH_RUNTIME (s per job, 10), BENCH_RAMP (2), BENCH_IDLE
 (s of the vhost-blk idle phase, 20; 0: none), BENCH_PROFILE (a job run
 under the outer VM's perf: vmlogs/profile-JOB.txt), BENCH_TRACE (a job run
 with the module's tracepoints on, vhost-blk boots: vmlogs/trace-JOB.txt.gz
@@ -73,7 +75,7 @@ why() {
 }
 
 main() {
-	local REPS=${BENCH_REPS:-3} BACKENDS=${BENCH_BACKENDS:-$ALL_BACKENDS} VARIANTS=${BENCH_VBLK_VARIANTS:-default:}
+	local REPS=${BENCH_REPS:-3} ATTEMPTS=${BENCH_ATTEMPTS:-3} BACKENDS=${BENCH_BACKENDS:-$ALL_BACKENDS} VARIANTS=${BENCH_VBLK_VARIANTS:-default:}
 	local JOBS=${BENCH_JOBS:-qd1 rr32 rw32 seq64k} KVER= GUEST_KVER= OUT= LIMIT=420 BUILD=1
 	while [ $# -gt 0 ]; do
 		case "$1" in
@@ -91,6 +93,7 @@ main() {
 		esac
 	done
 	[[ "$REPS" =~ ^[1-9][0-9]*$ ]] || die "--reps must be a positive integer"
+	[[ "$ATTEMPTS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ATTEMPTS must be a positive integer"
 	[[ "$LIMIT" =~ ^[1-9][0-9]*$ ]] && [ "$LIMIT" -ge 180 ] || die "--limit must be at least 180"
 	local b j v vname vparams KINDS=() NAMES=()
 	for j in $JOBS; do
@@ -154,16 +157,18 @@ main() {
 		for ((i = 0; i < n; i++)); do
 			k=$(( (i + r - 1) % n ))
 			name=${NAMES[$k]}
-			for a in 1 2; do
-				d=$OUT/rep-$r-$name$([ $a = 1 ] || echo -retry)
-				echo "$PROG: repetition $r/$REPS, $name$([ $a = 1 ] || echo ', again'): $d" >&2
+			for ((a = 1; a <= ATTEMPTS; a++)); do
+				d=$OUT/rep-$r-$name
+				[ $a = 1 ] || d+=-retry
+				[ $a -le 2 ] || d+=$a
+				echo "$PROG: repetition $r/$REPS, $name$([ $a = 1 ] || echo ", attempt $a"): $d" >&2
 				STRESS_RUN_VM=$OUT/bin/run-vm.sh "$OUT/bin/boot.sh" "$d" "$name" "$OUT/img" "$KVER" "$LIMIT" || true
 				if grep -q '^boot_ok=1$' "$d/vmlogs/result.txt" 2>/dev/null; then
 					echo "$PROG: repetition $r/$REPS, $name: ok" >&2
 					break
 				fi
 				echo "rep $r $name attempt $a FAILED: $(why "$d")" | tee -a "$OUT/failures.txt" >&2
-				[ $a = 2 ] && lost=$((lost + 1))
+				[ $a = "$ATTEMPTS" ] && lost=$((lost + 1))
 			done
 		done
 	done

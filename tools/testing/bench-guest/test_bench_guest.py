@@ -110,6 +110,29 @@ class Summary(unittest.TestCase):
         finally:
             shutil.rmtree(d)
 
+    def test_third_attempt(self):
+        # rep-R-NAME-retry3 is the third boot: it counts, and the two before
+        # it are listed as failed with their own reasons.
+        d = tempfile.mkdtemp()
+        try:
+            run = os.path.join(d, "run")
+            shutil.copytree(RUN, run)
+            os.rename(os.path.join(run, "rep-1-virtio-blk-retry"),
+                      os.path.join(run, "rep-1-virtio-blk-retry3"))
+            shutil.copytree(os.path.join(run, "rep-1-virtio-blk"),
+                            os.path.join(run, "rep-1-virtio-blk-retry"))
+            with open(os.path.join(run, "failures.txt"), "a") as f:
+                f.write("rep 1 virtio-blk attempt 2 FAILED: no heartbeat\n")
+            boots = [b for b in bg.find_boots(run) if b[1] == "virtio-blk"]
+            self.assertEqual([(b[2], b[4]) for b in boots], [(0, False), (1, False), (2, True)])
+            md = bg.render(bg.collect(run))
+            self.assertIn("FAILED boot: repetition 1, virtio-blk, attempt 2 "
+                          "(rep-1-virtio-blk-retry): no heartbeat", md)
+            self.assertNotIn("MISSING", md)
+            self.assertNotIn("| virtio-blk-retry3 ", md)
+        finally:
+            shutil.rmtree(d)
+
     def test_variants_only(self):
         # No other backend: each vhost-blk variant against the first.
         d = tempfile.mkdtemp()

@@ -209,6 +209,9 @@ prof() { # JOB pre|post
 	fi
 	[ -n "$PERFPID" ] || return 0
 	kill -INT "$PERFPID"; wait "$PERFPID"; PERFPID=
+	# perf report takes longer than the host waits for a heartbeat.
+	( while :; do printf '%(%s)T\n' -1 > "$LOG/heartbeat"; nap 5; done ) > /dev/null 2>&1 &
+	local hp=$!
 	{
 		perf report -i "$E/perf.data" --stdio --no-children -g none \
 			--sort comm,sym --percent-limit 0.3 2>&1 | grep -v '^#' | grep -v '^$' | head -n 120
@@ -228,6 +231,7 @@ prof() { # JOB pre|post
 	# For perf report on the host (kernel symbols: kallsyms.txt).
 	cp "$E/perf.data" "$LOG/perf-$1.data"
 	cp /proc/kallsyms "$LOG/kallsyms.txt"
+	kill "$hp" 2>/dev/null
 }
 # TRACE=JOB (BENCH_TRACE): the module's tracepoints (vhost_blk:*, see
 # drivers/vhost/blk_trace.h) during that job, vhost-blk boots only: the
@@ -300,8 +304,18 @@ fi
 # A guest that sends no event for QUIET s is hung (a lost request or
 # interrupt, or nested SVM under TCG): before its first event it boots,
 # later the longest gap is one job.
+# From here the loop itself writes the heartbeat: an outer VM whose
+# harness stopped (a CPU stuck in the nested guest, the rest of the VM
+# still ticking) is ended by the host after STRESS_HEARTBEAT s, not at
+# its deadline.
+kill "$HBPID" 2>/dev/null
+hb=0
 n=1 killed=0 gdone=0 last=$SECONDS quiet=180
 while :; do
+	if [ $((SECONDS - hb)) -ge 5 ]; then
+		printf '%(%s)T\n' -1 > "$LOG/heartbeat"
+		hb=$SECONDS
+	fi
 	if [ -e "$GIO/ev/$n" ] && read -r kind job < "$GIO/ev/$n" && [ -n "$kind" ]; then
 		read -r up _ < /proc/uptime
 		log "event $n: $kind $job"
