@@ -379,9 +379,10 @@ def render(r):
     meta = r["meta"]
     L.append("# bench-guest results")
     L.append("")
-    L.append("%s; reps %s; outer %s, guest %s; commit %s" % (
+    L.append("%s; reps %s; outer %s, guest %s; commit %s%s" % (
         meta.get("command", "run-bench-guest.sh"), meta.get("reps", "?"),
-        meta.get("outer", "?"), meta.get("guest", "?"), meta.get("commit", "?")))
+        meta.get("outer", "?"), meta.get("guest", "?"), meta.get("commit", "?"),
+        "; every guest's vCPUs pinned (--pin-vcpus)" if meta.get("pin_vcpus") == "1" else ""))
     L.append("")
     L.append("Median [min-max] over the repetitions. CPU/IO: the backend's threads in the outer VM "
              "(us per guest I/O); irq/IO: the guest's interrupts of the disk's virtio device per I/O; "

@@ -17,7 +17,9 @@
 #                       launcher (and so the queue threads) under nice -n N,
 #                       sched=batch|idle under chrt --batch|--idle 0.
 # Settings for the outer VM come from the environment: RUNTIME RAMP JOBS
-# (comma-separated) IDLE GUEST_CPU GUEST_DEADLINE KVM_AMD_OPTS PROFILE TRACE.
+# (comma-separated) IDLE GUEST_CPU GUEST_DEADLINE KVM_AMD_OPTS PROFILE TRACE,
+# PIN_VCPUS (1: every kind's guest has its vCPUs pinned, PIN=vcpus, unless
+# a variant says pin= itself).
 # tools/testing/stress/boot.sh boots OUT/outer-NAME.cpio.gz.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -51,6 +53,7 @@ for kind in "$@"; do
 		esac
 	done
 	params=$(IFS=,; echo "${keep[*]}")
+	[ "${PIN_VCPUS:-0}" = 1 ] && [ "$pin" = 0 ] && [ "$backend" != native ] && pin=vcpus
 	P=$OUT/payload-$name
 	rm -rf "$P"; mkdir -p "$P/bin"
 	cp "$E2E/payload/run.sh" "$E2E/lib/hostroot.sh" "$HERE/outer/bench-guest.sh" "$HERE/lib/jobs.sh" \

@@ -32,6 +32,7 @@ usage() {
 usage: $PROG [--reps N] [--backends "$ALL_BACKENDS"]
           [--variants "default:;poll:poll_max_ns=50000"] [--jobs "qd1 rr32 rw32 seq64k"]
           [--kver KVER] [--guest-kver KVER] [--out DIR] [--limit SEC] [--no-build]
+          [--pin-vcpus]
 
   --reps N       repetitions (default \$BENCH_REPS or 3)
   --backends L   backends, in this order in the first repetition
@@ -52,6 +53,12 @@ usage: $PROG [--reps N] [--backends "$ALL_BACKENDS"]
   --guest-kver   nested guest kernel (default: the 6.1 kernel)
   --limit SEC    wall-clock limit of one outer VM (default 420)
   --no-build     use build/KVER/vhost_blk.ko and build/tools as they are
+  --pin-vcpus    every backend's guest gets vCPU i pinned to the outer VM's
+                 CPU i (QEMU's "CPU i/KVM" threads, as libvirt's vcpupin;
+                 the backends' own threads are left to the scheduler):
+                 the guest's two vCPUs no longer share a CPU by chance
+                 (default \$BENCH_PIN_VCPUS or 0); a vhost-blk variant's own
+                 pin= wins
 
 Environment: BENCH_ATTEMPTS (boots of one backend in one repetition
 before it counts as lost, 3), BENCH_RUNTIME (s per job, 10), BENCH_RAMP (2), BENCH_IDLE
@@ -77,6 +84,7 @@ why() {
 main() {
 	local REPS=${BENCH_REPS:-3} ATTEMPTS=${BENCH_ATTEMPTS:-3} BACKENDS=${BENCH_BACKENDS:-$ALL_BACKENDS} VARIANTS=${BENCH_VBLK_VARIANTS:-default:}
 	local JOBS=${BENCH_JOBS:-qd1 rr32 rw32 seq64k} KVER= GUEST_KVER= OUT= LIMIT=420 BUILD=1
+	local PIN_VCPUS=${BENCH_PIN_VCPUS:-0}
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--reps)       [ $# -ge 2 ] || die "$1 needs a value"; REPS=$2; shift 2 ;;
@@ -88,12 +96,14 @@ main() {
 		--out)        [ $# -ge 2 ] || die "$1 needs a value"; OUT=$2; shift 2 ;;
 		--limit)      [ $# -ge 2 ] || die "$1 needs a value"; LIMIT=$2; shift 2 ;;
 		--no-build)   BUILD=0; shift ;;
+		--pin-vcpus)  PIN_VCPUS=1; shift ;;
 		-h|--help)    usage; exit 0 ;;
 		*)            usage >&2; die "unknown argument: $1" ;;
 		esac
 	done
 	[[ "$REPS" =~ ^[1-9][0-9]*$ ]] || die "--reps must be a positive integer"
 	[[ "$ATTEMPTS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ATTEMPTS must be a positive integer"
+	[[ "$PIN_VCPUS" =~ ^[01]$ ]] || die "BENCH_PIN_VCPUS must be 0 or 1"
 	[[ "$LIMIT" =~ ^[1-9][0-9]*$ ]] && [ "$LIMIT" -ge 180 ] || die "--limit must be at least 180"
 	local b j v vname vparams KINDS=() NAMES=()
 	for j in $JOBS; do
@@ -143,11 +153,12 @@ main() {
 		echo "outer=$KVER"
 		echo "guest=$GUEST_KVER"
 		echo "limit=${LIMIT}s"
+		echo "pin_vcpus=$PIN_VCPUS"
 		echo "commit=$(git -C "$TOP" rev-parse --short HEAD 2>/dev/null)$(git -C "$TOP" diff --quiet HEAD -- drivers/vhost tools/vhost-blk-launcher 2>/dev/null || echo '+changes')"
 	} > "$OUT/meta.txt"
 	RUNTIME=${BENCH_RUNTIME:-10} RAMP=${BENCH_RAMP:-2} IDLE=${BENCH_IDLE:-20} JOBS=$(tr ' ' , <<< "$JOBS") \
 	PROFILE=${BENCH_PROFILE:-} TRACE=${BENCH_TRACE:-} TRACE_SCHED=${BENCH_TRACE_SCHED:-} GUEST_CPU=${STRESS_GUEST_CPU:-host} GUEST_DEADLINE=$((LIMIT - 60)) \
-	KVM_AMD_OPTS=${VHOST_BLK_E2E_KVM_AMD-npt=0} \
+	KVM_AMD_OPTS=${VHOST_BLK_E2E_KVM_AMD-npt=0} PIN_VCPUS=$PIN_VCPUS \
 		"$HERE/images.sh" "$OUT/img" "$KVER" "$GUEST_KVER" "$KO" "$LAUNCHER" "${KINDS[@]}" || die "images failed"
 
 	local r i k n name d a t0=$SECONDS lost=0

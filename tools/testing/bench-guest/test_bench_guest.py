@@ -110,6 +110,19 @@ class Summary(unittest.TestCase):
         finally:
             shutil.rmtree(d)
 
+    def test_pinned_vcpus_in_the_header(self):
+        d = tempfile.mkdtemp()
+        try:
+            run = os.path.join(d, "run")
+            shutil.copytree(RUN, run)
+            self.assertNotIn("vCPUs pinned", bg.render(bg.collect(run)))
+            with open(os.path.join(run, "meta.txt"), "a") as f:
+                f.write("pin_vcpus=1\n")
+            head = bg.render(bg.collect(run)).splitlines()[2]
+            self.assertTrue(head.endswith("; every guest's vCPUs pinned (--pin-vcpus)"), head)
+        finally:
+            shutil.rmtree(d)
+
     def test_third_attempt(self):
         # rep-R-NAME-retry3 is the third boot: it counts, and the two before
         # it are listed as failed with their own reasons.
