@@ -321,6 +321,32 @@ def collect(out_dir):
     }
 
 
+def spread(r):
+    """[(rep, name, {job: IOPS / the backend's median})] for each measured
+    boot, in the order the boots ran: repetition R runs the backends of
+    meta.txt rotated left by R - 1 (run-bench-guest.sh)."""
+    names = r["backends"]
+    by = {}
+    for d, v in r["boots"].items():
+        m = BOOT_RE.match(d)
+        if m:
+            by[(int(m.group(1)), m.group(2))] = v["jobs"]
+    out = []
+    for rep in sorted({k[0] for k in by}):
+        n = len(names)
+        for i in range(n):
+            name = names[(i + rep - 1) % n]
+            jobs = by.get((rep, name))
+            if jobs is None:
+                continue
+            row = {}
+            for j in r["jobs"]:
+                x, m = jobs.get(j, {}).get("iops"), med(r, name, j, "iops")
+                row[j] = x / m if x is not None and m else None
+            out.append((rep, name, row))
+    return out
+
+
 def med(r, name, job, key):
     s = r["summary"].get(name, {}).get(job, {}).get(key)
     return s["median"] if s else None
@@ -446,6 +472,17 @@ def render(r):
     for v in vbs:
         L.extend(verdicts(r, v))
     L.append("")
+    rows = spread(r)
+    if len({rep for rep, _, _ in rows}) > 1:
+        L.append("Each boot's IOPS over its backend's median, in the order the boots ran "
+                 "(the bed's spread: a job far from 1.00 ran in a slow or a fast spell):")
+        L.append("")
+        L.append("| rep | backend | %s |" % " | ".join(r["jobs"]))
+        L.append("|---|---|%s" % ("---|" * len(r["jobs"])))
+        for rep, name, row in rows:
+            L.append("| %d | %s | %s |" % (rep, name, " | ".join(
+                "%.2f" % row[j] if row.get(j) is not None else "-" for j in r["jobs"])))
+        L.append("")
     nok = sum(1 for x in r["reps"].values() for y in x.values() if y)
     L.append("boots: %d repetition(s) measured, %d failed boot(s)" % (nok, len(r["failed"])))
     for rep, name, retry, d in r["failed"]:

@@ -4,6 +4,7 @@
 python3 -m unittest (or make -C tools/testing/bench-guest test)."""
 
 import io
+import json
 import os
 import shutil
 import tempfile
@@ -107,6 +108,39 @@ class Summary(unittest.TestCase):
                 self.assertEqual(bg.main([os.path.join(d, "run")]), 0)
             self.assertIn("| job | vhost-blk/qsd |", out.getvalue())
             self.assertTrue(os.path.exists(os.path.join(d, "run", "results.json")))
+        finally:
+            shutil.rmtree(d)
+
+    def test_spread_in_run_order(self):
+        # Two repetitions: the second runs the backends rotated by one, and
+        # qsd's second qd1 at three times the first: each is then 0.50 and
+        # 1.50 of their median.
+        d = tempfile.mkdtemp()
+        try:
+            run = os.path.join(d, "run")
+            shutil.copytree(RUN, run)
+            self.assertNotIn("Each boot's IOPS", bg.render(bg.collect(run)))
+            for b in ("vhost-blk", "vhost-blk-poll", "qsd", "native"):
+                shutil.copytree(os.path.join(run, "rep-1-" + b), os.path.join(run, "rep-2-" + b))
+            shutil.copytree(os.path.join(run, "rep-1-virtio-blk-retry"), os.path.join(run, "rep-2-virtio-blk"))
+            q = os.path.join(run, "rep-2-qsd", "vmlogs", "gio", "qd1.json")
+            with open(q) as f:
+                js = json.load(f)
+            js["jobs"][0]["read"]["iops"] *= 3
+            with open(q, "w") as f:
+                json.dump(js, f)
+            r = bg.collect(run)
+            rows = bg.spread(r)
+            self.assertEqual([(rep, n) for rep, n, _ in rows][:6], [
+                (1, "vhost-blk"), (1, "vhost-blk-poll"), (1, "qsd"), (1, "virtio-blk"), (1, "native"),
+                (2, "vhost-blk-poll")])
+            self.assertEqual(rows[-1][:2], (2, "vhost-blk"))
+            qsd = {rep: row for rep, n, row in rows if n == "qsd"}
+            self.assertAlmostEqual(qsd[1]["qd1"], 0.5)
+            self.assertAlmostEqual(qsd[2]["qd1"], 1.5)
+            self.assertAlmostEqual(qsd[2]["rr32"], 1.0)
+            md = bg.render(r)
+            self.assertIn("| 2 | qsd | 1.50 | 1.00 |", md)
         finally:
             shutil.rmtree(d)
 
