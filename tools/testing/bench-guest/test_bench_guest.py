@@ -97,6 +97,14 @@ class Summary(unittest.TestCase):
         self.assertEqual(bg.fmt(bg.stats([3, 1, 2])), "2 [1-3]")
         self.assertEqual(bg.fmt(None), "-")
 
+    def scratch_run(self):
+        """A copy of testdata/run to change, removed after the test."""
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        run = os.path.join(d, "run")
+        shutil.copytree(RUN, run)
+        return run
+
     def test_missing_repetition(self):
         d = tempfile.mkdtemp()
         try:
@@ -115,70 +123,55 @@ class Summary(unittest.TestCase):
         # Two repetitions: the second runs the backends rotated by one, and
         # qsd's second qd1 at three times the first: each is then 0.50 and
         # 1.50 of their median.
-        d = tempfile.mkdtemp()
-        try:
-            run = os.path.join(d, "run")
-            shutil.copytree(RUN, run)
-            self.assertNotIn("Each boot's IOPS", bg.render(bg.collect(run)))
-            for b in ("vhost-blk", "vhost-blk-poll", "qsd", "native"):
-                shutil.copytree(os.path.join(run, "rep-1-" + b), os.path.join(run, "rep-2-" + b))
-            shutil.copytree(os.path.join(run, "rep-1-virtio-blk-retry"), os.path.join(run, "rep-2-virtio-blk"))
-            q = os.path.join(run, "rep-2-qsd", "vmlogs", "gio", "qd1.json")
-            with open(q) as f:
-                js = json.load(f)
-            js["jobs"][0]["read"]["iops"] *= 3
-            with open(q, "w") as f:
-                json.dump(js, f)
-            r = bg.collect(run)
-            rows = bg.spread(r)
-            self.assertEqual([(rep, n) for rep, n, _ in rows][:6], [
-                (1, "vhost-blk"), (1, "vhost-blk-poll"), (1, "qsd"), (1, "virtio-blk"), (1, "native"),
-                (2, "vhost-blk-poll")])
-            self.assertEqual(rows[-1][:2], (2, "vhost-blk"))
-            qsd = {rep: row for rep, n, row in rows if n == "qsd"}
-            self.assertAlmostEqual(qsd[1]["qd1"], 0.5)
-            self.assertAlmostEqual(qsd[2]["qd1"], 1.5)
-            self.assertAlmostEqual(qsd[2]["rr32"], 1.0)
-            md = bg.render(r)
-            self.assertIn("| 2 | qsd | 1.50 | 1.00 |", md)
-        finally:
-            shutil.rmtree(d)
+        run = self.scratch_run()
+        self.assertNotIn("Each boot's IOPS", bg.render(bg.collect(run)))
+        for b in ("vhost-blk", "vhost-blk-poll", "qsd", "native"):
+            shutil.copytree(os.path.join(run, "rep-1-" + b), os.path.join(run, "rep-2-" + b))
+        shutil.copytree(os.path.join(run, "rep-1-virtio-blk-retry"), os.path.join(run, "rep-2-virtio-blk"))
+        q = os.path.join(run, "rep-2-qsd", "vmlogs", "gio", "qd1.json")
+        with open(q) as f:
+            js = json.load(f)
+        js["jobs"][0]["read"]["iops"] *= 3
+        with open(q, "w") as f:
+            json.dump(js, f)
+        r = bg.collect(run)
+        rows = bg.spread(r)
+        self.assertEqual([(rep, n) for rep, n, _ in rows][:6], [
+            (1, "vhost-blk"), (1, "vhost-blk-poll"), (1, "qsd"), (1, "virtio-blk"), (1, "native"),
+            (2, "vhost-blk-poll")])
+        self.assertEqual(rows[-1][:2], (2, "vhost-blk"))
+        qsd = {rep: row for rep, n, row in rows if n == "qsd"}
+        self.assertAlmostEqual(qsd[1]["qd1"], 0.5)
+        self.assertAlmostEqual(qsd[2]["qd1"], 1.5)
+        self.assertAlmostEqual(qsd[2]["rr32"], 1.0)
+        md = bg.render(r)
+        self.assertIn("| 2 | qsd | 1.50 | 1.00 |", md)
 
     def test_pinned_vcpus_in_the_header(self):
-        d = tempfile.mkdtemp()
-        try:
-            run = os.path.join(d, "run")
-            shutil.copytree(RUN, run)
-            self.assertNotIn("vCPUs pinned", bg.render(bg.collect(run)))
-            with open(os.path.join(run, "meta.txt"), "a") as f:
-                f.write("pin_vcpus=1\n")
-            head = bg.render(bg.collect(run)).splitlines()[2]
-            self.assertTrue(head.endswith("; every guest's vCPUs pinned (--pin-vcpus)"), head)
-        finally:
-            shutil.rmtree(d)
+        run = self.scratch_run()
+        self.assertNotIn("vCPUs pinned", bg.render(bg.collect(run)))
+        with open(os.path.join(run, "meta.txt"), "a") as f:
+            f.write("pin_vcpus=1\n")
+        head = bg.render(bg.collect(run)).splitlines()[2]
+        self.assertTrue(head.endswith("; every guest's vCPUs pinned (--pin-vcpus)"), head)
 
     def test_third_attempt(self):
         # rep-R-NAME-retry3 is the third boot: it counts, and the two before
         # it are listed as failed with their own reasons.
-        d = tempfile.mkdtemp()
-        try:
-            run = os.path.join(d, "run")
-            shutil.copytree(RUN, run)
-            os.rename(os.path.join(run, "rep-1-virtio-blk-retry"),
-                      os.path.join(run, "rep-1-virtio-blk-retry3"))
-            shutil.copytree(os.path.join(run, "rep-1-virtio-blk"),
-                            os.path.join(run, "rep-1-virtio-blk-retry"))
-            with open(os.path.join(run, "failures.txt"), "a") as f:
-                f.write("rep 1 virtio-blk attempt 2 FAILED: no heartbeat\n")
-            boots = [b for b in bg.find_boots(run) if b[1] == "virtio-blk"]
-            self.assertEqual([(b[2], b[4]) for b in boots], [(0, False), (1, False), (2, True)])
-            md = bg.render(bg.collect(run))
-            self.assertIn("FAILED boot: repetition 1, virtio-blk, attempt 2 "
-                          "(rep-1-virtio-blk-retry): no heartbeat", md)
-            self.assertNotIn("MISSING", md)
-            self.assertNotIn("| virtio-blk-retry3 ", md)
-        finally:
-            shutil.rmtree(d)
+        run = self.scratch_run()
+        os.rename(os.path.join(run, "rep-1-virtio-blk-retry"),
+                  os.path.join(run, "rep-1-virtio-blk-retry3"))
+        shutil.copytree(os.path.join(run, "rep-1-virtio-blk"),
+                        os.path.join(run, "rep-1-virtio-blk-retry"))
+        with open(os.path.join(run, "failures.txt"), "a") as f:
+            f.write("rep 1 virtio-blk attempt 2 FAILED: no heartbeat\n")
+        boots = [b for b in bg.find_boots(run) if b[1] == "virtio-blk"]
+        self.assertEqual([(b[2], b[4]) for b in boots], [(0, False), (1, False), (2, True)])
+        md = bg.render(bg.collect(run))
+        self.assertIn("FAILED boot: repetition 1, virtio-blk, attempt 2 "
+                      "(rep-1-virtio-blk-retry): no heartbeat", md)
+        self.assertNotIn("MISSING", md)
+        self.assertNotIn("| virtio-blk-retry3 ", md)
 
     def test_variants_only(self):
         # No other backend: each vhost-blk variant against the first.
