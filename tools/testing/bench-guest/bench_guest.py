@@ -16,6 +16,9 @@ OUT/rep-R-NAME[-retry[N]]/vmlogs/ (outer/bench-guest.sh, guest/run.sh):
   backend.log     the launcher's "=== snap JOB pre|post" markers, each
                   followed by its "queue N running: ..." counter lines
 
+and OUT/rep-*/console.log, the outer kernel's log, for its clocksource
+(outer_clock(): a boot on the HPET reads its clock by emulated MMIO);
+
 and writes OUT/results.md (printed too) and OUT/results.json: per backend
 and job the median [min-max] over the repetitions of IOPS, p50/p99 latency,
 interrupts per I/O, backend CPU per I/O and vhost-blk's requests per kick
@@ -47,6 +50,9 @@ VQ_RE = re.compile(
 VQ_FIELDS = ["requests", "kicks", "passes", "completions", "updates", "inflight",
              "rekicks", "dup_heads", "polls", "poll_hits"]
 BOOT_RE = re.compile(r"^rep-(\d+)-(.+?)(?:-retry(\d*))?$")
+CLOCK_SWITCH_RE = re.compile(r"clocksource: Switched to clocksource (\S+)")
+CLOCK_UNSTABLE_RE = re.compile(r"(?m)Marking TSC unstable due to (.+?)\s*$|"
+                               r"Marking clocksource '(\S+)' as unstable")
 
 
 def read_kv(path):
@@ -230,6 +236,33 @@ def boot_metrics(bdir, jobs):
     return out, idle
 
 
+def outer_clock(path):
+    """The outer kernel's clocksource from its console log, one label:
+    "tsc"; "hpet (TSC: TSCs unsynchronized)" when the kernel gave up the
+    TSC at boot; "tsc, then hpet (watchdog: tsc unstable)" when it
+    switched after the first clocksource took over (tsc-early hands over
+    to tsc: not a switch); None without a log."""
+    try:
+        with open(path, errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return None
+    seq = []
+    for name in CLOCK_SWITCH_RE.findall(text):
+        name = name.replace("-early", "")
+        if not seq or seq[-1] != name:
+            seq.append(name)
+    if not seq:
+        return None
+    why = []
+    for m in CLOCK_UNSTABLE_RE.finditer(text):
+        why.append("TSC: " + m.group(1) if m.group(1) else "watchdog: %s unstable" % m.group(2))
+    label = ", then ".join(seq)
+    if why:
+        label += " (%s)" % "; ".join(why)
+    return label
+
+
 def find_boots(out_dir):
     """[(rep, name, retry, dir, ok)] sorted by repetition, as run; retry
     counts the boots before this one (rep-R-NAME: 0, -retry: 1, -retryN:
@@ -289,7 +322,8 @@ def collect(out_dir):
             continue
         reps[name][rep] = True
         m, idl = boot_metrics(d, jobs)
-        per_boot[os.path.basename(d)] = {"jobs": m, "idle_cpu_pct": idl}
+        per_boot[os.path.basename(d)] = {"jobs": m, "idle_cpu_pct": idl,
+                                         "clock": outer_clock(os.path.join(d, "console.log"))}
         for j, vals in m.items():
             for k, x in vals.items():
                 if k == "vq":
@@ -321,16 +355,26 @@ def collect(out_dir):
     }
 
 
+def clocks(r):
+    """{clock label: measured boots}; a boot without a log counts as "?"."""
+    out = {}
+    for v in r["boots"].values():
+        c = v.get("clock") or "?"
+        out[c] = out.get(c, 0) + 1
+    return out
+
+
 def spread(r):
     """[(rep, name, {job: IOPS / the backend's median})] for each measured
     boot, in the order the boots ran: repetition R runs the backends of
-    meta.txt rotated left by R - 1 (run-bench-guest.sh)."""
+    meta.txt rotated left by R - 1 (run-bench-guest.sh).  The row also
+    carries the boot's outer clocksource under "clock"."""
     names = r["backends"]
     by = {}
     for d, v in r["boots"].items():
         m = BOOT_RE.match(d)
         if m:
-            by[(int(m.group(1)), m.group(2))] = v["jobs"]
+            by[(int(m.group(1)), m.group(2))] = dict(v["jobs"], clock=v.get("clock"))
     out = []
     for rep in sorted({k[0] for k in by}):
         n = len(names)
@@ -339,7 +383,7 @@ def spread(r):
             jobs = by.get((rep, name))
             if jobs is None:
                 continue
-            row = {}
+            row = {"clock": jobs.get("clock")}
             for j in r["jobs"]:
                 x, m = jobs.get(j, {}).get("iops"), med(r, name, j, "iops")
                 row[j] = x / m if x is not None and m else None
@@ -408,7 +452,19 @@ def render(r):
     L.append("%s; reps %s; outer %s, guest %s; commit %s%s" % (
         meta.get("command", "run-bench-guest.sh"), meta.get("reps", "?"),
         meta.get("outer", "?"), meta.get("guest", "?"), meta.get("commit", "?"),
-        "; every guest's vCPUs pinned (--pin-vcpus)" if meta.get("pin_vcpus") == "1" else ""))
+        "; every guest's vCPUs pinned (--pin-vcpus)" if meta.get("pin_vcpus") == "1" else "")
+        + ("; outer kernel command line + '%s'" % meta["append"] if meta.get("append") else ""))
+    L.append("")
+    cl = clocks(r)
+    if cl:
+        L.append("Outer VM clocksource: %s%s" % (
+            ", ".join("%s in %d boot(s)" % (c, n) for c, n in sorted(cl.items(), key=lambda x: -x[1])),
+            "" if len(cl) == 1 else " (MIXED: boots on different clocks are not comparable)"))
+        if any(c.startswith("hpet") or ", then " in c for c in cl):
+            L.append("")
+            L.append("Warning: boots on the HPET read the clock by an emulated MMIO read (every party: "
+                     "QEMU, the guest's kvmclock, fio in the outer VM), the bed that could not tell "
+                     "backends apart; --append tsc=reliable keeps the TSC.")
     L.append("")
     L.append("Median [min-max] over the repetitions. CPU/IO: the backend's threads in the outer VM "
              "(us per guest I/O); irq/IO: the guest's interrupts of the disk's virtio device per I/O; "
@@ -477,11 +533,12 @@ def render(r):
         L.append("Each boot's IOPS over its backend's median, in the order the boots ran "
                  "(the bed's spread: a job far from 1.00 ran in a slow or a fast spell):")
         L.append("")
-        L.append("| rep | backend | %s |" % " | ".join(r["jobs"]))
-        L.append("|---|---|%s" % ("---|" * len(r["jobs"])))
+        L.append("| rep | backend | %s | outer clock |" % " | ".join(r["jobs"]))
+        L.append("|---|---|%s---|" % ("---|" * len(r["jobs"])))
         for rep, name, row in rows:
-            L.append("| %d | %s | %s |" % (rep, name, " | ".join(
-                "%.2f" % row[j] if row.get(j) is not None else "-" for j in r["jobs"])))
+            L.append("| %d | %s | %s | %s |" % (rep, name, " | ".join(
+                "%.2f" % row[j] if row.get(j) is not None else "-" for j in r["jobs"]),
+                row.get("clock") or "?"))
         L.append("")
     nok = sum(1 for x in r["reps"].values() for y in x.values() if y)
     L.append("boots: %d repetition(s) measured, %d failed boot(s)" % (nok, len(r["failed"])))

@@ -33,7 +33,7 @@ usage() {
 usage: $PROG [--reps N] [--backends "$ALL_BACKENDS"]
           [--variants "default:;poll:poll_max_ns=50000"] [--jobs "qd1 rr32 rw32 seq64k"]
           [--kver KVER] [--guest-kver KVER] [--out DIR] [--limit SEC] [--no-build]
-          [--pin-vcpus]
+          [--pin-vcpus] [--append CMDLINE]
 
   --reps N       repetitions (default \$BENCH_REPS or 3)
   --backends L   backends, in this order in the first repetition
@@ -61,6 +61,11 @@ usage: $PROG [--reps N] [--backends "$ALL_BACKENDS"]
                  the guest's two vCPUs no longer share a CPU by chance
                  (default \$BENCH_PIN_VCPUS or 0); a vhost-blk variant's own
                  pin= wins
+  --append STR   added to the outer kernel's command line (default
+                 \$BENCH_APPEND or none), e.g. "tsc=reliable": Debian's 6.1
+                 finds TCG's TSCs unsynchronized at boot on some hosts and
+                 runs on the HPET, an emulated MMIO read per clock read
+                 (results.md names each boot's clocksource)
 
 Environment: BENCH_ATTEMPTS (boots of one backend in one repetition
 before it counts as lost, 3), BENCH_RUNTIME (s per job, 10), BENCH_RAMP (2), BENCH_IDLE
@@ -86,7 +91,7 @@ why() {
 main() {
 	local REPS=${BENCH_REPS:-3} ATTEMPTS=${BENCH_ATTEMPTS:-3} BACKENDS=${BENCH_BACKENDS:-$ALL_BACKENDS} VARIANTS=${BENCH_VBLK_VARIANTS:-default:}
 	local JOBS=${BENCH_JOBS:-qd1 rr32 rw32 seq64k} KVER= GUEST_KVER= OUT= LIMIT=420 BUILD=1
-	local PIN_VCPUS=${BENCH_PIN_VCPUS:-0}
+	local PIN_VCPUS=${BENCH_PIN_VCPUS:-0} APPEND=${BENCH_APPEND:-}
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--reps)       [ $# -ge 2 ] || die "$1 needs a value"; REPS=$2; shift 2 ;;
@@ -99,6 +104,7 @@ main() {
 		--limit)      [ $# -ge 2 ] || die "$1 needs a value"; LIMIT=$2; shift 2 ;;
 		--no-build)   BUILD=0; shift ;;
 		--pin-vcpus)  PIN_VCPUS=1; shift ;;
+		--append)     [ $# -ge 2 ] || die "$1 needs a value"; APPEND=$2; shift 2 ;;
 		-h|--help)    usage; exit 0 ;;
 		*)            usage >&2; die "unknown argument: $1" ;;
 		esac
@@ -106,6 +112,7 @@ main() {
 	[[ "$REPS" =~ ^[1-9][0-9]*$ ]] || die "--reps must be a positive integer"
 	[[ "$ATTEMPTS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ATTEMPTS must be a positive integer"
 	[[ "$PIN_VCPUS" =~ ^[01]$ ]] || die "BENCH_PIN_VCPUS must be 0 or 1"
+	[[ "$APPEND" =~ ^[A-Za-z0-9_.,=:\ -]*$ ]] || die "bad --append '$APPEND' (letters, digits, _.,=:- and spaces)"
 	[[ "$LIMIT" =~ ^[1-9][0-9]*$ ]] && [ "$LIMIT" -ge 180 ] || die "--limit must be at least 180"
 	local b j v vname vparams KINDS=() NAMES=()
 	for j in $JOBS; do
@@ -159,6 +166,7 @@ main() {
 		echo "guest=$GUEST_KVER"
 		echo "limit=${LIMIT}s"
 		echo "pin_vcpus=$PIN_VCPUS"
+		echo "append=$APPEND"
 		echo "commit=$(git -C "$TOP" rev-parse --short HEAD 2>/dev/null)$(git -C "$TOP" diff --quiet HEAD -- drivers/vhost tools/vhost-blk-launcher 2>/dev/null || echo '+changes')"
 	} > "$OUT/meta.txt"
 	RUNTIME=${BENCH_RUNTIME:-10} RAMP=${BENCH_RAMP:-2} IDLE=${BENCH_IDLE:-20} JOBS=$(tr ' ' , <<< "$JOBS") \
@@ -178,7 +186,7 @@ main() {
 				[ $a = 1 ] || d+=-retry
 				[ $a -le 2 ] || d+=$a
 				echo "$PROG: repetition $r/$REPS, $name$([ $a = 1 ] || echo ", attempt $a"): $d" >&2
-				STRESS_RUN_VM=$OUT/bin/run-vm.sh "$OUT/bin/boot.sh" "$d" "$name" "$OUT/img" "$KVER" "$LIMIT" || true
+				STRESS_APPEND=$APPEND STRESS_RUN_VM=$OUT/bin/run-vm.sh "$OUT/bin/boot.sh" "$d" "$name" "$OUT/img" "$KVER" "$LIMIT" || true
 				if grep -q '^boot_ok=1$' "$d/vmlogs/result.txt" 2>/dev/null; then
 					echo "$PROG: repetition $r/$REPS, $name: ok" >&2
 					break

@@ -52,6 +52,31 @@ class Parsers(unittest.TestCase):
         self.assertAlmostEqual(bg.cpu_ns(s, "x", hz=100)[0], 0.5e9)
 
 
+class Clock(unittest.TestCase):
+    def clock_of(self, text):
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        p = os.path.join(d, "console.log")
+        with open(p, "w") as f:
+            f.write(text)
+        return bg.outer_clock(p)
+
+    def test_outer_clock(self):
+        self.assertEqual(bg.outer_clock(os.path.join(RUN, "rep-1-vhost-blk/console.log")), "tsc")
+        self.assertEqual(bg.outer_clock(os.path.join(RUN, "rep-1-qsd/console.log")),
+                         "hpet (TSC: TSCs unsynchronized)")
+        self.assertIsNone(bg.outer_clock(os.path.join(RUN, "rep-1-native/console.log")))
+        self.assertIsNone(self.clock_of("[ 0.1] clocksource: hpet: mask: 0xffffffff\n"))
+        # the watchdog gives up the TSC in the middle of the run
+        self.assertEqual(self.clock_of(
+            "[ 1.5] clocksource: Switched to clocksource tsc-early\n"
+            "[ 2.8] clocksource: Switched to clocksource tsc\n"
+            "[ 190.2] clocksource: timekeeping watchdog on CPU1: Marking clocksource 'tsc' as "
+            "unstable because the skew is too large:\n"
+            "[ 190.3] clocksource: Switched to clocksource hpet\n"),
+            "tsc, then hpet (watchdog: tsc unstable)")
+
+
 class Summary(unittest.TestCase):
     def setUp(self):
         self.r = bg.collect(RUN)
@@ -146,6 +171,37 @@ class Summary(unittest.TestCase):
         self.assertAlmostEqual(qsd[2]["rr32"], 1.0)
         md = bg.render(r)
         self.assertIn("| 2 | qsd | 1.50 | 1.00 |", md)
+
+    def test_clocks_in_the_header_and_per_boot(self):
+        md = bg.render(self.r)
+        self.assertIn("Outer VM clocksource: ", md)
+        self.assertIn("tsc in 1 boot(s)", md)
+        self.assertIn("hpet (TSC: TSCs unsynchronized) in 1 boot(s)", md)
+        self.assertIn("? in 3 boot(s)", md)
+        self.assertIn("(MIXED: boots on different clocks are not comparable)", md)
+        self.assertIn("Warning: boots on the HPET", md)
+        run = self.scratch_run()
+        for b in ("vhost-blk", "vhost-blk-poll", "qsd", "native"):
+            shutil.copytree(os.path.join(run, "rep-1-" + b), os.path.join(run, "rep-2-" + b))
+        md = bg.render(bg.collect(run))
+        self.assertIn("| rep | backend | qd1 | rr32 | outer clock |", md)
+        self.assertIn("| 2 | qsd | 1.00 | 1.00 | hpet (TSC: TSCs unsynchronized) |", md)
+        self.assertIn("| 1 | vhost-blk | 1.00 | 1.00 | tsc |", md)
+        # one clock in every boot: no warning of a mix, none of the HPET
+        for e in os.listdir(run):
+            if e.startswith("rep-"):
+                shutil.copy(os.path.join(RUN, "rep-1-vhost-blk/console.log"), os.path.join(run, e))
+        md = bg.render(bg.collect(run))
+        self.assertIn("Outer VM clocksource: tsc in ", md)
+        self.assertNotIn("MIXED", md)
+        self.assertNotIn("Warning: boots on the HPET", md)
+
+    def test_append_in_the_header(self):
+        run = self.scratch_run()
+        with open(os.path.join(run, "meta.txt"), "a") as f:
+            f.write("append=tsc=reliable\n")
+        head = bg.render(bg.collect(run)).splitlines()[2]
+        self.assertTrue(head.endswith("; outer kernel command line + 'tsc=reliable'"), head)
 
     def test_pinned_vcpus_in_the_header(self):
         run = self.scratch_run()
