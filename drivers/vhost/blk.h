@@ -236,6 +236,12 @@ struct vhost_blk_vq_stats {
  *	The nine above under vq.mutex.
  * @cpus_set: VHOST_BLK_SET_VRING_CPUS gave the queue CPUs of its own.
  * @cpus: those CPUs, for its threads (both under dev.mutex).
+ * @sched_flip: the submit thread is SCHED_BATCH by the sched_batch
+ *	parameter and the device has lone_preempt: it runs SCHED_OTHER
+ *	while the queue is lone (vhost_blk_sched_depth()).
+ * @sched_policy: the policy the submit thread was last given by us.
+ * @sched_nice: its nice, the owner's.  The three: submit thread only,
+ *	once it runs.
  * @stats: counters for VHOST_BLK_GET_VRING_STATS.
  * @poll_done: finished requests that had polled bios: only @compl_task
  *	publishes them (see vhost_blk_req_done()).
@@ -284,6 +290,9 @@ struct vhost_blk_vq {
 	struct hrtimer batch_timer;
 	bool cpus_set;
 	struct cpumask cpus;
+	bool sched_flip;
+	unsigned int sched_policy;
+	int sched_nice;
 	struct vhost_blk_vq_stats stats;
 	struct llist_head poll_done;
 	DECLARE_KFIFO_PTR(poll_fifo, struct bio *);
@@ -313,6 +322,8 @@ struct vhost_blk_vq {
  *	completed by bio_poll() (poll_completions, sampled at open).
  * @sched_batch: queue threads that would be SCHED_OTHER are SCHED_BATCH
  *	(vhost_blk_thread_sched(); module parameter, sampled at open).
+ * @lone_preempt: ... but a lone queue's submit thread is SCHED_OTHER
+ *	(vhost_blk_sched_depth(); module parameter, sampled at open).
  * @nvqs: number of entries in @vqs.
  * @vqs: the virtqueues.
  * @debugfs: the device's debugfs directory (blk_stats.c).
@@ -329,6 +340,7 @@ struct vhost_blk {
 	u32 batch_decay;
 	bool poll_bios;
 	bool sched_batch;
+	bool lone_preempt;
 	unsigned int nvqs;
 	struct vhost_blk_vq *vqs;
 	struct dentry *debugfs;

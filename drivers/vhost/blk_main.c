@@ -85,6 +85,13 @@ module_param(sched_batch, bool, 0644);
 MODULE_PARM_DESC(sched_batch,
 		 "queue threads of a SCHED_OTHER owner run SCHED_BATCH (same nice): a kicked thread does not preempt the vCPU that kicked it, which goes on posting requests the thread then takes together (default on; sampled at open)");
 
+static bool lone_preempt = true;
+module_param(lone_preempt, bool, 0644);
+MODULE_PARM_DESC(lone_preempt,
+		 "with sched_batch, the submit thread of a lone queue (a guest waiting on each request, no depth seen for "
+		 __stringify(VHOST_BLK_DEEP_HOLD_MS)
+		 " ms) runs SCHED_OTHER: a kick preempts the vCPU that sent it, which was about to wait for that request anyway, and the answer finds it still running; SCHED_BATCH again as soon as the queue shows depth (default on; sampled at open)");
+
 /*
  * Ring features the vhost core implements for us, plus the virtio-blk
  * bits.  The blk bits describing config space (SIZE_MAX, SEG_MAX,
@@ -868,6 +875,7 @@ static int vhost_blk_open(struct inode *inode, struct file *f)
 	blk->batch_decay = READ_ONCE(batch_decay);
 	blk->poll_bios = READ_ONCE(poll_completions);
 	blk->sched_batch = READ_ONCE(sched_batch);
+	blk->lone_preempt = READ_ONCE(lone_preempt);
 	max_ns = min_t(unsigned int, READ_ONCE(poll_max_ns),
 		       VHOST_BLK_POLL_MAX_NS);
 	batch_ns = min_t(unsigned int, READ_ONCE(batch_max_ns),

@@ -818,6 +818,50 @@ static void vhost_blk_hold_wait(struct vhost_blk_vq *bvq)
 	vhost_blk_hold_end(bvq, limit);
 }
 
+/**
+ * vhost_blk_sched_depth() - schedule the submit thread for the queue's depth
+ * @bvq: the queue (its submit thread, after a pass)
+ *
+ * SCHED_BATCH (sched_batch) lets the vCPU that kicked go on posting
+ * requests before the pass takes them all: right for a deep guest.  A lone
+ * queue's guest posts one request and waits for it, so the vCPU that
+ * kicked is about to go idle: a SCHED_OTHER thread woken on its CPU takes
+ * the CPU at once, and its answer then finds the vCPU still running
+ * instead of halted (no halt, no wake-up of a halted CPU for the
+ * interrupt).  So with lone_preempt a lone queue (vhost_blk_lone(): no
+ * depth for %VHOST_BLK_DEEP_HOLD_MS) gets SCHED_OTHER, at the owner's
+ * nice, and SCHED_BATCH again after its first pass that shows depth.
+ *
+ * Only a thread that is SCHED_BATCH by our doing flips, and only while its
+ * policy and nice are still those we gave it: a policy set from outside
+ * (chrt(1) on the thread) stays.
+ */
+static void vhost_blk_sched_depth(struct vhost_blk_vq *bvq)
+{
+	struct sched_attr attr = { .size = sizeof(attr) };
+	unsigned int want;
+
+	if (!bvq->sched_flip)
+		return;
+	want = time_after_eq(jiffies, bvq->deep_until) ? SCHED_NORMAL :
+							 SCHED_BATCH;
+	if (want == bvq->sched_policy)
+		return;
+	if (current->policy != bvq->sched_policy ||
+	    task_nice(current) != bvq->sched_nice) {
+		bvq->sched_flip = false;
+		return;
+	}
+	attr.sched_policy = want;
+	attr.sched_nice = bvq->sched_nice;
+	if (sched_setattr_nocheck(current, &attr)) {
+		bvq->sched_flip = false;
+		return;
+	}
+	bvq->sched_policy = want;
+	trace_vhost_blk_sched(bvq, want == SCHED_NORMAL);
+}
+
 static int vhost_blk_submit_thread(void *data)
 {
 	struct vhost_blk_vq *bvq = data;
@@ -843,6 +887,7 @@ static int vhost_blk_submit_thread(void *data)
 			set_bit(VHOST_BLK_VQ_KICKED, &bvq->flags);
 			schedule_timeout_interruptible(VHOST_BLK_RETRY_DELAY);
 		}
+		vhost_blk_sched_depth(bvq);
 		cond_resched();
 	}
 	__set_current_state(TASK_RUNNING);
@@ -1012,6 +1057,11 @@ int vhost_blk_vq_threads_start(struct vhost_blk_vq *bvq)
 		return PTR_ERR(t);
 	}
 	bvq->submit_task = t;
+	/* SCHED_BATCH by our doing, not the owner's: lone_preempt may flip it. */
+	bvq->sched_policy = t->policy;
+	bvq->sched_nice = task_nice(t);
+	bvq->sched_flip = bvq->blk->lone_preempt && t->policy == SCHED_BATCH &&
+			  current->policy != SCHED_BATCH;
 	vhost_blk_count(VHOST_BLK_CNT_THREADS, 2);
 	wake_up_process(bvq->compl_task);
 	wake_up_process(bvq->submit_task);

@@ -86,6 +86,20 @@ TRACE_EVENT(vhost_blk_hold_end,
 		      __entry->q, __entry->inflight)
 );
 
+/* The submit thread's policy follows the queue's depth (lone_preempt). */
+TRACE_EVENT(vhost_blk_sched,
+	    TP_PROTO(const struct vhost_blk_vq *bvq, bool lone),
+	    TP_ARGS(bvq, lone),
+	    TP_STRUCT__entry(__field(pid_t, owner)
+			     __field(unsigned int, q)
+			     __field(bool, lone)),
+	    TP_fast_assign(__entry->owner = bvq->blk->owner_pid;
+			   __entry->q = bvq->index;
+			   __entry->lone = lone;),
+	    TP_printk("owner=%d q=%u policy=%s", __entry->owner, __entry->q,
+		      __entry->lone ? "other" : "batch")
+);
+
 TRACE_EVENT(vhost_blk_req_start,
 	    TP_PROTO(const struct vhost_blk_vq *bvq, unsigned int id,
 		     u32 type, u64 sector, u64 len),

@@ -1009,11 +1009,14 @@ TEST_F_TIMEOUT(guard, sched_inherit, 120)
 		  SCHED_BATCH, 0, 0 },
 		{ "idle", SCHED_IDLE, 0, 0, SCHED_IDLE, 0, 0 },
 	};
-	char saved[16];
+	char saved[16], saved_lp[16];
 	int bad, r;
 
 	ASSERT_EQ(0, param_read("sched_batch", saved, sizeof(saved)));
 	TH_LOG("sched_batch was %s", saved);
+	/* Inheritance only: each owner's lone requests must not flip it. */
+	ASSERT_EQ(0, param_read("lone_preempt", saved_lp, sizeof(saved_lp)));
+	ASSERT_EQ(0, param_write("lone_preempt", "N"));
 	ASSERT_EQ(0, nullb_create(&self->nb, NULL));
 	self->bfd = backend_open(self->nb.path, O_RDWR);
 	ASSERT_LE(0, self->bfd);
@@ -1025,8 +1028,173 @@ TEST_F_TIMEOUT(guard, sched_inherit, 120)
 		bad = r < 0 ? r : bad + r;
 	}
 	ASSERT_EQ(0, param_write("sched_batch", saved));
+	ASSERT_EQ(0, param_write("lone_preempt", saved_lp));
 	ASSERT_LE(0, bad);
 	EXPECT_EQ(0, bad);
+	ASSERT_QUIESCENT(10000);
+}
+
+#define LP_DEPTH	8
+
+/* Tid of @owner's queue-0 thread named @fmt ("vblk-%d-0"), or -1. */
+static pid_t q0_tid(pid_t owner, const char *fmt)
+{
+	char names[8][32], tag[32];
+	pid_t tids[8];
+	int i, n = find_queue_threads(owner, tids, names, 8);
+
+	snprintf(tag, sizeof(tag), fmt, owner);
+	for (i = 0; i < n && i < 8; i++)
+		if (!strcmp(names[i], tag))
+			return tids[i];
+	return -1;
+}
+
+/* Its policy, or -1. */
+static int q0_policy(pid_t owner, const char *fmt)
+{
+	pid_t tid = q0_tid(owner, fmt);
+
+	return tid > 0 ? sched_getscheduler(tid) : -1;
+}
+
+/* Wait up to 5 s for the submit thread of queue 0 to have @policy. */
+static int wait_submit_policy(pid_t owner, int policy)
+{
+	int i, p = -1;
+
+	for (i = 0; i < 500; i++) {
+		p = q0_policy(owner, "vblk-%d-0");
+		if (p == policy)
+			return p;
+		sleep_ms(10);
+	}
+	return p;
+}
+
+/* @n reads of 4 KiB posted together, one kick, all answered OK. */
+static int lp_burst(struct vmm *v, unsigned int n)
+{
+	struct vq_drv *q = v->q[0];
+	struct one_req r[LP_DEPTH];
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < n; i++) {
+		uint8_t *data = vmm_alloc(v, 4096, 4096);
+
+		if (!data)
+			return -ENOMEM;
+		ret = req_prepare(q, &r[i], VIRTIO_BLK_T_IN, 8 * i, data, 4096);
+		if (ret)
+			return ret;
+	}
+	for (i = 0; i < n; i++)
+		drv_publish(q, (uint16_t)r[i].head);
+	ret = drv_kick_force(q);
+	if (!ret)
+		ret = drv_poll_used_idx(q, q->avail_idx, 10000);
+	for (i = 0; !ret && i < n; i++) {
+		struct vring_used_elem e;
+
+		/* Take the used entries, as blk_req() takes its own. */
+		if (drv_get_used(q, &e) != 1)
+			ret = -EPROTO;
+		else if (r[i].hs->status != VIRTIO_BLK_S_OK)
+			ret = -EIO;
+	}
+	return ret;
+}
+
+/*
+ * lone_preempt: with sched_batch, the submit thread of a queue whose guest
+ * waits on each request runs SCHED_OTHER (a kick then preempts the vCPU
+ * that sent it), SCHED_BATCH again once the queue shows depth, and
+ * SCHED_OTHER after VHOST_BLK_DEEP_HOLD_MS (100 ms) of lone requests; the
+ * completion thread stays SCHED_BATCH.  A policy set on the thread from
+ * outside stays; lone_preempt=0 never flips.
+ */
+TEST_F_TIMEOUT(guard, lone_preempt, 60)
+{
+	struct sched_param sp = { 0 };
+	char saved_b[16], saved_lp[16];
+	struct blk_result res;
+	pid_t me = getpid();
+	uint8_t *buf;
+	pid_t tid;
+	long t0;
+
+	if (sched_getscheduler(0) != SCHED_OTHER)
+		SKIP(return, "the test runs under policy %d, not SCHED_OTHER",
+		     sched_getscheduler(0));
+	ASSERT_EQ(0, param_read("sched_batch", saved_b, sizeof(saved_b)));
+	ASSERT_EQ(0, param_read("lone_preempt", saved_lp, sizeof(saved_lp)));
+	ASSERT_EQ(0, param_write("sched_batch", "Y"));
+	ASSERT_EQ(0, param_write("lone_preempt", "Y"));
+	ASSERT_EQ(0, nullb_create(&self->nb, NULL));
+	self->bfd = backend_open(self->nb.path, O_RDWR);
+	ASSERT_LE(0, self->bfd);
+	ASSERT_EQ(0, vmm_quick(&self->v, VBLK_FEATURES_DEFAULT, 1, 32,
+			       self->bfd, 0, NULL));
+	buf = vmm_alloc(&self->v, 4096, 4096);
+	ASSERT_NE(NULL, buf);
+
+	/* Lone requests: SCHED_OTHER for the submit thread alone. */
+	ASSERT_EQ(0, blk_req(self->v.q[0], VIRTIO_BLK_T_IN, 0, buf, 4096,
+			     false, &res));
+	EXPECT_EQ(VIRTIO_BLK_S_OK, res.status);
+	EXPECT_EQ(SCHED_OTHER, wait_submit_policy(me, SCHED_OTHER));
+	EXPECT_EQ(SCHED_BATCH, q0_policy(me, "vblkc-%d-0"));
+
+	/* Depth: SCHED_BATCH from that pass on. */
+	ASSERT_EQ(0, lp_burst(&self->v, LP_DEPTH));
+	t0 = now_ms();
+	EXPECT_EQ(SCHED_BATCH, wait_submit_policy(me, SCHED_BATCH));
+	/* A lone request within the hold does not flip it back. */
+	ASSERT_EQ(0, blk_req(self->v.q[0], VIRTIO_BLK_T_IN, 0, buf, 4096,
+			     false, &res));
+	sleep_ms(20);
+	if (now_ms() - t0 < 90) {
+		EXPECT_EQ(SCHED_BATCH, q0_policy(me, "vblk-%d-0"));
+	} else {
+		TH_LOG("%ld ms after the burst: too late to see the hold",
+		       now_ms() - t0);
+	}
+
+	/* Lone again for longer than the hold: SCHED_OTHER. */
+	sleep_ms(250);
+	ASSERT_EQ(0, blk_req(self->v.q[0], VIRTIO_BLK_T_IN, 0, buf, 4096,
+			     false, &res));
+	EXPECT_EQ(SCHED_OTHER, wait_submit_policy(me, SCHED_OTHER));
+
+	/* Set from outside: it stays, depth or not. */
+	tid = q0_tid(me, "vblk-%d-0");
+	ASSERT_LT(0, tid);
+	ASSERT_EQ(0, sched_setscheduler(tid, SCHED_IDLE, &sp));
+	ASSERT_EQ(0, lp_burst(&self->v, LP_DEPTH));
+	sleep_ms(250);
+	ASSERT_EQ(0, blk_req(self->v.q[0], VIRTIO_BLK_T_IN, 0, buf, 4096,
+			     false, &res));
+	sleep_ms(20);
+	EXPECT_EQ(SCHED_IDLE, q0_policy(me, "vblk-%d-0"));
+	vmm_close(&self->v);
+
+	/* lone_preempt=0: SCHED_BATCH throughout. */
+	ASSERT_EQ(0, param_write("lone_preempt", "N"));
+	ASSERT_EQ(0, vmm_quick(&self->v, VBLK_FEATURES_DEFAULT, 1, 32,
+			       self->bfd, 0, NULL));
+	buf = vmm_alloc(&self->v, 4096, 4096);
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, blk_req(self->v.q[0], VIRTIO_BLK_T_IN, 0, buf, 4096,
+			     false, &res));
+	ASSERT_EQ(0, blk_req(self->v.q[0], VIRTIO_BLK_T_IN, 8, buf, 4096,
+			     false, &res));
+	sleep_ms(50);
+	EXPECT_EQ(SCHED_BATCH, q0_policy(me, "vblk-%d-0"));
+	vmm_close(&self->v);
+
+	ASSERT_EQ(0, param_write("sched_batch", saved_b));
+	ASSERT_EQ(0, param_write("lone_preempt", saved_lp));
 	ASSERT_QUIESCENT(10000);
 }
 
