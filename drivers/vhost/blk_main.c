@@ -85,12 +85,12 @@ module_param(sched_batch, bool, 0644);
 MODULE_PARM_DESC(sched_batch,
 		 "queue threads of a SCHED_OTHER owner run SCHED_BATCH (same nice): a kicked thread does not preempt the vCPU that kicked it, which goes on posting requests the thread then takes together (default on; sampled at open)");
 
-static bool lone_preempt = true;
+static bool lone_preempt;
 module_param(lone_preempt, bool, 0644);
 MODULE_PARM_DESC(lone_preempt,
 		 "with sched_batch, the submit thread of a lone queue (a guest waiting on each request, no depth seen for "
 		 __stringify(VHOST_BLK_DEEP_HOLD_MS)
-		 " ms) runs SCHED_OTHER: a kick preempts the vCPU that sent it, which was about to wait for that request anyway, and the answer finds it still running; SCHED_BATCH again as soon as the queue shows depth (default on; sampled at open)");
+		 " ms) runs SCHED_OTHER: a kick preempts the vCPU that sent it, which was about to wait for that request anyway, and the answer finds it still running; SCHED_BATCH again as soon as the queue shows depth (default off: not faster on the real-guest bed; sampled at open)");
 
 /*
  * Ring features the vhost core implements for us, plus the virtio-blk
