@@ -1106,6 +1106,23 @@ static int lp_burst(struct vmm *v, unsigned int n)
 	return ret;
 }
 
+/* A one-queue device on self->bfd and a 4 KiB buffer in its memory. */
+static uint8_t *lp_open(FIXTURE_DATA(guard) *self)
+{
+	if (vmm_quick(&self->v, VBLK_FEATURES_DEFAULT, 1, 32, self->bfd, 0,
+		      NULL))
+		return NULL;
+	return vmm_alloc(&self->v, 4096, 4096);
+}
+
+/* One lone 4 KiB read at @sector into @buf on queue 0. */
+static int lp_read(struct vmm *v, uint8_t *buf, uint64_t sector,
+		   struct blk_result *res)
+{
+	return blk_req(v->q[0], VIRTIO_BLK_T_IN, sector, buf, 4096, false,
+		       res);
+}
+
 /*
  * lone_preempt: with sched_batch, the submit thread of a queue whose guest
  * waits on each request runs SCHED_OTHER (a kick then preempts the vCPU
@@ -1134,14 +1151,11 @@ TEST_F_TIMEOUT(guard, lone_preempt, 60)
 	ASSERT_EQ(0, nullb_create(&self->nb, NULL));
 	self->bfd = backend_open(self->nb.path, O_RDWR);
 	ASSERT_LE(0, self->bfd);
-	ASSERT_EQ(0, vmm_quick(&self->v, VBLK_FEATURES_DEFAULT, 1, 32,
-			       self->bfd, 0, NULL));
-	buf = vmm_alloc(&self->v, 4096, 4096);
+	buf = lp_open(self);
 	ASSERT_NE(NULL, buf);
 
 	/* Lone requests: SCHED_OTHER for the submit thread alone. */
-	ASSERT_EQ(0, blk_req(self->v.q[0], VIRTIO_BLK_T_IN, 0, buf, 4096,
-			     false, &res));
+	ASSERT_EQ(0, lp_read(&self->v, buf, 0, &res));
 	EXPECT_EQ(VIRTIO_BLK_S_OK, res.status);
 	EXPECT_EQ(SCHED_OTHER, wait_submit_policy(me, SCHED_OTHER));
 	EXPECT_EQ(SCHED_BATCH, q0_policy(me, "vblkc-%d-0"));
@@ -1151,8 +1165,7 @@ TEST_F_TIMEOUT(guard, lone_preempt, 60)
 	t0 = now_ms();
 	EXPECT_EQ(SCHED_BATCH, wait_submit_policy(me, SCHED_BATCH));
 	/* A lone request within the hold does not flip it back. */
-	ASSERT_EQ(0, blk_req(self->v.q[0], VIRTIO_BLK_T_IN, 0, buf, 4096,
-			     false, &res));
+	ASSERT_EQ(0, lp_read(&self->v, buf, 0, &res));
 	sleep_ms(20);
 	if (now_ms() - t0 < 90) {
 		EXPECT_EQ(SCHED_BATCH, q0_policy(me, "vblk-%d-0"));
@@ -1163,8 +1176,7 @@ TEST_F_TIMEOUT(guard, lone_preempt, 60)
 
 	/* Lone again for longer than the hold: SCHED_OTHER. */
 	sleep_ms(250);
-	ASSERT_EQ(0, blk_req(self->v.q[0], VIRTIO_BLK_T_IN, 0, buf, 4096,
-			     false, &res));
+	ASSERT_EQ(0, lp_read(&self->v, buf, 0, &res));
 	EXPECT_EQ(SCHED_OTHER, wait_submit_policy(me, SCHED_OTHER));
 
 	/* Set from outside: it stays, depth or not. */
@@ -1173,22 +1185,17 @@ TEST_F_TIMEOUT(guard, lone_preempt, 60)
 	ASSERT_EQ(0, sched_setscheduler(tid, SCHED_IDLE, &sp));
 	ASSERT_EQ(0, lp_burst(&self->v, LP_DEPTH));
 	sleep_ms(250);
-	ASSERT_EQ(0, blk_req(self->v.q[0], VIRTIO_BLK_T_IN, 0, buf, 4096,
-			     false, &res));
+	ASSERT_EQ(0, lp_read(&self->v, buf, 0, &res));
 	sleep_ms(20);
 	EXPECT_EQ(SCHED_IDLE, q0_policy(me, "vblk-%d-0"));
 	vmm_close(&self->v);
 
 	/* lone_preempt=0: SCHED_BATCH throughout. */
 	ASSERT_EQ(0, param_write("lone_preempt", "N"));
-	ASSERT_EQ(0, vmm_quick(&self->v, VBLK_FEATURES_DEFAULT, 1, 32,
-			       self->bfd, 0, NULL));
-	buf = vmm_alloc(&self->v, 4096, 4096);
+	buf = lp_open(self);
 	ASSERT_NE(NULL, buf);
-	ASSERT_EQ(0, blk_req(self->v.q[0], VIRTIO_BLK_T_IN, 0, buf, 4096,
-			     false, &res));
-	ASSERT_EQ(0, blk_req(self->v.q[0], VIRTIO_BLK_T_IN, 8, buf, 4096,
-			     false, &res));
+	ASSERT_EQ(0, lp_read(&self->v, buf, 0, &res));
+	ASSERT_EQ(0, lp_read(&self->v, buf, 8, &res));
 	sleep_ms(50);
 	EXPECT_EQ(SCHED_BATCH, q0_policy(me, "vblk-%d-0"));
 	vmm_close(&self->v);
@@ -1586,19 +1593,6 @@ static long thread_vcsw(pid_t tid)
 	return p ? strtol(p + 25, NULL, 10) : -1;
 }
 
-static pid_t submit_thread_of(pid_t owner)
-{
-	char names[8][32], tag[32];
-	pid_t tids[8];
-	int i, n = find_queue_threads(owner, tids, names, 8);
-
-	snprintf(tag, sizeof(tag), "vblk-%d-0", owner);
-	for (i = 0; i < n && i < 8; i++)
-		if (!strcmp(names[i], tag))
-			return tids[i];
-	return -1;
-}
-
 /*
  * A kick the submit thread has not taken yet needs no wake-up: the thread
  * tests its kicked bit before it sleeps.  The old module woke it for every
@@ -1634,7 +1628,7 @@ TEST_F_TIMEOUT(guard, single_wakeup, 60)
 	ASSERT_LE(0, self->bfd);
 	ASSERT_EQ(0, vmm_quick(v, VBLK_FEATURES_DEFAULT, 1, 16, self->bfd, 0, NULL));
 	q = v->q[0];
-	tid = submit_thread_of(getpid());
+	tid = q0_tid(getpid(), "vblk-%d-0");
 	ASSERT_LT(0, tid);
 	for (i = 0; i < SW_REQS; i++) {
 		uint8_t *data = vmm_alloc(v, 4096, 4096);

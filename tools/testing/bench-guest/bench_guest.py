@@ -27,6 +27,7 @@ variant) to qsd, virtio-blk and native; the idle CPU; the issue's targets.
 """
 
 import argparse
+import collections
 import json
 import os
 import re
@@ -357,11 +358,7 @@ def collect(out_dir):
 
 def clocks(r):
     """{clock label: measured boots}; a boot without a log counts as "?"."""
-    out = {}
-    for v in r["boots"].values():
-        c = v.get("clock") or "?"
-        out[c] = out.get(c, 0) + 1
-    return out
+    return dict(collections.Counter(v.get("clock") or "?" for v in r["boots"].values()))
 
 
 def spread(r):
@@ -374,16 +371,17 @@ def spread(r):
     for d, v in r["boots"].items():
         m = BOOT_RE.match(d)
         if m:
-            by[(int(m.group(1)), m.group(2))] = dict(v["jobs"], clock=v.get("clock"))
+            by[(int(m.group(1)), m.group(2))] = v
     out = []
     for rep in sorted({k[0] for k in by}):
         n = len(names)
         for i in range(n):
             name = names[(i + rep - 1) % n]
-            jobs = by.get((rep, name))
-            if jobs is None:
+            boot = by.get((rep, name))
+            if boot is None:
                 continue
-            row = {"clock": jobs.get("clock")}
+            jobs = boot["jobs"]
+            row = {"clock": boot.get("clock")}
             for j in r["jobs"]:
                 x, m = jobs.get(j, {}).get("iops"), med(r, name, j, "iops")
                 row[j] = x / m if x is not None and m else None
