@@ -18,6 +18,9 @@ OUT/rep-R-NAME[-retry[N]]/vmlogs/ (outer/bench-guest.sh, guest/run.sh):
 
 and OUT/rep-*/console.log, the outer kernel's log, for its clocksource
 (outer_clock(): a boot on the HPET reads its clock by emulated MMIO);
+and OUT/host-meter.log (host-meter.py), the pace of the machine itself
+during each job, whose window is the runtime up to its JSON file's
+modification time on the 9p share (the host's clock);
 
 and writes OUT/results.md (printed too) and OUT/results.json: per backend
 and job the median [min-max] over the repetitions of IOPS, p50/p99 latency,
@@ -29,6 +32,7 @@ variant) to qsd, virtio-blk and native; the idle CPU; the issue's targets.
 import argparse
 import collections
 import json
+import math
 import os
 import re
 import statistics
@@ -200,6 +204,60 @@ def div(a, b):
     return a / b if a is not None and b else None
 
 
+def read_meter(path):
+    """[(t, steal, total, spin)] of host-meter.py's log, in time order;
+    [] without a log."""
+    out = []
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                w = line.split()
+                if len(w) != 4:
+                    continue
+                try:
+                    out.append((float(w[0]), int(w[1]), int(w[2]), float(w[3])))
+                except ValueError:
+                    pass
+    except OSError:
+        pass
+    out.sort()
+    return out
+
+
+def host_window(meter, t0, t1):
+    """The machine's pace over [t0, t1]: {"steal_pct": the steal share of
+    all CPU ticks from the last sample at or before t0 to the first at or
+    after t1, "pace": the mean SPIN of the samples inside (None if the
+    spin was off)}, or None when the log does not cover the window."""
+    a = b = None
+    inside = []
+    for x in meter:
+        if x[0] <= t0:
+            a = x
+        elif x[0] <= t1:
+            inside.append(x[3])
+        elif b is None:
+            b = x
+    if a is None or b is None:
+        return None
+    tot = b[2] - a[2]
+    spins = [v for v in inside if v > 0]
+    return {"steal_pct": 100.0 * (b[1] - a[1]) / tot if tot > 0 else None,
+            "pace": sum(spins) / len(spins) if spins else None}
+
+
+def pearson(xs, ys):
+    """Pearson's r of two equal lists, None under 3 points or no spread."""
+    n = len(xs)
+    if n < 3:
+        return None
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+    sxx = sum((x - mx) ** 2 for x in xs)
+    syy = sum((y - my) ** 2 for y in ys)
+    return sxy / (sxx * syy) ** 0.5 if sxx > 0 and syy > 0 else None
+
+
 def boot_metrics(bdir, jobs):
     """Per-job metrics of one boot directory, and its idle CPU %."""
     v = os.path.join(bdir, "vmlogs")
@@ -211,10 +269,12 @@ def boot_metrics(bdir, jobs):
     vq = parse_vq(os.path.join(v, "backend.log"))
     out = {}
     for j in jobs:
-        fio = parse_fio(os.path.join(v, "native" if native else "gio", j + ".json"))
+        jpath = os.path.join(v, "native" if native else "gio", j + ".json")
+        fio = parse_fio(jpath)
         if fio is None:
             continue
         m = dict(fio)
+        m["end"] = os.path.getmtime(jpath)
         g0, g1 = gst.get((j, "pre")), gst.get((j, "post"))
         ios = (g1[1] - g0[1]) if g0 and g1 else None
         m["ios"] = ios
@@ -315,6 +375,7 @@ def collect(out_dir):
     reps = {}    # name -> {rep: ok}
     failed = []
     per_boot = {}
+    measured = []
     for rep, name, retry, d, ok in boots:
         reps.setdefault(name, {})
         if not ok:
@@ -325,8 +386,13 @@ def collect(out_dir):
         m, idl = boot_metrics(d, jobs)
         per_boot[os.path.basename(d)] = {"jobs": m, "idle_cpu_pct": idl,
                                          "clock": outer_clock(os.path.join(d, "console.log"))}
+        measured.append((name, m, idl))
+    host = host_pace(out_dir, meta, per_boot)
+    for name, m, idl in measured:
         for j, vals in m.items():
             for k, x in vals.items():
+                if k in ("end", "host"):
+                    continue
                 if k == "vq":
                     for f, y in x.items():
                         per.setdefault(name, {}).setdefault(j, {}).setdefault("vq_" + f, []).append(y)
@@ -352,8 +418,51 @@ def collect(out_dir):
         "jobs": jobs, "backends": names, "summary": summary, "raw": per,
         "idle": {n: stats(v) for n, v in idle.items()},
         "reps": reps, "failed": failed, "meta": meta, "failure_reasons": reasons,
-        "boots": per_boot,
+        "boots": per_boot, "host": host,
     }
+
+
+def host_pace(out_dir, meta, per_boot):
+    """Each measured job's window in OUT/host-meter.log: adds "host"
+    ({"steal_pct", "pace", "rel_pace"}: rel_pace is the pace over the
+    median pace of all jobs of the run) and "pace_adj_iops" (IOPS over
+    rel_pace: what the job would have done at the run's median pace, if
+    IOPS follow the machine's pace) to the job's metrics.  Returns
+    {"pace": stats of the pace, "steal_pct": stats, "r": Pearson's r of
+    log(IOPS over its backend's median) against log(rel_pace), "n"}, or
+    None without a log."""
+    meter = read_meter(os.path.join(out_dir, "host-meter.log"))
+    if not meter:
+        return None
+    mt = re.match(r"\d+", meta.get("runtime", ""))   # "10 ramp=2 idle=20"
+    runtime = float(mt.group(0)) if mt else 10.0
+    jobs = [(d, j, m) for d, b in per_boot.items() for j, m in b["jobs"].items() if "end" in m]
+    for _d, _j, m in jobs:
+        h = host_window(meter, m["end"] - runtime, m["end"])
+        if h:
+            m["host"] = h
+    paces = [m["host"]["pace"] for _d, _j, m in jobs if m.get("host", {}).get("pace")]
+    ref = statistics.median(paces) if paces else None
+    byname = {}
+    for d, j, m in jobs:
+        p = m.get("host", {}).get("pace")
+        if ref and p:
+            m["host"]["rel_pace"] = p / ref
+            m["pace_adj_iops"] = m["iops"] / m["host"]["rel_pace"]
+        bm = BOOT_RE.match(d)
+        if bm:
+            byname.setdefault((bm.group(2), j), []).append(m)
+    xs, ys = [], []
+    for ms in byname.values():
+        md = statistics.median([m["iops"] for m in ms])
+        for m in ms:
+            rp = m.get("host", {}).get("rel_pace")
+            if rp and md and m["iops"] > 0:
+                xs.append(math.log(rp))
+                ys.append(math.log(m["iops"] / md))
+    return {"pace": stats(paces),
+            "steal_pct": stats([m["host"]["steal_pct"] for _d, _j, m in jobs if m.get("host")]),
+            "r": pearson(xs, ys), "n": len(xs)}
 
 
 def clocks(r):
@@ -385,8 +494,16 @@ def spread(r):
             for j in r["jobs"]:
                 x, m = jobs.get(j, {}).get("iops"), med(r, name, j, "iops")
                 row[j] = x / m if x is not None and m else None
+                row["host_" + j] = jobs.get(j, {}).get("host")
             out.append((rep, name, row))
     return out
+
+
+def pace_cell(h):
+    if not h or h.get("rel_pace") is None:
+        return "-"
+    st = h.get("steal_pct")
+    return "%.2f" % h["rel_pace"] + (" (steal %.0f %%)" % st if st is not None and st > 1 else "")
 
 
 def med(r, name, job, key):
@@ -394,8 +511,8 @@ def med(r, name, job, key):
     return s["median"] if s else None
 
 
-def ratio(r, a, b, job):
-    x, y = med(r, a, job, "iops"), med(r, b, job, "iops")
+def ratio(r, a, b, job, key="iops"):
+    x, y = med(r, a, job, key), med(r, b, job, key)
     return x / y if x is not None and y else None
 
 
@@ -436,6 +553,41 @@ def verdicts(r, vb):
     x = ratio(r, vb, "virtio-blk", "rw32")
     tgt("4k randwrite QD32x2 vhost-blk >= 2x virtio-blk", x, lambda v: v >= 2.0, "%.2fx" % x if x else None)
     return out
+
+
+def ratio_table(r, pairs, key):
+    L = ["| job | " + " | ".join("%s/%s" % p for p in pairs) + " |",
+         "|---|" + "---|" * len(pairs)]
+    for j in r["jobs"]:
+        cells = []
+        for v, b in pairs:
+            x = ratio(r, v, b, j, key)
+            cells.append("%.2f" % x if x is not None else "-")
+        L.append("| %s | %s |" % (j, " | ".join(cells)))
+    return L
+
+
+def host_lines(r, pairs):
+    """The machine's pace (host-meter.log), and the ratios at the run's
+    median pace; [] without a log."""
+    h = r.get("host")
+    if not h or not h["pace"]:
+        return []
+    L = ["Host pace (host-meter.log: a fixed loop's rounds per ms of CPU time on the machine that "
+         "runs the outer VM, twice a second): %s over the %d job windows; steal %s %%. "
+         "IOPS against pace: r = %s over %d jobs (the log of each job's IOPS over its backend's "
+         "median against the log of its pace over the run's median; 1 would be IOPS moving "
+         "with the machine alone)." % (
+             fmt(h["pace"]), h["pace"]["n"], fmt(h["steal_pct"], 1),
+             "%.2f" % h["r"] if h["r"] is not None else "-", h["n"]), ""]
+    if pairs:
+        L.append("IOPS ratios at the run's median pace (each job's IOPS divided by its pace over "
+                 "the run's median, then the medians; an estimate that assumes IOPS follow the "
+                 "machine's pace; the targets use the raw medians above):")
+        L.append("")
+        L.extend(ratio_table(r, pairs, "pace_adj_iops"))
+        L.append("")
+    return L
 
 
 def vblk_names(r):
@@ -508,17 +660,11 @@ def render(r):
         # Only vhost-blk variants: each against the first.
         pairs = [(v, vbs[0]) for v in vbs[1:]]
     if pairs:
-        L.append("| job | " + " | ".join("%s/%s" % p for p in pairs) + " |")
-        L.append("|---|" + "---|" * len(pairs))
-        for j in r["jobs"]:
-            cells = []
-            for v, b in pairs:
-                x = ratio(r, v, b, j)
-                cells.append("%.2f" % x if x is not None else "-")
-            L.append("| %s | %s |" % (j, " | ".join(cells)))
+        L.extend(ratio_table(r, pairs, "iops"))
     else:
         L.append("(no other backend measured)")
     L.append("")
+    L.extend(host_lines(r, pairs))
     for v in vbs:
         s = r["idle"].get(v)
         L.append("idle (guest asleep): %s queue threads %s %% of one CPU" % (v, fmt(s, 2)))
@@ -538,6 +684,16 @@ def render(r):
                 "%.2f" % row[j] if row.get(j) is not None else "-" for j in r["jobs"]),
                 row.get("clock") or "?"))
         L.append("")
+        if r.get("host") and r["host"]["pace"]:
+            L.append("The machine's pace during each job, over the run's median (and its steal "
+                     "when above 1 %):")
+            L.append("")
+            L.append("| rep | backend | %s |" % " | ".join(r["jobs"]))
+            L.append("|---|---|%s" % ("---|" * len(r["jobs"])))
+            for rep, name, row in rows:
+                L.append("| %d | %s | %s |" % (rep, name, " | ".join(
+                    pace_cell(row.get("host_" + j)) for j in r["jobs"])))
+            L.append("")
     nok = sum(1 for x in r["reps"].values() for y in x.values() if y)
     L.append("boots: %d repetition(s) measured, %d failed boot(s)" % (nok, len(r["failed"])))
     for rep, name, retry, d in r["failed"]:
@@ -561,7 +717,7 @@ def main(argv=None):
     md = render(r)
     with open(a.md or os.path.join(a.out, "results.md"), "w") as f:
         f.write(md)
-    js = {k: r[k] for k in ("jobs", "backends", "summary", "raw", "idle", "failed", "boots")}
+    js = {k: r[k] for k in ("jobs", "backends", "summary", "raw", "idle", "failed", "boots", "host")}
     js["reps"] = {n: {str(k): v for k, v in x.items()} for n, x in r["reps"].items()}
     js["verdicts"] = [t for v in vblk_names(r) for t in verdicts(r, v)]
     with open(a.json or os.path.join(a.out, "results.json"), "w") as f:

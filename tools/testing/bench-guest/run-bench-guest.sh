@@ -18,6 +18,8 @@
 # per I/O, the backend threads' CPU per I/O and vhost-blk's queue
 # counters (outer/bench-guest.sh, guest/run.sh).  A boot that fails is
 # reported and booted again, up to BENCH_ATTEMPTS boots (3) in all.
+# host-meter.py logs the machine's own pace (steal, a fixed loop's speed)
+# to OUT/host-meter.log beside the boots.
 # Summary: bench_guest.py (results.md, results.json).  Results: OUT
 # (default build/bench-guest/YYYYmmdd-HHMMSS).
 # Exit status 1 if a repetition of a backend has no successful boot, 2 on
@@ -154,7 +156,7 @@ main() {
 
 	mkdir -p "$OUT/bin"
 	# Run from copies: bash reads a script as it runs.
-	cp "$TOP/tools/testing/stress/boot.sh" "$HERE/bench_guest.py" "$TOP/tools/testing/vm/run-vm.sh" "$OUT/bin/"
+	cp "$TOP/tools/testing/stress/boot.sh" "$HERE/bench_guest.py" "$HERE/host-meter.py" "$TOP/tools/testing/vm/run-vm.sh" "$OUT/bin/"
 	{
 		echo "command=$PROG${*:+ $*}"
 		echo "reps=$REPS"
@@ -177,6 +179,9 @@ main() {
 	local r i k n name d a t0=$SECONDS lost=0
 	n=${#NAMES[@]}
 	: > "$OUT/failures.txt"
+	# The machine's own pace beside the boots (bench_guest.py's "host pace").
+	python3 "$OUT/bin/host-meter.py" "$OUT/host-meter.log" & METER=$!
+	trap 'kill $METER 2> /dev/null' EXIT  # global: main's locals are gone at exit
 	for ((r = 1; r <= REPS; r++)); do
 		for ((i = 0; i < n; i++)); do
 			k=$(( (i + r - 1) % n ))
@@ -196,6 +201,7 @@ main() {
 			done
 		done
 	done
+	kill $METER 2> /dev/null; wait $METER 2> /dev/null
 	python3 "$OUT/bin/bench_guest.py" "$OUT" | tee "$OUT/summary.txt"
 	# The tracepoints' breakdown of each traced boot (BENCH_TRACE).
 	for t in "$OUT"/rep-*/vmlogs/trace-*.txt.gz; do

@@ -7,7 +7,10 @@ import io
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
+import time
 import unittest
 from contextlib import redirect_stdout
 
@@ -75,6 +78,46 @@ class Clock(unittest.TestCase):
             "unstable because the skew is too large:\n"
             "[ 190.3] clocksource: Switched to clocksource hpet\n"),
             "tsc, then hpet (watchdog: tsc unstable)")
+
+
+class Meter(unittest.TestCase):
+    """host-meter.py, the machine's pace beside the boots."""
+    METER = os.path.join(HERE, "host-meter.py")
+
+    def setUp(self):
+        self.d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.d)
+
+    def test_proc_stat(self):
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("host_meter", self.METER)
+        hm = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(hm)
+        p = os.path.join(self.d, "stat")
+        with open(p, "w") as f:
+            # user nice system idle iowait irq softirq steal guest guest_nice
+            f.write("cpu  10 1 5 100 2 0 1 7 30 0\ncpu0 5 0 2 50 1 0 0 3 15 0\n")
+        self.assertEqual(hm.cpu_ticks(p), (7, 126))
+        self.assertEqual(hm.spin_rate(0), 0.0)
+        self.assertGreater(hm.spin_rate(2), 0.0)
+
+    def test_lines_and_bad_arguments(self):
+        log = os.path.join(self.d, "meter.log")
+        p = subprocess.Popen([sys.executable, self.METER, log, "--interval", "0.1", "--spin-ms", "2"])
+        time.sleep(1.0)
+        p.terminate()
+        p.wait()
+        with open(log) as f:
+            lines = [ln.split() for ln in f]
+        self.assertGreaterEqual(len(lines), 3)
+        self.assertTrue(all(len(w) == 4 and float(w[3]) > 0 for w in lines), lines)
+        ts = [float(w[0]) for w in lines]
+        self.assertEqual(ts, sorted(ts))
+        self.assertLess(abs(ts[-1] - time.time()), 5)
+        for bad in (["--interval", "0"], ["--spin-ms", "100"]):
+            r = subprocess.run([sys.executable, self.METER, log] + bad, capture_output=True, text=True)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("host-meter.py: error: --", r.stderr)
 
 
 class Summary(unittest.TestCase):
@@ -228,6 +271,67 @@ class Summary(unittest.TestCase):
                       "(rep-1-virtio-blk-retry): no heartbeat", md)
         self.assertNotIn("MISSING", md)
         self.assertNotIn("| virtio-blk-retry3 ", md)
+
+    def test_host_pace(self):
+        # Two repetitions; every job ends 20 s after the one before it; the
+        # machine runs at pace 100 with 1 % steal, except in the window of
+        # rep-2-qsd's rr32, at pace 50 with steal, when that job did half
+        # of rep 1's IOPS.
+        run = self.scratch_run()
+        self.assertNotIn("Host pace", bg.render(bg.collect(run)))
+        for b in ("vhost-blk", "vhost-blk-poll", "qsd", "native"):
+            shutil.copytree(os.path.join(run, "rep-1-" + b), os.path.join(run, "rep-2-" + b))
+        shutil.copytree(os.path.join(run, "rep-1-virtio-blk-retry"), os.path.join(run, "rep-2-virtio-blk"))
+        q = os.path.join(run, "rep-2-qsd", "vmlogs", "gio", "rr32.json")
+        with open(q) as f:
+            js = json.load(f)
+        js["jobs"][0]["read"]["iops"] /= 2
+        with open(q, "w") as f:
+            json.dump(js, f)
+        t = 1000
+        for e in sorted(os.listdir(run)):
+            for sub in ("gio", "native"):
+                for j in ("qd1", "rr32"):
+                    p = os.path.join(run, e, "vmlogs", sub, j + ".json")
+                    if os.path.exists(p):
+                        t += 20
+                        os.utime(p, (t, t))
+        slow = os.path.getmtime(q)
+        steal = total = 0
+        with open(os.path.join(run, "host-meter.log"), "w") as f:
+            for i in range(990, t + 5):
+                bad = slow - 10 < i <= slow
+                steal += 50 if bad else 1
+                total += 100
+                f.write("%d.000 %d %d %.1f\n" % (i, steal, total, 50.0 if bad else 100.0))
+        r = bg.collect(run)
+        self.assertEqual(r["host"]["pace"]["median"], 100.0)
+        self.assertGreater(r["host"]["r"], 0.5)
+        h = r["boots"]["rep-2-qsd"]["jobs"]["rr32"]["host"]
+        self.assertAlmostEqual(h["rel_pace"], 0.5)
+        self.assertAlmostEqual(h["steal_pct"], 100.0 * 501 / 1100)
+        self.assertAlmostEqual(r["boots"]["rep-1-qsd"]["jobs"]["rr32"]["host"]["steal_pct"], 1.0)
+        s = r["summary"]["qsd"]["rr32"]
+        self.assertEqual(s["iops"]["median"], 7500)
+        self.assertEqual(s["pace_adj_iops"]["median"], 10000)
+        md = bg.render(r)
+        self.assertIn("Host pace (host-meter.log", md)
+        self.assertIn("100 [50-100] over the 18 job windows", md)
+        # raw: 20000 / 7500; at the median pace: 20000 / 10000
+        raw = md.index("IOPS ratios (medians)")
+        adj = md.index("IOPS ratios at the run's median pace")
+        self.assertEqual(md.index("| rr32 | 2.67 | 1.67 | 0.40 | - | - | - |", raw), md.index("| rr32 |", raw))
+        self.assertEqual(md.index("| rr32 | 2.00 | 1.67 | 0.40 | - | - | - |", adj), md.index("| rr32 |", adj))
+        self.assertIn("steal 1.0 [1.0-45.5] %. IOPS against pace: r = 0.83 over 18 jobs", md)
+        self.assertIn("| 2 | qsd | 1.00 | 0.50 (steal 46 %) |", md)
+        self.assertIn("| 1 | qsd | 1.00 | 1.00 |", md)
+
+    def test_host_window(self):
+        meter = [(10.0, 0, 0, 80.0), (11.0, 1, 100, 60.0), (12.0, 3, 200, 0.0), (13.0, 3, 300, 40.0)]
+        self.assertEqual(bg.host_window(meter, 10.0, 12.5), {"steal_pct": 1.0, "pace": 60.0})
+        self.assertIsNone(bg.host_window(meter, 9.0, 12.0))
+        self.assertIsNone(bg.host_window(meter, 10.5, 13.0))
+        self.assertEqual(bg.host_window(meter, 11.0, 12.0)["pace"], None)
 
     def test_variants_only(self):
         # No other backend: each vhost-blk variant against the first.
