@@ -246,18 +246,6 @@ def host_window(meter, t0, t1):
             "pace": sum(spins) / len(spins) if spins else None}
 
 
-def pearson(xs, ys):
-    """Pearson's r of two equal lists, None under 3 points or no spread."""
-    n = len(xs)
-    if n < 3:
-        return None
-    mx, my = sum(xs) / n, sum(ys) / n
-    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
-    sxx = sum((x - mx) ** 2 for x in xs)
-    syy = sum((y - my) ** 2 for y in ys)
-    return sxy / (sxx * syy) ** 0.5 if sxx > 0 and syy > 0 else None
-
-
 def boot_metrics(bdir, jobs):
     """Per-job metrics of one boot directory, and its idle CPU %."""
     v = os.path.join(bdir, "vmlogs")
@@ -425,12 +413,13 @@ def collect(out_dir):
 def host_pace(out_dir, meta, per_boot):
     """Each measured job's window in OUT/host-meter.log: adds "host"
     ({"steal_pct", "pace", "rel_pace"}: rel_pace is the pace over the
-    median pace of all jobs of the run) and "pace_adj_iops" (IOPS over
-    rel_pace: what the job would have done at the run's median pace, if
-    IOPS follow the machine's pace) to the job's metrics.  Returns
-    {"pace": stats of the pace, "steal_pct": stats, "r": Pearson's r of
-    log(IOPS over its backend's median) against log(rel_pace), "n"}, or
-    None without a log."""
+    median pace of all jobs of the run) to the job's metrics.  Then fits
+    log(IOPS over its backend's median) against log(rel_pace) over all
+    jobs: the slope s (1: IOPS in proportion to the machine's pace, 0:
+    not at all) and Pearson's r; and adds "pace_adj_iops", IOPS over
+    rel_pace ** s, what the job would have done at the run's median pace.
+    Returns {"pace": stats of the pace, "steal_pct": stats, "r", "slope",
+    "n": jobs in the fit}, or None without a log."""
     meter = read_meter(os.path.join(out_dir, "host-meter.log"))
     if not meter:
         return None
@@ -448,7 +437,6 @@ def host_pace(out_dir, meta, per_boot):
         p = m.get("host", {}).get("pace")
         if ref and p:
             m["host"]["rel_pace"] = p / ref
-            m["pace_adj_iops"] = m["iops"] / m["host"]["rel_pace"]
         bm = BOOT_RE.match(d)
         if bm:
             byname.setdefault((bm.group(2), j), []).append(m)
@@ -460,9 +448,17 @@ def host_pace(out_dir, meta, per_boot):
             if rp and md and m["iops"] > 0:
                 xs.append(math.log(rp))
                 ys.append(math.log(m["iops"] / md))
+    r = slope = None
+    if len(xs) >= 3 and len(set(xs)) > 1 and len(set(ys)) > 1:
+        r = statistics.correlation(xs, ys)
+        slope = statistics.linear_regression(xs, ys).slope
+    for _d, _j, m in jobs:
+        rp = m.get("host", {}).get("rel_pace")
+        if rp and slope is not None:
+            m["pace_adj_iops"] = m["iops"] / rp ** slope
     return {"pace": stats(paces),
             "steal_pct": stats([m["host"]["steal_pct"] for _d, _j, m in jobs if m.get("host")]),
-            "r": pearson(xs, ys), "n": len(xs)}
+            "r": r, "slope": slope, "n": len(xs)}
 
 
 def clocks(r):
@@ -575,15 +571,16 @@ def host_lines(r, pairs):
         return []
     L = ["Host pace (host-meter.log: a fixed loop's rounds per ms of CPU time on the machine that "
          "runs the outer VM, twice a second): %s over the %d job windows; steal %s %%. "
-         "IOPS against pace: r = %s over %d jobs (the log of each job's IOPS over its backend's "
-         "median against the log of its pace over the run's median; 1 would be IOPS moving "
-         "with the machine alone)." % (
-             fmt(h["pace"]), h["pace"]["n"], fmt(h["steal_pct"], 1),
-             "%.2f" % h["r"] if h["r"] is not None else "-", h["n"]), ""]
-    if pairs:
+         "IOPS against pace, over %d jobs (the log of each job's IOPS over its backend's "
+         "median against the log of its pace over the run's median): r = %s, slope %s "
+         "(1: IOPS in proportion to the machine's pace)." % (
+             fmt(h["pace"]), h["pace"]["n"], fmt(h["steal_pct"], 1), h["n"],
+             "%.2f" % h["r"] if h["r"] is not None else "-",
+             "%.2f" % h["slope"] if h["slope"] is not None else "-"), ""]
+    if pairs and h["slope"] is not None:
         L.append("IOPS ratios at the run's median pace (each job's IOPS divided by its pace over "
-                 "the run's median, then the medians; an estimate that assumes IOPS follow the "
-                 "machine's pace; the targets use the raw medians above):")
+                 "the run's median to the power of the slope, then the medians: an estimate; "
+                 "the targets use the raw medians above):")
         L.append("")
         L.extend(ratio_table(r, pairs, "pace_adj_iops"))
         L.append("")

@@ -5,6 +5,7 @@ python3 -m unittest (or make -C tools/testing/bench-guest test)."""
 
 import io
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -306,23 +307,38 @@ class Summary(unittest.TestCase):
                 f.write("%d.000 %d %d %.1f\n" % (i, steal, total, 50.0 if bad else 100.0))
         r = bg.collect(run)
         self.assertEqual(r["host"]["pace"]["median"], 100.0)
-        self.assertGreater(r["host"]["r"], 0.5)
         h = r["boots"]["rep-2-qsd"]["jobs"]["rr32"]["host"]
         self.assertAlmostEqual(h["rel_pace"], 0.5)
         self.assertAlmostEqual(h["steal_pct"], 100.0 * 501 / 1100)
         self.assertAlmostEqual(r["boots"]["rep-1-qsd"]["jobs"]["rr32"]["host"]["steal_pct"], 1.0)
+        # the fit by hand: 18 jobs, 16 at (0, 0); qsd's rr32 at (0, log 4/3)
+        # and (log 1/2, log 2/3) (IOPS over their median, 7500)
+        x = [0.0] * 17 + [math.log(0.5)]
+        y = [0.0] * 16 + [math.log(4 / 3), math.log(2 / 3)]
+        mx, my = sum(x) / 18, sum(y) / 18
+        sxy = sum((a - mx) * (b - my) for a, b in zip(x, y))
+        sxx = sum((a - mx) ** 2 for a in x)
+        syy = sum((b - my) ** 2 for b in y)
+        slope, rr = sxy / sxx, sxy / math.sqrt(sxx * syy)
+        self.assertEqual(r["host"]["n"], 18)
+        self.assertAlmostEqual(r["host"]["slope"], slope)
+        self.assertAlmostEqual(r["host"]["r"], rr)
+        self.assertGreater(rr, 0.5)
         s = r["summary"]["qsd"]["rr32"]
         self.assertEqual(s["iops"]["median"], 7500)
-        self.assertEqual(s["pace_adj_iops"]["median"], 10000)
+        adj = (10000 + 5000 / 0.5 ** slope) / 2
+        self.assertAlmostEqual(s["pace_adj_iops"]["median"], adj)
         md = bg.render(r)
         self.assertIn("Host pace (host-meter.log", md)
         self.assertIn("100 [50-100] over the 18 job windows", md)
-        # raw: 20000 / 7500; at the median pace: 20000 / 10000
+        self.assertIn("steal 1.0 [1.0-45.5] %. IOPS against pace, over 18 jobs", md)
+        self.assertIn("r = %.2f, slope %.2f (1: IOPS in proportion" % (rr, slope), md)
         raw = md.index("IOPS ratios (medians)")
-        adj = md.index("IOPS ratios at the run's median pace")
+        at = md.index("IOPS ratios at the run's median pace")
+        # raw: 20000 / 7500; at the median pace: 20000 / adj
         self.assertEqual(md.index("| rr32 | 2.67 | 1.67 | 0.40 | - | - | - |", raw), md.index("| rr32 |", raw))
-        self.assertEqual(md.index("| rr32 | 2.00 | 1.67 | 0.40 | - | - | - |", adj), md.index("| rr32 |", adj))
-        self.assertIn("steal 1.0 [1.0-45.5] %. IOPS against pace: r = 0.83 over 18 jobs", md)
+        row = "| rr32 | %.2f | 1.67 | 0.40 | - | - | - |" % (20000 / adj)
+        self.assertEqual(md.index(row, at), md.index("| rr32 |", at))
         self.assertIn("| 2 | qsd | 1.00 | 0.50 (steal 46 %) |", md)
         self.assertIn("| 1 | qsd | 1.00 | 1.00 |", md)
 
