@@ -441,6 +441,8 @@ void vhost_blk_used_added(struct vhost_blk_vq *bvq, unsigned int n,
 	vhost_blk_recheck_ring(bvq, idle && !bvq->batching);
 }
 
+static void vhost_blk_compl_lock(struct vhost_blk_vq *bvq);
+
 /*
  * Put @n completed requests in the used ring (@n <= vq->num: one pool's
  * worth at most, so vhost_add_used_n() never wraps onto entries it just
@@ -456,7 +458,7 @@ static void vhost_blk_publish(struct vhost_blk_vq *bvq,
 	bool idle;
 
 	if (!locked)
-		mutex_lock(&vq->mutex);
+		vhost_blk_compl_lock(bvq);
 	/* error_ctx may only be used under vq->mutex: report here. */
 	if (status_fault)
 		vq_err(vq, "vhost-blk: status byte not writable\n");
@@ -487,7 +489,7 @@ static void vhost_blk_batch_end(struct vhost_blk_vq *bvq)
 	bool avail, busy;
 	u64 now;
 
-	mutex_lock(&vq->mutex);
+	vhost_blk_compl_lock(bvq);
 	if (!bvq->batching)
 		goto unlock;
 	avail = !vhost_vq_avail_empty(&bvq->blk->dev, vq);
@@ -694,6 +696,37 @@ static bool vhost_blk_poll_pending(struct vhost_blk_vq *bvq)
 {
 	return bvq->poll_set &&
 	       (bvq->poll_nset || !kfifo_is_empty(&bvq->poll_fifo));
+}
+
+/**
+ * vhost_blk_compl_lock() - the completion thread takes vq->mutex
+ * @bvq: the queue, from its completion thread
+ *
+ * With completion polling, a submit pass may sleep in submit_bio() for a
+ * tag of a poll queue while it holds vq->mutex, and a bio on a poll queue
+ * has no interrupt: only this thread's polling ends one and frees its
+ * tag.  Sleeping on the mutex then would stop both threads until the
+ * block layer's timeout failed the requests, so while the queue can have
+ * polled bios this thread polls them between tries of the mutex.
+ */
+static void vhost_blk_compl_lock(struct vhost_blk_vq *bvq)
+{
+	struct mutex *m = &bvq->vq.mutex;
+
+	if (!bvq->poll_set) {
+		mutex_lock(m);
+		return;
+	}
+	while (!mutex_trylock(m)) {
+		if (vhost_blk_poll_pending(bvq)) {
+			vhost_blk_poll_reap(bvq);
+			vhost_blk_poll_sweep(bvq);
+		}
+		if (need_resched())
+			cond_resched();
+		else
+			cpu_relax();
+	}
 }
 
 /*

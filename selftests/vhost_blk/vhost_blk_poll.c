@@ -1228,8 +1228,12 @@ static int pollq_ensure(unsigned int want)
 	return have >= 1 ? (int)have : -EIO;
 }
 
-/* A 64 MiB memory-backed null_blk with @pq poll queues (0: none). */
-static int nullb_create_pq(struct nullb *nb, unsigned int pq)
+/*
+ * A 64 MiB memory-backed null_blk with @pq poll queues (0: none) and
+ * @depth tags per hardware queue (0: null_blk's default).
+ */
+static int nullb_create_pq(struct nullb *nb, unsigned int pq,
+			   unsigned int depth)
 {
 	static unsigned int seq;
 	char path[256], disk[64], devno[32];
@@ -1255,6 +1259,8 @@ static int nullb_create_pq(struct nullb *nb, unsigned int pq)
 		ret = write_ulong(nb->cfg, "memory_backed", 1);
 	if (!ret)
 		ret = write_ulong(nb->cfg, "poll_queues", pq);
+	if (!ret && depth)
+		ret = write_ulong(nb->cfg, "hw_queue_depth", depth);
 	if (!ret)
 		ret = write_ulong(nb->cfg, "power", 1);
 	if (ret)
@@ -1408,7 +1414,7 @@ TEST_F_TIMEOUT(poll, completion_polled_data, 180)
 	int small, fd, pq = pollq_ensure(2);
 
 	ASSERT_LE(1, pq);
-	ASSERT_EQ(0, nullb_create_pq(&self->nb, pq));
+	ASSERT_EQ(0, nullb_create_pq(&self->nb, pq, 0));
 	self->have_nb = true;
 	ASSERT_EQ(1, io_poll(&self->nb));
 	fd = backend_open(self->nb.path, O_RDWR);
@@ -1451,7 +1457,7 @@ TEST_F_TIMEOUT(poll, completion_polled_off_without_pollq, 120)
 	struct pcount a, b;
 	int fd;
 
-	ASSERT_EQ(0, nullb_create_pq(&self->nb, 0));
+	ASSERT_EQ(0, nullb_create_pq(&self->nb, 0, 0));
 	self->have_nb = true;
 	ASSERT_EQ(0, io_poll(&self->nb));
 	fd = backend_open(self->nb.path, O_RDWR);
@@ -1489,6 +1495,91 @@ static int pc_post_all(struct vq_drv *q, struct rq *s, uint32_t type,
 			return ret;
 	}
 	return drv_kick_force(q);
+}
+
+/*
+ * More polled requests than the poll queue has tags (one): the submit
+ * pass sleeps in submit_bio() for a tag with vq->mutex held, and only
+ * the completion thread's polling frees one.  That thread must go on
+ * polling while it waits for the mutex to publish: it used to sleep on
+ * it, and the requests then hung until the block layer's timeout (30 s)
+ * failed them.
+ */
+TEST_F_TIMEOUT(poll, completion_polled_one_tag, 150)
+{
+	struct rq s[PC_DEPTH];
+	struct pcount a, b;
+	unsigned int i, round;
+	uint8_t *ref, *chk;
+	struct vq_drv *q;
+	int fd, pq = pollq_ensure(1);
+	long t0;
+
+	ASSERT_LE(1, pq);
+	ASSERT_EQ(0, nullb_create_pq(&self->nb, 1, 1));
+	self->have_nb = true;
+	ASSERT_EQ(1, io_poll(&self->nb));
+	fd = backend_open(self->nb.path, O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, pc_set(self, true));
+	ASSERT_EQ(0, vmm_quick(&self->v, VBLK_FEATURES_DEFAULT, 1, 64, fd, 0,
+			       NULL));
+	q = self->v.q[0];
+	ref = malloc(PC_DEPTH * BLK);
+	chk = malloc(PC_DEPTH * BLK);
+	ASSERT_TRUE(ref && chk);
+	rnd_fill(ref, PC_DEPTH * BLK);
+	for (i = 0; i < PC_DEPTH; i++)
+		ASSERT_EQ(0, rq_alloc(&self->v, &s[i]));
+	ASSERT_EQ(0, pcount_get(&a));
+	t0 = now_ms();
+	/*
+	 * Writes, then reads of them, four times: PC_DEPTH at once each, a
+	 * block apart, so that the plug cannot merge them into one request.
+	 */
+	for (round = 0; round < 8; round++) {
+		uint32_t type = round & 1 ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT;
+
+		for (i = 0; i < PC_DEPTH; i++) {
+			if (type == VIRTIO_BLK_T_OUT)
+				memcpy(s[i].buf, ref + (size_t)i * BLK, BLK);
+			else
+				memset(s[i].buf, 0x5a, BLK);
+			ASSERT_EQ(0, rq_post(q, &s[i], type, (uint64_t)i * 16,
+					     false));
+		}
+		ASSERT_EQ(0, drv_kick_force(q));
+		for (i = 0; i < PC_DEPTH; i++) {
+			struct vring_used_elem e;
+
+			ASSERT_EQ(0, drv_wait_used(q, &e, WAIT_MS)) {
+				TH_LOG("round %u: %u of %d answered", round, i,
+				       PC_DEPTH);
+			}
+		}
+		for (i = 0; i < PC_DEPTH; i++) {
+			ASSERT_EQ(VIRTIO_BLK_S_OK, s[i].hs->status);
+			if (type == VIRTIO_BLK_T_IN)
+				ASSERT_MEMEQ(ref + (size_t)i * BLK, s[i].buf, BLK);
+		}
+	}
+	ASSERT_EQ(0, pcount_get(&b));
+	TH_LOG("%d requests in %ld ms: polled bios %ld, bio_poll() calls %ld, completions in them %ld",
+	       8 * PC_DEPTH, now_ms() - t0, b.polled_bios - a.polled_bios,
+	       b.bio_polls - a.bio_polls, b.poll_completions - a.poll_completions);
+	/* the requests did go to the poll queue, and one tag at a time */
+	EXPECT_LE(8 * PC_DEPTH, b.poll_completions - a.poll_completions);
+	EXPECT_LE(4 * PC_DEPTH, b.bio_polls - a.bio_polls);
+	for (i = 0; i < PC_DEPTH; i++) {
+		ASSERT_EQ(0, backend_pread(self->nb.path, chk, BLK,
+					   (off_t)i * 16 * 512));
+		ASSERT_MEMEQ(ref + (size_t)i * BLK, chk, BLK);
+	}
+	free(ref);
+	free(chk);
+	vmm_close(&self->v);
+	close(fd);
+	ASSERT_QUIESCENT(5000);
 }
 
 /* The child owner: PC_DEPTH polled requests in flight until SIGKILL. */
@@ -1550,7 +1641,7 @@ TEST_F_TIMEOUT(poll, completion_polled_stop_and_kill, 120)
 	int fd, st, pq = pollq_ensure(2);
 
 	ASSERT_LE(1, pq);
-	ASSERT_EQ(0, nullb_create_pq(&self->nb, pq));
+	ASSERT_EQ(0, nullb_create_pq(&self->nb, pq, 0));
 	self->have_nb = true;
 	fd = backend_open(self->nb.path, O_RDWR);
 	ASSERT_LE(0, fd);

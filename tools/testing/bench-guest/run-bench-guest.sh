@@ -201,7 +201,7 @@ main() {
 			done
 		done
 	done
-	kill $METER 2> /dev/null; wait $METER 2> /dev/null
+	kill $METER 2> /dev/null; wait $METER 2> /dev/null || true  # set -e: a killed child is not an error
 	python3 "$OUT/bin/bench_guest.py" "$OUT" | tee "$OUT/summary.txt"
 	# The tracepoints' breakdown of each traced boot (BENCH_TRACE).
 	for t in "$OUT"/rep-*/vmlogs/trace-*.txt.gz; do

@@ -107,7 +107,7 @@ class Meter(unittest.TestCase):
         p = subprocess.Popen([sys.executable, self.METER, log, "--interval", "0.1", "--spin-ms", "2"])
         time.sleep(1.0)
         p.terminate()
-        p.wait()
+        self.assertEqual(p.wait(), 0)   # SIGTERM is its normal end
         with open(log) as f:
             lines = [ln.split() for ln in f]
         self.assertGreaterEqual(len(lines), 3)
