@@ -181,7 +181,7 @@ main() {
 	: > "$OUT/failures.txt"
 	# The machine's own pace beside the boots (bench_guest.py's "host pace").
 	python3 "$OUT/bin/host-meter.py" "$OUT/host-meter.log" & METER=$!
-	trap 'kill $METER 2> /dev/null' EXIT  # global: main's locals are gone at exit
+	trap 'kill $METER 2> /dev/null || true' EXIT  # global (main's locals are gone at exit); || true: set -e
 	for ((r = 1; r <= REPS; r++)); do
 		for ((i = 0; i < n; i++)); do
 			k=$(( (i + r - 1) % n ))
