@@ -77,6 +77,11 @@ with the module's tracepoints on, vhost-blk boots: vmlogs/trace-JOB.txt.gz
 and its breakdown trace-JOB.txt), BENCH_TRACE_SCHED (1: the scheduler's
 switch and wake-up events in that trace too), STRESS_GUEST_CPU (host),
 STRESS_HEARTBEAT (90), VHOST_BLK_E2E_KVM_AMD (npt=0).
+
+Beside the boots, host-meter.py writes this machine's pace (steal, and a
+fixed loop's rounds per CPU-ms) to OUT/host-meter.log twice a second;
+results.md fits each job's IOPS against it (r, slope) and gives the
+ratios at the run's median pace as well.
 USAGE
 }
 die() { echo "$PROG: error: $*" >&2; exit 2; }
