@@ -105,7 +105,15 @@ class Meter(unittest.TestCase):
     def test_lines_and_bad_arguments(self):
         log = os.path.join(self.d, "meter.log")
         p = subprocess.Popen([sys.executable, self.METER, log, "--interval", "0.1", "--spin-ms", "2"])
-        time.sleep(1.0)
+        # three lines, however loaded the machine (the first check's
+        # debug-kernel build may run beside this)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            time.sleep(0.2)
+            if os.path.exists(log):
+                with open(log) as f:
+                    if len(f.readlines()) >= 3:
+                        break
         p.terminate()
         self.assertEqual(p.wait(), 0)   # SIGTERM is its normal end
         with open(log) as f:
