@@ -1333,6 +1333,27 @@ static int pc_set(FIXTURE_DATA(poll) *self, bool on)
 }
 
 /*
+ * The fixture's null_blk with @pq poll queues and @depth tags per
+ * hardware queue (0: null_blk's default), opened read-write, completion
+ * polling on, and one 64-entry queue on it.  Return: the backend's fd.
+ */
+static int pc_attach(struct __test_metadata *_metadata,
+		     FIXTURE_DATA(poll) *self, unsigned int pq,
+		     unsigned int depth)
+{
+	int fd;
+
+	ASSERT_EQ(0, nullb_create_pq(&self->nb, pq, depth));
+	self->have_nb = true;
+	fd = backend_open(self->nb.path, O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, pc_set(self, true));
+	ASSERT_EQ(0, vmm_quick(&self->v, VBLK_FEATURES_DEFAULT, 1, 64, fd, 0,
+			       NULL));
+	return fd;
+}
+
+/*
  * Write @len random bytes at @sector through the ring, read them back
  * through the ring and straight from the backend: all three must agree.
  */
@@ -1414,14 +1435,8 @@ TEST_F_TIMEOUT(poll, completion_polled_data, 180)
 	int small, fd, pq = pollq_ensure(2);
 
 	ASSERT_LE(1, pq);
-	ASSERT_EQ(0, nullb_create_pq(&self->nb, pq, 0));
-	self->have_nb = true;
+	fd = pc_attach(_metadata, self, pq, 0);
 	ASSERT_EQ(1, io_poll(&self->nb));
-	fd = backend_open(self->nb.path, O_RDWR);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, pc_set(self, true));
-	ASSERT_EQ(0, vmm_quick(&self->v, VBLK_FEATURES_DEFAULT, 1, 64, fd, 0,
-			       NULL));
 	ASSERT_EQ(0, pcount_get(&a));
 	small = pc_run(&self->v, self->nb.path);
 	ASSERT_LT(0, small);
@@ -1457,14 +1472,8 @@ TEST_F_TIMEOUT(poll, completion_polled_off_without_pollq, 120)
 	struct pcount a, b;
 	int fd;
 
-	ASSERT_EQ(0, nullb_create_pq(&self->nb, 0, 0));
-	self->have_nb = true;
+	fd = pc_attach(_metadata, self, 0, 0);
 	ASSERT_EQ(0, io_poll(&self->nb));
-	fd = backend_open(self->nb.path, O_RDWR);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, pc_set(self, true));
-	ASSERT_EQ(0, vmm_quick(&self->v, VBLK_FEATURES_DEFAULT, 1, 64, fd, 0,
-			       NULL));
 	ASSERT_EQ(0, pcount_get(&a));
 	ASSERT_LT(0, pc_run(&self->v, self->nb.path));
 	ASSERT_EQ(0, pcount_get(&b));
@@ -1477,9 +1486,12 @@ TEST_F_TIMEOUT(poll, completion_polled_off_without_pollq, 120)
 	ASSERT_QUIESCENT(5000);
 }
 
-/* Post PC_DEPTH 4 KiB requests of s[] (writes of ref, or reads). */
+/*
+ * Post PC_DEPTH 4 KiB requests of s[] (writes of ref, or reads), @stride
+ * sectors apart, and kick.
+ */
 static int pc_post_all(struct vq_drv *q, struct rq *s, uint32_t type,
-		       const uint8_t *ref)
+		       const uint8_t *ref, unsigned int stride)
 {
 	unsigned int i;
 	int ret;
@@ -1490,11 +1502,28 @@ static int pc_post_all(struct vq_drv *q, struct rq *s, uint32_t type,
 		else
 			memset(s[i].buf, 0x5a, BLK);
 		s[i].nr = i;
-		ret = rq_post(q, &s[i], type, (uint64_t)i * 8, false);
+		ret = rq_post(q, &s[i], type, (uint64_t)i * stride, false);
 		if (ret)
 			return ret;
 	}
 	return drv_kick_force(q);
+}
+
+/*
+ * PC_DEPTH requests s[] in @v's memory, PC_DEPTH blocks of random data
+ * (*@ref) and as much room to read them back into (*@chk).
+ */
+static void pc_bufs(struct __test_metadata *_metadata, struct vmm *v,
+		    struct rq *s, uint8_t **ref, uint8_t **chk)
+{
+	unsigned int i;
+
+	*ref = malloc(PC_DEPTH * BLK);
+	*chk = malloc(PC_DEPTH * BLK);
+	ASSERT_TRUE(*ref && *chk);
+	rnd_fill(*ref, PC_DEPTH * BLK);
+	for (i = 0; i < PC_DEPTH; i++)
+		ASSERT_EQ(0, rq_alloc(v, &s[i]));
 }
 
 /*
@@ -1516,21 +1545,10 @@ TEST_F_TIMEOUT(poll, completion_polled_one_tag, 150)
 	long t0;
 
 	ASSERT_LE(1, pq);
-	ASSERT_EQ(0, nullb_create_pq(&self->nb, 1, 1));
-	self->have_nb = true;
+	fd = pc_attach(_metadata, self, 1, 1);
 	ASSERT_EQ(1, io_poll(&self->nb));
-	fd = backend_open(self->nb.path, O_RDWR);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, pc_set(self, true));
-	ASSERT_EQ(0, vmm_quick(&self->v, VBLK_FEATURES_DEFAULT, 1, 64, fd, 0,
-			       NULL));
 	q = self->v.q[0];
-	ref = malloc(PC_DEPTH * BLK);
-	chk = malloc(PC_DEPTH * BLK);
-	ASSERT_TRUE(ref && chk);
-	rnd_fill(ref, PC_DEPTH * BLK);
-	for (i = 0; i < PC_DEPTH; i++)
-		ASSERT_EQ(0, rq_alloc(&self->v, &s[i]));
+	pc_bufs(_metadata, &self->v, s, &ref, &chk);
 	ASSERT_EQ(0, pcount_get(&a));
 	t0 = now_ms();
 	/*
@@ -1540,15 +1558,7 @@ TEST_F_TIMEOUT(poll, completion_polled_one_tag, 150)
 	for (round = 0; round < 8; round++) {
 		uint32_t type = round & 1 ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT;
 
-		for (i = 0; i < PC_DEPTH; i++) {
-			if (type == VIRTIO_BLK_T_OUT)
-				memcpy(s[i].buf, ref + (size_t)i * BLK, BLK);
-			else
-				memset(s[i].buf, 0x5a, BLK);
-			ASSERT_EQ(0, rq_post(q, &s[i], type, (uint64_t)i * 16,
-					     false));
-		}
-		ASSERT_EQ(0, drv_kick_force(q));
+		ASSERT_EQ(0, pc_post_all(q, s, type, ref, 16));
 		for (i = 0; i < PC_DEPTH; i++) {
 			struct vring_used_elem e;
 
@@ -1600,7 +1610,7 @@ static void child_polled(int bfd, struct shared *sh)
 	for (i = 0; i < PC_DEPTH; i++)
 		if (rq_alloc(&v, &s[i]))
 			_exit(11);
-	if (pc_post_all(q, s, VIRTIO_BLK_T_IN, NULL))
+	if (pc_post_all(q, s, VIRTIO_BLK_T_IN, NULL, 8))
 		_exit(12);
 	for (;;) {
 		struct vring_used_elem e;
@@ -1641,24 +1651,12 @@ TEST_F_TIMEOUT(poll, completion_polled_stop_and_kill, 120)
 	int fd, st, pq = pollq_ensure(2);
 
 	ASSERT_LE(1, pq);
-	ASSERT_EQ(0, nullb_create_pq(&self->nb, pq, 0));
-	self->have_nb = true;
-	fd = backend_open(self->nb.path, O_RDWR);
-	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, pc_set(self, true));
-
 	/* (a) detach with polled writes in flight: each is answered, intact */
-	ASSERT_EQ(0, vmm_quick(&self->v, VBLK_FEATURES_DEFAULT, 1, 64, fd, 0,
-			       NULL));
+	fd = pc_attach(_metadata, self, pq, 0);
 	q = self->v.q[0];
-	ref = malloc(PC_DEPTH * BLK);
-	chk = malloc(PC_DEPTH * BLK);
-	ASSERT_TRUE(ref && chk);
-	rnd_fill(ref, PC_DEPTH * BLK);
-	for (i = 0; i < PC_DEPTH; i++)
-		ASSERT_EQ(0, rq_alloc(&self->v, &s[i]));
+	pc_bufs(_metadata, &self->v, s, &ref, &chk);
 	ASSERT_EQ(0, pcount_get(&a));
-	ASSERT_EQ(0, pc_post_all(q, s, VIRTIO_BLK_T_OUT, ref));
+	ASSERT_EQ(0, pc_post_all(q, s, VIRTIO_BLK_T_OUT, ref, 8));
 	ASSERT_EQ(0, vmm_detach_backend(&self->v));
 	for (;;) {
 		struct vring_used_elem e;

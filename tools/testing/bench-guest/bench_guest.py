@@ -495,6 +495,17 @@ def spread(r):
     return out
 
 
+def boot_table(rows, jobs, cell, extra=None):
+    """A table of spread()'s rows: rep, backend, cell(row, job) for each
+    job, and extra = (heading, value(row)) last; then a blank line."""
+    head = ["rep", "backend"] + jobs + ([extra[0]] if extra else [])
+    L = ["| %s |" % " | ".join(head), "|" + "---|" * len(head)]
+    for rep, name, row in rows:
+        cells = [str(rep), name] + [cell(row, j) for j in jobs] + ([extra[1](row)] if extra else [])
+        L.append("| %s |" % " | ".join(cells))
+    return L + [""]
+
+
 def pace_cell(h):
     if not h or h.get("rel_pace") is None:
         return "-"
@@ -674,23 +685,13 @@ def render(r):
         L.append("Each boot's IOPS over its backend's median, in the order the boots ran "
                  "(the bed's spread: a job far from 1.00 ran in a slow or a fast spell):")
         L.append("")
-        L.append("| rep | backend | %s | outer clock |" % " | ".join(r["jobs"]))
-        L.append("|---|---|%s---|" % ("---|" * len(r["jobs"])))
-        for rep, name, row in rows:
-            L.append("| %d | %s | %s | %s |" % (rep, name, " | ".join(
-                "%.2f" % row[j] if row.get(j) is not None else "-" for j in r["jobs"]),
-                row.get("clock") or "?"))
-        L.append("")
+        L.extend(boot_table(rows, r["jobs"], lambda row, j: "%.2f" % row[j] if row.get(j) is not None else "-",
+                            ("outer clock", lambda row: row.get("clock") or "?")))
         if r.get("host") and r["host"]["pace"]:
             L.append("The machine's pace during each job, over the run's median (and its steal "
                      "when above 1 %):")
             L.append("")
-            L.append("| rep | backend | %s |" % " | ".join(r["jobs"]))
-            L.append("|---|---|%s" % ("---|" * len(r["jobs"])))
-            for rep, name, row in rows:
-                L.append("| %d | %s | %s |" % (rep, name, " | ".join(
-                    pace_cell(row.get("host_" + j)) for j in r["jobs"])))
-            L.append("")
+            L.extend(boot_table(rows, r["jobs"], lambda row, j: pace_cell(row.get("host_" + j))))
     nok = sum(1 for x in r["reps"].values() for y in x.values() if y)
     L.append("boots: %d repetition(s) measured, %d failed boot(s)" % (nok, len(r["failed"])))
     for rep, name, retry, d in r["failed"]:

@@ -182,6 +182,25 @@ class Summary(unittest.TestCase):
         shutil.copytree(RUN, run)
         return run
 
+    @staticmethod
+    def second_rep(run, virtio_blk=True):
+        """rep-2 boots, copies of rep 1's (virtio-blk's from its retry)."""
+        for b in ("vhost-blk", "vhost-blk-poll", "qsd", "native"):
+            shutil.copytree(os.path.join(run, "rep-1-" + b), os.path.join(run, "rep-2-" + b))
+        if virtio_blk:
+            shutil.copytree(os.path.join(run, "rep-1-virtio-blk-retry"), os.path.join(run, "rep-2-virtio-blk"))
+
+    @staticmethod
+    def scale_iops(run, boot, job, factor):
+        """Multiply the IOPS of BOOT's JOB by FACTOR; its JSON file's path."""
+        q = os.path.join(run, boot, "vmlogs", "gio", job + ".json")
+        with open(q) as f:
+            js = json.load(f)
+        js["jobs"][0]["read"]["iops"] *= factor
+        with open(q, "w") as f:
+            json.dump(js, f)
+        return q
+
     def test_missing_repetition(self):
         d = tempfile.mkdtemp()
         try:
@@ -202,15 +221,8 @@ class Summary(unittest.TestCase):
         # 1.50 of their median.
         run = self.scratch_run()
         self.assertNotIn("Each boot's IOPS", bg.render(bg.collect(run)))
-        for b in ("vhost-blk", "vhost-blk-poll", "qsd", "native"):
-            shutil.copytree(os.path.join(run, "rep-1-" + b), os.path.join(run, "rep-2-" + b))
-        shutil.copytree(os.path.join(run, "rep-1-virtio-blk-retry"), os.path.join(run, "rep-2-virtio-blk"))
-        q = os.path.join(run, "rep-2-qsd", "vmlogs", "gio", "qd1.json")
-        with open(q) as f:
-            js = json.load(f)
-        js["jobs"][0]["read"]["iops"] *= 3
-        with open(q, "w") as f:
-            json.dump(js, f)
+        self.second_rep(run)
+        self.scale_iops(run, "rep-2-qsd", "qd1", 3)
         r = bg.collect(run)
         rows = bg.spread(r)
         self.assertEqual([(rep, n) for rep, n, _ in rows][:6], [
@@ -233,8 +245,7 @@ class Summary(unittest.TestCase):
         self.assertIn("(MIXED: boots on different clocks are not comparable)", md)
         self.assertIn("Warning: boots on the HPET", md)
         run = self.scratch_run()
-        for b in ("vhost-blk", "vhost-blk-poll", "qsd", "native"):
-            shutil.copytree(os.path.join(run, "rep-1-" + b), os.path.join(run, "rep-2-" + b))
+        self.second_rep(run, virtio_blk=False)
         md = bg.render(bg.collect(run))
         self.assertIn("| rep | backend | qd1 | rr32 | outer clock |", md)
         self.assertIn("| 2 | qsd | 1.00 | 1.00 | hpet (TSC: TSCs unsynchronized) |", md)
@@ -288,15 +299,8 @@ class Summary(unittest.TestCase):
         # of rep 1's IOPS.
         run = self.scratch_run()
         self.assertNotIn("Host pace", bg.render(bg.collect(run)))
-        for b in ("vhost-blk", "vhost-blk-poll", "qsd", "native"):
-            shutil.copytree(os.path.join(run, "rep-1-" + b), os.path.join(run, "rep-2-" + b))
-        shutil.copytree(os.path.join(run, "rep-1-virtio-blk-retry"), os.path.join(run, "rep-2-virtio-blk"))
-        q = os.path.join(run, "rep-2-qsd", "vmlogs", "gio", "rr32.json")
-        with open(q) as f:
-            js = json.load(f)
-        js["jobs"][0]["read"]["iops"] /= 2
-        with open(q, "w") as f:
-            json.dump(js, f)
+        self.second_rep(run)
+        q = self.scale_iops(run, "rep-2-qsd", "rr32", 0.5)
         t = 1000
         for e in sorted(os.listdir(run)):
             for sub in ("gio", "native"):
