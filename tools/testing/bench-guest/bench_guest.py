@@ -12,7 +12,8 @@ OUT/rep-R-NAME[-retry[N]]/vmlogs/ (outer/bench-guest.sh, guest/run.sh):
   gio/gstat.txt   "JOB pre|post UPTIME IOS IRQS": the guest's completed
                   I/Os and the disk's virtio interrupts around each job
   snaps.txt       "cpu JOB pre|post UPTIME", then "task TAG TID COMM UTIME
-                  STIME RUN_NS" (TAG be: the backend's threads)
+                  STIME RUN_NS" (TAG be: the backend's threads) and
+                  "kvm NAME VALUE" (the outer VM's KVM counters)
   backend.log     the launcher's "=== snap JOB pre|post" markers, each
                   followed by its "queue N running: ..." counter lines
 
@@ -128,20 +129,52 @@ def parse_gstat(path):
 
 
 def parse_snaps(path):
-    """{(job, when): {"up": uptime, "tasks": {tid: (tag, comm, ticks, run_ns)}}}"""
+    """{(job, when): {"up": uptime, "tasks": {tid: (tag, comm, ticks, run_ns)},
+    "kvm": {name: value}}}"""
     out, cur = {}, None
     try:
         with open(path, errors="replace") as f:
             for line in f:
                 w = line.split()
                 if len(w) == 4 and w[0] == "cpu":
-                    cur = {"up": float(w[3]), "tasks": {}}
+                    cur = {"up": float(w[3]), "tasks": {}, "kvm": {}}
                     out[(w[1], w[2])] = cur
                 elif len(w) == 7 and w[0] == "task" and cur is not None:
                     ns = int(w[6]) if w[6].isdigit() else None
                     cur["tasks"][w[2]] = (w[1], w[3], int(w[4]) + int(w[5]), ns)
+                elif len(w) == 3 and w[0] == "kvm" and cur is not None and w[2].isdigit():
+                    cur["kvm"][w[1]] = int(w[2])
     except (OSError, ValueError):
         pass
+    return out
+
+
+# The outer VM's KVM counters per guest I/O (kvm_per_io()): name, then the
+# counters summed (a "_ns" sum is given in us).
+KVM_PER_IO = [
+    ("exits", ["exits"]),
+    ("halts", ["halt_exits"]),
+    ("notify_exits", ["io_exits", "mmio_exits"]),
+    ("injections", ["irq_injections"]),
+    ("halt_poll_us", ["halt_poll_success_ns", "halt_poll_fail_ns"]),
+    ("halt_wait_us", ["halt_wait_ns"]),
+]
+
+
+def kvm_per_io(snaps, job, ios):
+    """{"kvm_" + name: per guest I/O} of KVM_PER_IO over JOB, {} when the
+    snapshots lack a counter (a kernel without it, or no debugfs)."""
+    a, b = snaps.get((job, "pre")), snaps.get((job, "post"))
+    if not a or not b or not ios:
+        return {}
+    out = {}
+    for name, keys in KVM_PER_IO:
+        if not all(k in a.get("kvm", {}) and k in b.get("kvm", {}) for k in keys):
+            continue
+        d = sum(b["kvm"][k] - a["kvm"][k] for k in keys)
+        if name.endswith("_us"):
+            d /= 1000.0
+        out["kvm_" + name] = d / ios
     return out
 
 
@@ -271,6 +304,9 @@ def boot_metrics(bdir, jobs):
         qe, _ = cpu_ns(snaps, j, "qemu", hz)
         m["cpu_us_per_io"] = div(be / 1000.0 if be is not None else None, ios)
         m["qemu_cpu_us_per_io"] = div(qe / 1000.0 if qe is not None else None, ios)
+        m.update(kvm_per_io(snaps, j, ios))
+        if m.get("kvm_halt_poll_us") is not None and m["qemu_cpu_us_per_io"] is not None:
+            m["qemu_busy_us_per_io"] = m["qemu_cpu_us_per_io"] - m["kvm_halt_poll_us"]
         d = vq_delta(vq, j)
         if d:
             m["req_per_kick"] = div(d["requests"], d["kicks"])
@@ -598,6 +634,30 @@ def host_lines(r, pairs):
     return L
 
 
+def kvm_lines(r):
+    """The nested guest's exits, halts and halt polling per I/O (the outer
+    VM's KVM counters), for the boots that have them."""
+    cols = [("exits", "kvm_exits", 2), ("halts", "kvm_halts", 2),
+            ("notify exits", "kvm_notify_exits", 3), ("injected irqs", "kvm_injections", 3),
+            ("halt-poll us", "kvm_halt_poll_us", 1), ("QEMU us/IO", "qemu_cpu_us_per_io", 1),
+            ("less halt-poll", "qemu_busy_us_per_io", 1), ("halted us", "kvm_halt_wait_us", 1)]
+    rows = []
+    for n in r["backends"]:
+        for j in r["jobs"]:
+            s = r["summary"].get(n, {}).get(j, {})
+            if s.get("kvm_exits"):
+                rows.append("| %s | %s | %s |" % (n, j, " | ".join(fmt(s.get(k), nd) for _, k, nd in cols)))
+    if not rows:
+        return []
+    return ["The nested guest as the outer VM's KVM saw it, per guest I/O (medians): its exits, "
+            "halts, notifications (I/O and MMIO exits: kicks), interrupts injected, the time "
+            "KVM spent polling its halted vCPUs (CPU time that shows in QEMU us/IO), QEMU us/IO "
+            "without that polling (the guest's own work and its exits), and the time its vCPUs "
+            "slept halted:", "",
+            "| backend | job | " + " | ".join(c for c, _, _ in cols) + " |",
+            "|---|---|" + "---|" * len(cols)] + rows + [""]
+
+
 def vblk_names(r):
     return [n for n in r["backends"] if n == "vhost-blk" or n.startswith("vhost-blk-")]
 
@@ -660,6 +720,7 @@ def render(r):
                 L.append("| %s | %s | %s | %s |" % (v, j, fmt(s.get("kicks_per_io"), 3),
                                                    " | ".join(fmt(s.get("vq_" + c)) for c in cols)))
         L.append("")
+    L.extend(kvm_lines(r))
     L.append("IOPS ratios (medians):")
     L.append("")
     refs = [b for b in ("qsd", "virtio-blk", "vhost-scsi", "native") if b in r["backends"]]

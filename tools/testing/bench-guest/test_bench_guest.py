@@ -56,6 +56,23 @@ class Parsers(unittest.TestCase):
         self.assertAlmostEqual(bg.cpu_ns(s, "x", hz=100)[0], 0.5e9)
 
 
+    def test_kvm_counters_per_io(self):
+        s = bg.parse_snaps(os.path.join(RUN, "rep-1-vhost-blk/vmlogs/snaps.txt"))
+        self.assertEqual(s[("qd1", "post")]["kvm"]["exits"], 73000)
+        k = bg.kvm_per_io(s, "qd1", 36000)
+        self.assertEqual(k, {"kvm_exits": 2.0, "kvm_halts": 1.0, "kvm_notify_exits": 1.0,
+                             "kvm_injections": 1.0, "kvm_halt_poll_us": 60.0,
+                             "kvm_halt_wait_us": 100.0})
+        # a job without the counters (rr32), or without I/O: nothing
+        self.assertEqual(bg.kvm_per_io(s, "rr32", 240000), {})
+        self.assertEqual(bg.kvm_per_io(s, "qd1", 0), {})
+        # a counter missing at either end leaves out what needs it
+        del s[("qd1", "pre")]["kvm"]["halt_poll_fail_ns"]
+        k = bg.kvm_per_io(s, "qd1", 36000)
+        self.assertNotIn("kvm_halt_poll_us", k)
+        self.assertEqual(k["kvm_halts"], 1.0)
+
+
 class Clock(unittest.TestCase):
     def clock_of(self, text):
         d = tempfile.mkdtemp()
@@ -144,6 +161,16 @@ class Summary(unittest.TestCase):
         self.assertAlmostEqual(self.r["idle"]["vhost-blk"]["median"], 0.5)
         self.assertIn("| vhost-blk | rr32 | 0.083 | 240000 | 20000 | 20000 | 240000 | 40000 | 0 | 0 | 14 | 10 |",
                       bg.render(self.r))
+
+    def test_kvm_table(self):
+        s = self.r["summary"]["vhost-blk"]["qd1"]
+        # QEMU: 3.6 s of CPU over 36000 I/Os, 60 us of them KVM's polling
+        self.assertAlmostEqual(s["qemu_cpu_us_per_io"]["median"], 100.0)
+        self.assertAlmostEqual(s["qemu_busy_us_per_io"]["median"], 40.0)
+        md = bg.render(self.r)
+        self.assertIn("| vhost-blk | qd1 | 2.00 | 1.00 | 1.000 | 1.000 | 60.0 | 100.0 | 40.0 | 100.0 |", md)
+        # only the job that has the counters has a row
+        self.assertNotIn("| vhost-blk | rr32 | 0.", md.split("The nested guest as")[1].split("IOPS ratios")[0])
 
     def test_failed_boot_reported_and_not_used(self):
         self.assertEqual(self.r["failed"], [(1, "virtio-blk", False, "rep-1-virtio-blk")])

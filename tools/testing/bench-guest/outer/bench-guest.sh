@@ -161,7 +161,13 @@ printf '%q ' qemu-system-x86_64 "${args[@]}" > "$LOG/guest-cmdline.txt"
 # snap JOB pre|post: "cpu JOB WHEN UPTIME" and one "task TAG TID COMM
 # UTIME STIME RUN_NS" line per thread of interest (TAG be: the backend's
 # threads; qemu: the rest of the guest's QEMU; aux: the launcher process),
-# /proc/PID/task/TID/stat and schedstat; builtins only.
+# /proc/PID/task/TID/stat and schedstat; then one "kvm NAME VALUE" line per
+# counter of KVM_STATS (this kernel's KVM, summed over its VMs: the guest's
+# exits, its halts and the time KVM spent polling them, the interrupts it
+# injected; the keeper VM never runs); builtins only.
+KVM_STATS="exits io_exits mmio_exits halt_exits irq_exits irq_injections
+	halt_wakeup halt_attempted_poll halt_successful_poll
+	halt_poll_success_ns halt_poll_fail_ns halt_wait_ns"
 is_backend() { # PID COMM
 	case "$BACKEND" in
 	launcher)   [[ "$2" == vblk-* || "$2" == vblkc-* ]] ;;
@@ -188,6 +194,9 @@ snap() {
 		# shellcheck disable=SC2086 # the fields of stat after the comm
 		set -- $rest
 		out+="task $tag $tid ${c// /_} ${12} ${13} $ns"$'\n'
+	done
+	for c in $KVM_STATS; do
+		read -r st < "/sys/kernel/debug/kvm/$c" 2>/dev/null && out+="kvm $c $st"$'\n'
 	done
 	printf '%s' "$out" >> "$LOG/snaps.txt"
 }
