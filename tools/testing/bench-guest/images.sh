@@ -17,7 +17,7 @@
 #                       launcher (and so the queue threads) under nice -n N,
 #                       sched=batch|idle under chrt --batch|--idle 0.
 # Settings for the outer VM come from the environment: RUNTIME RAMP JOBS
-# (comma-separated) IDLE GUEST_CPU GUEST_DEADLINE KVM_AMD_OPTS PROFILE TRACE,
+# (comma-separated) IDLE GUEST_CPU GUEST_DEADLINE KVM_AMD_OPTS PROFILE KVM_EXITS TRACE,
 # PIN_VCPUS (1: every kind's guest has its vCPUs pinned, PIN=vcpus, unless
 # a variant says pin= itself).
 # tools/testing/stress/boot.sh boots OUT/outer-NAME.cpio.gz.
@@ -76,6 +76,7 @@ for kind in "$@"; do
 	JOBS=$JOBS
 	IDLE=$idle
 	PROFILE=$PROFILE
+	KVM_EXITS=${KVM_EXITS:-}
 	TRACE=${TRACE:-}
 	TRACE_SCHED=${TRACE_SCHED:-}
 	GUEST_DEADLINE=$GUEST_DEADLINE

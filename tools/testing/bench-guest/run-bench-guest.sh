@@ -72,7 +72,9 @@ usage: $PROG [--reps N] [--backends "$ALL_BACKENDS"]
 Environment: BENCH_ATTEMPTS (boots of one backend in one repetition
 before it counts as lost, 3), BENCH_RUNTIME (s per job, 10), BENCH_RAMP (2), BENCH_IDLE
 (s of the vhost-blk idle phase, 20; 0: none), BENCH_PROFILE (a job run
-under the outer VM's perf: vmlogs/profile-JOB.txt), BENCH_TRACE (a job run
+under the outer VM's perf: vmlogs/profile-JOB.txt), BENCH_KVM_EXITS (a job
+whose nested guest's exits by reason, MSR accesses and injected vectors the
+outer VM's KVM counts: vmlogs/kvm-exits-JOB.txt), BENCH_TRACE (a job run
 with the module's tracepoints on, vhost-blk boots: vmlogs/trace-JOB.txt.gz
 and its breakdown trace-JOB.txt), BENCH_TRACE_SCHED (1: the scheduler's
 switch and wake-up events in that trace too), STRESS_GUEST_CPU (host),
@@ -177,7 +179,7 @@ main() {
 		echo "commit=$(git -C "$TOP" rev-parse --short HEAD 2>/dev/null)$(git -C "$TOP" diff --quiet HEAD -- drivers/vhost tools/vhost-blk-launcher 2>/dev/null || echo '+changes')"
 	} > "$OUT/meta.txt"
 	RUNTIME=${BENCH_RUNTIME:-10} RAMP=${BENCH_RAMP:-2} IDLE=${BENCH_IDLE:-20} JOBS=$(tr ' ' , <<< "$JOBS") \
-	PROFILE=${BENCH_PROFILE:-} TRACE=${BENCH_TRACE:-} TRACE_SCHED=${BENCH_TRACE_SCHED:-} GUEST_CPU=${STRESS_GUEST_CPU:-host} GUEST_DEADLINE=$((LIMIT - 60)) \
+	PROFILE=${BENCH_PROFILE:-} KVM_EXITS=${BENCH_KVM_EXITS:-} TRACE=${BENCH_TRACE:-} TRACE_SCHED=${BENCH_TRACE_SCHED:-} GUEST_CPU=${STRESS_GUEST_CPU:-host} GUEST_DEADLINE=$((LIMIT - 60)) \
 	KVM_AMD_OPTS=${VHOST_BLK_E2E_KVM_AMD-npt=0} PIN_VCPUS=$PIN_VCPUS \
 		"$HERE/images.sh" "$OUT/img" "$KVER" "$GUEST_KVER" "$KO" "$LAUNCHER" "${KINDS[@]}" || die "images failed"
 

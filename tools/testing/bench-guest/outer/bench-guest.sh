@@ -272,6 +272,28 @@ trace_job() { # JOB pre|post
 	: > $T/trace
 	echo 1408 > $T/buffer_size_kb
 }
+# KVM_EXITS=JOB (BENCH_KVM_EXITS): during that job, the nested guest's
+# exits by reason, its MSR accesses by register and read/write, and the
+# vectors KVM injected into it (hist triggers on this kernel's kvm
+# events): kvm-exits-JOB.txt.
+KVM_HISTS="kvm_exit:exit_reason kvm_msr:ecx,write kvm_inj_virq:"
+kvm_hist() { # JOB pre|post
+	local T=/sys/kernel/tracing e ev keys trig
+	[ -n "${KVM_EXITS:-}" ] && [ "$1" = "$KVM_EXITS" ] || return 0
+	[ -e $T/trace ] || mount -t tracefs nodev $T 2>/dev/null
+	for e in $KVM_HISTS; do
+		ev=${e%%:*} keys=${e#*:}
+		# kvm_inj_virq's vector is "irq" on some kernels, "vector" on others
+		[ -n "$keys" ] || keys=$(sed -n 's/.*field:unsigned int \(irq\|vector\);.*/\1/p' "$T/events/kvm/$ev/format")
+		trig="hist:keys=$keys:sort=hitcount.descending"
+		if [ "$2" = pre ]; then
+			echo "$trig" > "$T/events/kvm/$ev/trigger" || log "kvm hist: cannot set $ev $trig"
+		else
+			{ echo "=== $ev"; cat "$T/events/kvm/$ev/hist"; } >> "$LOG/kvm-exits-$1.txt" 2>&1
+			echo "!$trig" > "$T/events/kvm/$ev/trigger"
+		fi
+	done
+}
 vq_snap() { # JOB pre|post
 	[ "$BACKEND" = launcher ] || return 0
 	echo "=== snap $1 $2" >> "$LOG/backend.log"
@@ -329,7 +351,8 @@ while :; do
 		read -r up _ < /proc/uptime
 		log "event $n: $kind $job"
 		case "$kind" in
-		pre|post) snap "$job" "$kind"; vq_snap "$job" "$kind"; prof "$job" "$kind"; trace_job "$job" "$kind" ;;
+		pre|post) snap "$job" "$kind"; vq_snap "$job" "$kind"; prof "$job" "$kind"; trace_job "$job" "$kind"
+			kvm_hist "$job" "$kind" ;;
 		done) gdone=1; break ;;
 		error) log "guest error: $job"; break ;;
 		esac
