@@ -161,6 +161,53 @@ KVM_PER_IO = [
 ]
 
 
+# SVM exit codes (arch/x86/include/uapi/asm/svm.h) and x2APIC MSRs the
+# nested guest's exits are named by in kvm-exits-JOB.txt's summary.
+SVM_EXITS = {0x03: "cr3-read", 0x13: "cr3-write", 0x4e: "page-fault", 0x60: "intr",
+             0x64: "vintr", 0x72: "cpuid", 0x77: "pause", 0x78: "hlt", 0x79: "invlpg",
+             0x7b: "ioio", 0x7c: "msr", 0x81: "vmmcall", 0x400: "npf"}
+MSRS = {0x6e0: "tsc-deadline", 0x80b: "eoi", 0x830: "icr", 0x838: "timer-count"}
+VECTORS = {0xec: "timer", 0xfb: "call-function-single", 0xfc: "call-function",
+           0xfd: "reschedule", 0xf6: "irq-work"}
+HIST_RE = re.compile(r"^\{ (.*) \} hitcount:\s+(\d+)")
+
+
+def parse_kvm_hist(path):
+    """kvm-exits-JOB.txt (outer/bench-guest.sh, BENCH_KVM_EXITS): {label:
+    count} of the nested guest's exits ("exit hlt"), MSR accesses ("msr
+    eoi write") and injected vectors ("vector timer"; a device's vector in
+    hex); None without the file."""
+    out, sec = {}, None
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                if line.startswith("=== "):
+                    sec = line.split()[1]
+                    continue
+                m = HIST_RE.match(line)
+                if not m:
+                    continue
+                kv = {}
+                for part in m.group(1).split(","):
+                    k, _, v = part.partition(":")
+                    kv[k.strip()] = int(v)
+                if sec == "kvm_exit" and "exit_reason" in kv:
+                    c = kv["exit_reason"]
+                    label = "exit " + SVM_EXITS.get(c, "0x%x" % c)
+                elif sec == "kvm_msr" and "ecx" in kv:
+                    label = "msr %s %s" % (MSRS.get(kv["ecx"], "0x%x" % kv["ecx"]),
+                                           "write" if kv.get("write") else "read")
+                elif sec == "kvm_inj_virq" and ("vector" in kv or "irq" in kv):
+                    v = kv.get("vector", kv.get("irq"))
+                    label = "vector " + VECTORS.get(v, "0x%x" % v)
+                else:
+                    continue
+                out[label] = out.get(label, 0) + int(m.group(2))
+    except (OSError, ValueError):
+        return None
+    return out
+
+
 def kvm_per_io(snaps, job, ios):
     """{"kvm_" + name: per guest I/O} of KVM_PER_IO over JOB, {} when the
     snapshots lack a counter (a kernel without it, or no debugfs)."""
@@ -305,6 +352,11 @@ def boot_metrics(bdir, jobs):
         m["cpu_us_per_io"] = div(be / 1000.0 if be is not None else None, ios)
         m["qemu_cpu_us_per_io"] = div(qe / 1000.0 if qe is not None else None, ios)
         m.update(kvm_per_io(snaps, j, ios))
+        h = parse_kvm_hist(os.path.join(v, "kvm-exits-%s.txt" % j))
+        _, wall = cpu_ns(snaps, j, "be", hz)
+        if h and ios:
+            m["kvm_hist"] = {"per_io": {k: n / ios for k, n in h.items()},
+                             "per_s": {k: n * 1e9 / wall for k, n in h.items()} if wall else None}
         if m.get("kvm_halt_poll_us") is not None and m["qemu_cpu_us_per_io"] is not None:
             m["qemu_busy_us_per_io"] = m["qemu_cpu_us_per_io"] - m["kvm_halt_poll_us"]
         d = vq_delta(vq, j)
@@ -415,7 +467,7 @@ def collect(out_dir):
     for name, m, idl in measured:
         for j, vals in m.items():
             for k, x in vals.items():
-                if k in ("end", "host"):
+                if k in ("end", "host", "kvm_hist"):
                     continue
                 if k == "vq":
                     for f, y in x.items():
@@ -658,6 +710,27 @@ def kvm_lines(r):
             "|---|---|" + "---|" * len(cols)] + rows + [""]
 
 
+def kvm_hist_lines(r):
+    """Per boot and job with kvm-exits-JOB.txt: the nested guest's exits by
+    reason, per guest I/O and per second."""
+    rows = []
+    for d, boot in sorted(r["boots"].items()):
+        for j in r["jobs"]:
+            h = boot["jobs"].get(j, {}).get("kvm_hist")
+            if not h:
+                continue
+            ps = h["per_s"] or {}
+            for k in sorted(h["per_io"], key=lambda k: (k.split()[0], -h["per_io"][k])):
+                rows.append("| %s | %s | %s | %.3f | %s |" % (
+                    d, j, k, h["per_io"][k], "%.0f" % ps[k] if k in ps else "-"))
+    if not rows:
+        return []
+    return ["The nested guest's exits by reason, MSR accesses and injected vectors "
+            "(BENCH_KVM_EXITS: hist triggers on the outer kernel's kvm events), per guest "
+            "I/O and per second of the job:", "",
+            "| boot | job | event | per I/O | per s |", "|---|---|---|---|---|"] + rows + [""]
+
+
 def vblk_names(r):
     return [n for n in r["backends"] if n == "vhost-blk" or n.startswith("vhost-blk-")]
 
@@ -721,6 +794,7 @@ def render(r):
                                                    " | ".join(fmt(s.get("vq_" + c)) for c in cols)))
         L.append("")
     L.extend(kvm_lines(r))
+    L.extend(kvm_hist_lines(r))
     L.append("IOPS ratios (medians):")
     L.append("")
     refs = [b for b in ("qsd", "virtio-blk", "vhost-scsi", "native") if b in r["backends"]]

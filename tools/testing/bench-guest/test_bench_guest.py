@@ -73,6 +73,20 @@ class Parsers(unittest.TestCase):
         self.assertEqual(k["kvm_halts"], 1.0)
 
 
+    def test_kvm_hist(self):
+        h = bg.parse_kvm_hist(os.path.join(RUN, "rep-1-vhost-blk/vmlogs/kvm-exits-qd1.txt"))
+        self.assertEqual(h, {"exit page-fault": 36000, "exit hlt": 12000, "exit 0x1092": 12,
+                             "msr eoi write": 18000, "msr tsc-deadline read": 12,
+                             "vector timer": 6000, "vector 0x26": 36000})
+        self.assertIsNone(bg.parse_kvm_hist(os.path.join(RUN, "nothing.txt")))
+        # the older kernels' field name
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        with open(os.path.join(d, "k.txt"), "w") as f:
+            f.write("=== kvm_inj_virq\n{ irq:        253 } hitcount:          7\n")
+        self.assertEqual(bg.parse_kvm_hist(os.path.join(d, "k.txt")), {"vector reschedule": 7})
+
+
 class Clock(unittest.TestCase):
     def clock_of(self, text):
         d = tempfile.mkdtemp()
@@ -171,6 +185,14 @@ class Summary(unittest.TestCase):
         self.assertIn("| vhost-blk | qd1 | 2.00 | 1.00 | 1.000 | 1.000 | 60.0 | 100.0 | 40.0 | 100.0 |", md)
         # only the job that has the counters has a row
         self.assertNotIn("| vhost-blk | rr32 | 0.", md.split("The nested guest as")[1].split("IOPS ratios")[0])
+
+    def test_kvm_hist_table(self):
+        md = bg.render(self.r)
+        # 36000 I/Os in a 12 s window
+        self.assertIn("| rep-1-vhost-blk | qd1 | exit page-fault | 1.000 | 3000 |", md)
+        self.assertIn("| rep-1-vhost-blk | qd1 | exit hlt | 0.333 | 1000 |", md)
+        self.assertIn("| rep-1-vhost-blk | qd1 | vector 0x26 | 1.000 | 3000 |", md)
+        self.assertNotIn("| rep-1-vhost-blk | rr32 | exit", md)
 
     def test_failed_boot_reported_and_not_used(self):
         self.assertEqual(self.r["failed"], [(1, "virtio-blk", False, "rep-1-virtio-blk")])
