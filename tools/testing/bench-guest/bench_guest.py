@@ -174,9 +174,11 @@ HIST_RE = re.compile(r"^\{ (.*) \} hitcount:\s+(\d+)")
 
 def parse_kvm_hist(path):
     """kvm-exits-JOB.txt (outer/bench-guest.sh, BENCH_KVM_EXITS): {label:
-    count} of the nested guest's exits ("exit hlt"), MSR accesses ("msr
-    eoi write") and injected vectors ("vector timer"; a device's vector in
-    hex); None without the file."""
+    count} of the nested guest's exits ("exit hlt"), page faults by error
+    code ("page-fault mmio": the reserved bit, an emulated device's
+    register; "page-fault 0x6"), MSR accesses ("msr eoi write") and
+    injected vectors ("vector timer"; a device's vector in hex); None
+    without the file."""
     out, sec = {}, None
     try:
         with open(path, errors="replace") as f:
@@ -194,6 +196,9 @@ def parse_kvm_hist(path):
                 if sec == "kvm_exit" and "exit_reason" in kv:
                     c = kv["exit_reason"]
                     label = "exit " + SVM_EXITS.get(c, "0x%x" % c)
+                elif sec == "kvm_page_fault" and "error_code" in kv:
+                    e = kv["error_code"]
+                    label = "page-fault %s" % ("mmio" if e & 0x8 else "0x%x" % e)
                 elif sec == "kvm_msr" and "ecx" in kv:
                     label = "msr %s %s" % (MSRS.get(kv["ecx"], "0x%x" % kv["ecx"]),
                                            "write" if kv.get("write") else "read")

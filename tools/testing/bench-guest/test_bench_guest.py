@@ -76,6 +76,7 @@ class Parsers(unittest.TestCase):
     def test_kvm_hist(self):
         h = bg.parse_kvm_hist(os.path.join(RUN, "rep-1-vhost-blk/vmlogs/kvm-exits-qd1.txt"))
         self.assertEqual(h, {"exit page-fault": 36000, "exit hlt": 12000, "exit 0x1092": 12,
+                             "page-fault mmio": 30000, "page-fault 0x6": 6000,
                              "msr eoi write": 18000, "msr tsc-deadline read": 12,
                              "vector timer": 6000, "vector 0x26": 36000})
         self.assertIsNone(bg.parse_kvm_hist(os.path.join(RUN, "nothing.txt")))

@@ -273,10 +273,11 @@ trace_job() { # JOB pre|post
 	echo 1408 > $T/buffer_size_kb
 }
 # KVM_EXITS=JOB (BENCH_KVM_EXITS): during that job, the nested guest's
-# exits by reason, its MSR accesses by register and read/write, and the
-# vectors KVM injected into it (hist triggers on this kernel's kvm
-# events): kvm-exits-JOB.txt.
-KVM_HISTS="kvm_exit:exit_reason kvm_msr:ecx,write kvm_inj_virq:"
+# exits by reason, its page faults by error code (with shadow paging, an
+# MMIO access, a virtio kick among them, is a reserved-bit fault), its MSR
+# accesses by register and read/write, and the vectors KVM injected into
+# it (hist triggers on this kernel's kvm events): kvm-exits-JOB.txt.
+KVM_HISTS="kvm_exit:exit_reason kvm_page_fault:error_code kvm_msr:ecx,write kvm_inj_virq:"
 kvm_hist() { # JOB pre|post
 	local T=/sys/kernel/tracing e ev keys trig
 	[ -n "${KVM_EXITS:-}" ] && [ "$1" = "$KVM_EXITS" ] || return 0
