@@ -695,7 +695,7 @@ def kvm_lines(r):
     """The nested guest's exits, halts and halt polling per I/O (the outer
     VM's KVM counters), for the boots that have them."""
     cols = [("exits", "kvm_exits", 2), ("halts", "kvm_halts", 2),
-            ("notify exits", "kvm_notify_exits", 3), ("injected irqs", "kvm_injections", 3),
+            ("I/O+MMIO exits", "kvm_notify_exits", 3), ("injected irqs", "kvm_injections", 3),
             ("halt-poll us", "kvm_halt_poll_us", 1), ("QEMU us/IO", "qemu_cpu_us_per_io", 1),
             ("less halt-poll", "qemu_busy_us_per_io", 1), ("halted us", "kvm_halt_wait_us", 1)]
     rows = []
@@ -707,10 +707,11 @@ def kvm_lines(r):
     if not rows:
         return []
     return ["The nested guest as the outer VM's KVM saw it, per guest I/O (medians): its exits, "
-            "halts, notifications (I/O and MMIO exits: kicks), interrupts injected, the time "
-            "KVM spent polling its halted vCPUs (CPU time that shows in QEMU us/IO), QEMU us/IO "
-            "without that polling (the guest's own work and its exits), and the time its vCPUs "
-            "slept halted:", "",
+            "halts, I/O and MMIO exits (the kicks, with nested paging; with shadow paging, "
+            "kvm_amd npt=0, a kick is a page-fault exit: see BENCH_KVM_EXITS), interrupts "
+            "injected, the time KVM spent polling its halted vCPUs (CPU time that shows in "
+            "QEMU us/IO), QEMU us/IO without that polling (the guest's own work and its exits), "
+            "and the time its vCPUs slept halted:", "",
             "| backend | job | " + " | ".join(c for c, _, _ in cols) + " |",
             "|---|---|" + "---|" * len(cols)] + rows + [""]
 
