@@ -357,6 +357,9 @@ def boot_metrics(bdir, jobs):
         m["cpu_us_per_io"] = div(be / 1000.0 if be is not None else None, ios)
         m["qemu_cpu_us_per_io"] = div(qe / 1000.0 if qe is not None else None, ios)
         m.update(kvm_per_io(snaps, j, ios))
+        if m.get("kvm_exits") is not None and m.get("iops") is not None:
+            # the exits a second of fio's run cost the bed (see kvm_lines())
+            m["kvm_exits_per_s"] = m["kvm_exits"] * m["iops"]
         h = parse_kvm_hist(os.path.join(v, "kvm-exits-%s.txt" % j))
         _, wall = cpu_ns(snaps, j, "be", hz)
         if h and ios:
@@ -694,7 +697,7 @@ def host_lines(r, pairs):
 def kvm_lines(r):
     """The nested guest's exits, halts and halt polling per I/O (the outer
     VM's KVM counters), for the boots that have them."""
-    cols = [("exits", "kvm_exits", 2), ("halts", "kvm_halts", 2),
+    cols = [("exits", "kvm_exits", 2), ("x IOPS", "kvm_exits_per_s", 0), ("halts", "kvm_halts", 2),
             ("I/O+MMIO exits", "kvm_notify_exits", 3), ("injected irqs", "kvm_injections", 3),
             ("halt-poll us", "kvm_halt_poll_us", 1), ("QEMU us/IO", "qemu_cpu_us_per_io", 1),
             ("less halt-poll", "qemu_busy_us_per_io", 1), ("halted us", "kvm_halt_wait_us", 1)]
@@ -706,8 +709,10 @@ def kvm_lines(r):
                 rows.append("| %s | %s | %s |" % (n, j, " | ".join(fmt(s.get(k), nd) for _, k, nd in cols)))
     if not rows:
         return []
-    return ["The nested guest as the outer VM's KVM saw it, per guest I/O (medians): its exits, "
-            "halts, I/O and MMIO exits (the kicks, with nested paging; with shadow paging, "
+    return ["The nested guest as the outer VM's KVM saw it, per guest I/O (medians): its exits "
+            "(and exits per I/O times IOPS: the exits a second of the job cost; about the same "
+            "for every backend on a bed whose nested exits are what it spends its time on, "
+            "so that IOPS follow 1 / exits per I/O), halts, I/O and MMIO exits (the kicks, with nested paging; with shadow paging, "
             "kvm_amd npt=0, a kick is a page-fault exit: see BENCH_KVM_EXITS), interrupts "
             "injected, the time KVM spent polling its halted vCPUs (CPU time that shows in "
             "QEMU us/IO), QEMU us/IO without that polling (the guest's own work and its exits), "

@@ -183,7 +183,8 @@ class Summary(unittest.TestCase):
         self.assertAlmostEqual(s["qemu_cpu_us_per_io"]["median"], 100.0)
         self.assertAlmostEqual(s["qemu_busy_us_per_io"]["median"], 40.0)
         md = bg.render(self.r)
-        self.assertIn("| vhost-blk | qd1 | 2.00 | 1.00 | 1.000 | 1.000 | 60.0 | 100.0 | 40.0 | 100.0 |", md)
+        # exits x IOPS: 2 exits an I/O at 3000 IOPS (qd1.json)
+        self.assertIn("| vhost-blk | qd1 | 2.00 | 6000 | 1.00 | 1.000 | 1.000 | 60.0 | 100.0 | 40.0 | 100.0 |", md)
         # only the job that has the counters has a row
         self.assertNotIn("| vhost-blk | rr32 | 0.", md.split("The nested guest as")[1].split("IOPS ratios")[0])
 
