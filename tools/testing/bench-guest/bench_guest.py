@@ -352,7 +352,7 @@ def boot_metrics(bdir, jobs):
         ios = (g1[1] - g0[1]) if g0 and g1 else None
         m["ios"] = ios
         m["irq_per_io"] = div((g1[2] - g0[2]) if g0 and g1 else None, ios)
-        be, _ = cpu_ns(snaps, j, "be", hz)
+        be, wall = cpu_ns(snaps, j, "be", hz)
         qe, _ = cpu_ns(snaps, j, "qemu", hz)
         m["cpu_us_per_io"] = div(be / 1000.0 if be is not None else None, ios)
         m["qemu_cpu_us_per_io"] = div(qe / 1000.0 if qe is not None else None, ios)
@@ -361,7 +361,6 @@ def boot_metrics(bdir, jobs):
             # the exits a second of fio's run cost the bed (see kvm_lines())
             m["kvm_exits_per_s"] = m["kvm_exits"] * m["iops"]
         h = parse_kvm_hist(os.path.join(v, "kvm-exits-%s.txt" % j))
-        _, wall = cpu_ns(snaps, j, "be", hz)
         if h and ios:
             m["kvm_hist"] = {"per_io": {k: n / ios for k, n in h.items()},
                              "per_s": {k: n * 1e9 / wall for k, n in h.items()} if wall else None}

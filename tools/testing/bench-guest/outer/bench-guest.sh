@@ -165,8 +165,8 @@ printf '%q ' qemu-system-x86_64 "${args[@]}" > "$LOG/guest-cmdline.txt"
 # counter of KVM_STATS (this kernel's KVM, summed over its VMs: the guest's
 # exits, its halts and the time KVM spent polling them, the interrupts it
 # injected; the keeper VM never runs); builtins only.
-KVM_STATS="exits io_exits mmio_exits halt_exits irq_exits irq_injections
-	halt_wakeup halt_attempted_poll halt_successful_poll
+# (the counters bench_guest.py's KVM_PER_IO reads)
+KVM_STATS="exits io_exits mmio_exits halt_exits irq_injections
 	halt_poll_success_ns halt_poll_fail_ns halt_wait_ns"
 is_backend() { # PID COMM
 	case "$BACKEND" in
