@@ -407,6 +407,18 @@ def outer_clock(path):
     return label
 
 
+def outer_paging(path):
+    """How the outer VM's KVM maps the nested guest's memory, from the
+    kvm_amd_npt= word of a boot's result.txt: "nested paging (npt=Y)",
+    "shadow paging (npt=N)", None when the boot did not record it."""
+    v = read_kv(path).get("kvm_amd_npt")
+    if v in ("Y", "1"):
+        return "nested paging (npt=Y)"
+    if v in ("N", "0"):
+        return "shadow paging (npt=N)"
+    return None
+
+
 def find_boots(out_dir):
     """[(rep, name, retry, dir, ok)] sorted by repetition, as run; retry
     counts the boots before this one (rep-R-NAME: 0, -retry: 1, -retryN:
@@ -468,7 +480,8 @@ def collect(out_dir):
         reps[name][rep] = True
         m, idl = boot_metrics(d, jobs)
         per_boot[os.path.basename(d)] = {"jobs": m, "idle_cpu_pct": idl,
-                                         "clock": outer_clock(os.path.join(d, "console.log"))}
+                                         "clock": outer_clock(os.path.join(d, "console.log")),
+                                         "paging": outer_paging(os.path.join(d, "vmlogs", "result.txt"))}
         measured.append((name, m, idl))
     host = host_pace(out_dir, meta, per_boot)
     for name, m, idl in measured:
@@ -559,6 +572,11 @@ def host_pace(out_dir, meta, per_boot):
 def clocks(r):
     """{clock label: measured boots}; a boot without a log counts as "?"."""
     return dict(collections.Counter(v.get("clock") or "?" for v in r["boots"].values()))
+
+
+def pagings(r):
+    """{paging label: measured boots}; a boot that did not record it counts as "?"."""
+    return dict(collections.Counter(v.get("paging") or "?" for v in r["boots"].values()))
 
 
 def spread(r):
@@ -766,6 +784,14 @@ def render(r):
             L.append("Warning: boots on the HPET read the clock by an emulated MMIO read (every party: "
                      "QEMU, the guest's kvmclock, fio in the outer VM), the bed that could not tell "
                      "backends apart; --append tsc=reliable keeps the TSC.")
+    pg = pagings(r)
+    if pg:
+        L.append("")
+        L.append("Outer KVM's paging of the nested guest: %s%s" % (
+            ", ".join("%s in %d boot(s)" % (c, n) for c, n in sorted(pg.items(), key=lambda x: -x[1])),
+            "" if len([c for c in pg if c != "?"]) <= 1 else
+            " (DIFFERENT: shadow paging costs the nested guest an exit per page-table fill; "
+            "boots on different pagings are not comparable)"))
     L.append("")
     L.append("Median [min-max] over the repetitions. CPU/IO: the backend's threads in the outer VM "
              "(us per guest I/O); irq/IO: the guest's interrupts of the disk's virtio device per I/O; "

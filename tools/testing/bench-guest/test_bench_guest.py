@@ -161,6 +161,38 @@ class Meter(unittest.TestCase):
             self.assertIn("host-meter.py: error: --", r.stderr)
 
 
+class Options(unittest.TestCase):
+    """run-bench-guest.sh's --paging and VHOST_BLK_E2E_KVM_AMD, checked
+    before anything is built or booted."""
+
+    def run_script(self, args, env=None):
+        # --jobs none: should the check under test let the options by, the
+        # script stops at the job's name, before it builds or boots.
+        args = args + ["--jobs", "none"]
+        e = dict(os.environ)
+        e.pop("VHOST_BLK_E2E_KVM_AMD", None)
+        e.pop("BENCH_PAGING", None)
+        e.update(env or {})
+        return subprocess.run([os.path.join(HERE, "run-bench-guest.sh")] + args, env=e,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              timeout=30)
+
+    def test_bad_paging(self):
+        p = self.run_script(["--paging", "npt"])
+        self.assertEqual(p.returncode, 2)
+        self.assertEqual(p.stderr.strip().splitlines(),
+                         ["run-bench-guest.sh: error: --paging must be auto, nested or shadow, not 'npt'"])
+        p = self.run_script([], {"BENCH_PAGING": "on"})
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("not 'on'", p.stderr)
+
+    def test_bad_kvm_amd(self):
+        p = self.run_script(["--paging", "shadow"], {"VHOST_BLK_E2E_KVM_AMD": "npt=0;reboot"})
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("error: bad VHOST_BLK_E2E_KVM_AMD 'npt=0;reboot'", p.stderr)
+        self.assertEqual(len(p.stderr.strip().splitlines()), 1)
+
+
 class Summary(unittest.TestCase):
     def setUp(self):
         self.r = bg.collect(RUN)
@@ -286,6 +318,29 @@ class Summary(unittest.TestCase):
         self.assertAlmostEqual(qsd[2]["rr32"], 1.0)
         md = bg.render(r)
         self.assertIn("| 2 | qsd | 1.50 | 1.00 |", md)
+
+    def test_outer_paging(self):
+        self.assertEqual(bg.outer_paging(os.path.join(RUN, "rep-1-vhost-blk/vmlogs/result.txt")),
+                         "nested paging (npt=Y)")
+        self.assertEqual(bg.outer_paging(os.path.join(RUN, "rep-1-qsd/vmlogs/result.txt")),
+                         "shadow paging (npt=N)")
+        self.assertIsNone(bg.outer_paging(os.path.join(RUN, "rep-1-native/vmlogs/result.txt")))
+        self.assertIsNone(bg.outer_paging(os.path.join(RUN, "no-such-boot/vmlogs/result.txt")))
+
+    def test_paging_in_the_header(self):
+        md = bg.render(self.r)
+        self.assertIn("Outer KVM's paging of the nested guest: ", md)
+        self.assertIn("nested paging (npt=Y) in 1 boot(s)", md)
+        self.assertIn("shadow paging (npt=N) in 1 boot(s)", md)
+        self.assertIn("? in 3 boot(s)", md)
+        self.assertIn("boots on different pagings are not comparable", md)
+        # one paging (and boots that did not say): no warning of a mix
+        run = self.scratch_run()
+        with open(os.path.join(run, "rep-1-qsd/vmlogs/result.txt"), "w") as f:
+            f.write("backend=qsd hz=100 kvm_amd_npt=Y\nboot_ok=1\n")
+        md = bg.render(bg.collect(run))
+        self.assertIn("nested paging (npt=Y) in 2 boot(s)", md)
+        self.assertNotIn("pagings are not comparable", md)
 
     def test_clocks_in_the_header_and_per_boot(self):
         md = bg.render(self.r)
