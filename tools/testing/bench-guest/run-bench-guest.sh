@@ -3,8 +3,8 @@
 # backends of one nested guest's disk, each in an outer VM boot of its own
 # on the bed of tools/testing/stress (TCG outer VM on Debian's 6.1 by
 # default, as issue 12's bed, -cpu max, 2 CPUs, default clocksource,
-# stock kvm_amd (nested paging) on an AMD host, npt=0 (shadow paging) on
-# others; Debian's QEMU -accel kvm; a 6.1
+# kvm_amd npt=0 (shadow paging; --paging nested for the stock nested
+# paging); Debian's QEMU -accel kvm; a 6.1
 # guest, 2 vCPUs -cpu host, 512 MiB memfd; one 2-queue disk on a 256 MiB
 # brd), interleaved round-robin per repetition (the order rotates by one
 # each repetition):
@@ -36,7 +36,7 @@ usage() {
 usage: $PROG [--reps N] [--backends "$ALL_BACKENDS"]
           [--variants "default:;poll:poll_max_ns=50000"] [--jobs "qd1 rr32 rw32 seq64k"]
           [--kver KVER] [--guest-kver KVER] [--out DIR] [--limit SEC] [--no-build]
-          [--pin-vcpus] [--append CMDLINE] [--paging auto|nested|shadow]
+          [--pin-vcpus] [--append CMDLINE] [--paging shadow|nested]
 
   --reps N       repetitions (default \$BENCH_REPS or 3)
   --backends L   backends, in this order in the first repetition
@@ -70,12 +70,13 @@ usage: $PROG [--reps N] [--backends "$ALL_BACKENDS"]
                  runs on the HPET, an emulated MMIO read per clock read
                  (results.md names each boot's clocksource)
   --paging P     how the outer VM's KVM maps the nested guest's memory
-                 (default \$BENCH_PAGING or auto): nested (kvm_amd npt=1,
-                 stock KVM), shadow (npt=0: every page-table fill of the
-                 guest is an exit, a quarter of this bed's exits), auto:
-                 nested on an AMD host, shadow on others (nested guests
-                 triple-faulted under TCG's nested paging on an Intel
-                 host); results.md names each boot's paging
+                 (default \$BENCH_PAGING or shadow): shadow (kvm_amd
+                 npt=0: every page-table fill of the guest is an exit, a
+                 quarter of this bed's exits) or nested (npt=1, stock
+                 KVM: fewer exits, but under TCG's nested paging 9 of 23
+                 boots lost their guest on an AMD host, and nested guests
+                 triple-faulted on an Intel one); results.md names each
+                 boot's paging
 
 Environment: BENCH_ATTEMPTS (boots of one backend in one repetition
 before it counts as lost, 3), BENCH_RUNTIME (s per job, 10), BENCH_RAMP (2), BENCH_IDLE
@@ -98,14 +99,12 @@ USAGE
 die() { echo "$PROG: error: $*" >&2; exit 2; }
 
 # kvm_amd_opts PAGING: kvm_amd's parameters in the outer VM for --paging.
-# auto is nested paging on an AMD host: on the Intel host of 2026-11-26
-# the nested guests triple-faulted under TCG's nested paging, and the
-# e2e and stress beds keep npt=0 for that reason.
+# shadow by default, as the e2e and stress beds: TCG's nested paging
+# loses nested guests (benchmarks.md, fourteenth stop).
 kvm_amd_opts() {
 	case "$1" in
-	nested) echo "npt=1" ;;
 	shadow) echo "npt=0" ;;
-	auto) if grep -q '^vendor_id[[:space:]]*:[[:space:]]*AuthenticAMD' /proc/cpuinfo; then echo "npt=1"; else echo "npt=0"; fi ;;
+	nested) echo "npt=1" ;;
 	*) return 1 ;;
 	esac
 }
@@ -122,7 +121,7 @@ why() {
 main() {
 	local REPS=${BENCH_REPS:-3} ATTEMPTS=${BENCH_ATTEMPTS:-3} BACKENDS=${BENCH_BACKENDS:-$ALL_BACKENDS} VARIANTS=${BENCH_VBLK_VARIANTS:-default:}
 	local JOBS=${BENCH_JOBS:-qd1 rr32 rw32 seq64k} KVER= GUEST_KVER= OUT= LIMIT=420 BUILD=1
-	local PIN_VCPUS=${BENCH_PIN_VCPUS:-0} APPEND=${BENCH_APPEND:-} PAGING=${BENCH_PAGING:-auto}
+	local PIN_VCPUS=${BENCH_PIN_VCPUS:-0} APPEND=${BENCH_APPEND:-} PAGING=${BENCH_PAGING:-shadow}
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--reps)       [ $# -ge 2 ] || die "$1 needs a value"; REPS=$2; shift 2 ;;
@@ -147,7 +146,7 @@ main() {
 	[[ "$APPEND" =~ ^[A-Za-z0-9_.,=:\ -]*$ ]] || die "bad --append '$APPEND' (letters, digits, _.,=:- and spaces)"
 	[[ "$LIMIT" =~ ^[1-9][0-9]*$ ]] && [ "$LIMIT" -ge 180 ] || die "--limit must be at least 180"
 	local KVM_AMD
-	KVM_AMD=$(kvm_amd_opts "$PAGING") || die "--paging must be auto, nested or shadow, not '$PAGING'"
+	KVM_AMD=$(kvm_amd_opts "$PAGING") || die "--paging must be shadow or nested, not '$PAGING'"
 	[ -z "${VHOST_BLK_E2E_KVM_AMD+set}" ] || KVM_AMD=$VHOST_BLK_E2E_KVM_AMD
 	[[ "$KVM_AMD" =~ ^[a-z0-9_=\ ]*$ ]] || die "bad VHOST_BLK_E2E_KVM_AMD '$KVM_AMD' (module parameters: a-z 0-9 _ = and spaces)"
 	local b j v vname vparams KINDS=() NAMES=()

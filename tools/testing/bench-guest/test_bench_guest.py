@@ -181,7 +181,7 @@ class Options(unittest.TestCase):
         p = self.run_script(["--paging", "npt"])
         self.assertEqual(p.returncode, 2)
         self.assertEqual(p.stderr.strip().splitlines(),
-                         ["run-bench-guest.sh: error: --paging must be auto, nested or shadow, not 'npt'"])
+                         ["run-bench-guest.sh: error: --paging must be shadow or nested, not 'npt'"])
         p = self.run_script([], {"BENCH_PAGING": "on"})
         self.assertEqual(p.returncode, 2)
         self.assertIn("not 'on'", p.stderr)
