@@ -729,8 +729,9 @@ def kvm_lines(r):
     return ["The nested guest as the outer VM's KVM saw it, per guest I/O (medians): its exits "
             "(and exits per I/O times IOPS: the exits a second of the job cost; about the same "
             "for every backend on a bed whose nested exits are what it spends its time on, "
-            "so that IOPS follow 1 / exits per I/O), halts, I/O and MMIO exits (the kicks, with nested paging; with shadow paging, "
-            "kvm_amd npt=0, a kick is a page-fault exit: see BENCH_KVM_EXITS), interrupts "
+            "so that IOPS follow 1 / exits per I/O), halts, I/O and MMIO exits that went to "
+            "QEMU (a kick that an ioeventfd takes in the kernel is not one of them: with either "
+            "paging it is a page-fault exit, 'page-fault mmio' under BENCH_KVM_EXITS), interrupts "
             "injected, the time KVM spent polling its halted vCPUs (CPU time that shows in "
             "QEMU us/IO), QEMU us/IO without that polling (the guest's own work and its exits), "
             "and the time its vCPUs slept halted:", "",
