@@ -73,8 +73,8 @@ usage: $PROG [--reps N] [--backends "$ALL_BACKENDS"]
                  (default \$BENCH_PAGING or shadow): shadow (kvm_amd
                  npt=0: every page-table fill of the guest is an exit, a
                  quarter of this bed's exits) or nested (npt=1, stock
-                 KVM: fewer exits, but under TCG's nested paging 9 of 23
-                 boots lost their guest on an AMD host, and nested guests
+                 KVM: fewer exits, but under TCG's nested paging a full
+                 run lost 9 of 23 boots on an AMD host, and nested guests
                  triple-faulted on an Intel one); results.md names each
                  boot's paging
 
