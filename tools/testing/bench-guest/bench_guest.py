@@ -569,14 +569,15 @@ def host_pace(out_dir, meta, per_boot):
             "r": r, "slope": slope, "n": len(xs)}
 
 
-def clocks(r):
-    """{clock label: measured boots}; a boot without a log counts as "?"."""
-    return dict(collections.Counter(v.get("clock") or "?" for v in r["boots"].values()))
+def boot_counts(r, key):
+    """{label: measured boots} of a per-boot label ("clock", "paging"); a
+    boot without one counts as "?"."""
+    return dict(collections.Counter(v.get(key) or "?" for v in r["boots"].values()))
 
 
-def pagings(r):
-    """{paging label: measured boots}; a boot that did not record it counts as "?"."""
-    return dict(collections.Counter(v.get("paging") or "?" for v in r["boots"].values()))
+def counts_text(counts):
+    """"LABEL in N boot(s), ...", the commonest first."""
+    return ", ".join("%s in %d boot(s)" % (c, n) for c, n in sorted(counts.items(), key=lambda x: -x[1]))
 
 
 def spread(r):
@@ -775,21 +776,21 @@ def render(r):
         "; every guest's vCPUs pinned (--pin-vcpus)" if meta.get("pin_vcpus") == "1" else "")
         + ("; outer kernel command line + '%s'" % meta["append"] if meta.get("append") else ""))
     L.append("")
-    cl = clocks(r)
+    cl = boot_counts(r, "clock")
     if cl:
         L.append("Outer VM clocksource: %s%s" % (
-            ", ".join("%s in %d boot(s)" % (c, n) for c, n in sorted(cl.items(), key=lambda x: -x[1])),
+            counts_text(cl),
             "" if len(cl) == 1 else " (MIXED: boots on different clocks are not comparable)"))
         if any(c.startswith("hpet") or ", then " in c for c in cl):
             L.append("")
             L.append("Warning: boots on the HPET read the clock by an emulated MMIO read (every party: "
                      "QEMU, the guest's kvmclock, fio in the outer VM), the bed that could not tell "
                      "backends apart; --append tsc=reliable keeps the TSC.")
-    pg = pagings(r)
+    pg = boot_counts(r, "paging")
     if pg:
         L.append("")
         L.append("Outer KVM's paging of the nested guest: %s%s" % (
-            ", ".join("%s in %d boot(s)" % (c, n) for c, n in sorted(pg.items(), key=lambda x: -x[1])),
+            counts_text(pg),
             "" if len([c for c in pg if c != "?"]) <= 1 else
             " (DIFFERENT: shadow paging costs the nested guest an exit per page-table fill; "
             "boots on different pagings are not comparable)"))
